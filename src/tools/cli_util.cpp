@@ -1,0 +1,48 @@
+#include <cstdlib>
+#include <filesystem>
+
+#include "tools/commands.h"
+
+namespace fk::tools {
+
+bool HasFlag(const Args& args, const std::string& flag) {
+  for (const auto& a : args)
+    if (a == flag) return true;
+  return false;
+}
+
+std::string FlagValue(const Args& args, const std::string& flag, const std::string& def) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag && i + 1 < args.size()) return args[i + 1];
+    if (args[i].rfind(flag + "=", 0) == 0) return args[i].substr(flag.size() + 1);
+  }
+  return def;
+}
+
+std::vector<std::string> Positional(const Args& args, const std::vector<std::string>& value_flags) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) == 0) {
+      bool takes_value = false;
+      for (const auto& f : value_flags)
+        if (a == f) takes_value = true;
+      if (takes_value) ++i;
+      continue;
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::string ModelsDir() {
+  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) return e;
+  if (std::filesystem::exists("models/manifest.json")) return "models";
+#ifdef FK_SOURCE_DIR
+  return std::string(FK_SOURCE_DIR) + "/models";
+#else
+  return "models";
+#endif
+}
+
+}  // namespace fk::tools

@@ -1,0 +1,32 @@
+// Sub-commands of the `facekit` CLI. Each lives in src/tools/cmd_<name>.cpp and is
+// listed once in the table in main.cpp. Conventions: `--json` for machine output,
+// errors to stderr as "facekit <cmd>: <message>", exit code 0 ok / 1 error / 2 usage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace fk::tools {
+
+using Args = std::vector<std::string>;  // arguments after the sub-command name
+
+int CmdVersion(const Args& args);
+int CmdRunModel(const Args& args);    // facekit run-model MODEL INPUT.npy... [--out DIR] [--backend B]
+int CmdInspect(const Args& args);     // facekit inspect MODEL
+int CmdBisect(const Args& args);      // facekit bisect MODEL INPUT.npy --a ref --b cpu
+int CmdBench(const Args& args);       // facekit bench engine|search ...
+int CmdGallery(const Args& args);     // facekit gallery create|list|delete
+int CmdEnroll(const Args& args);
+int CmdIdentify(const Args& args);
+int CmdSubject(const Args& args);
+
+// Small helpers shared by commands (cli_util.cpp).
+bool HasFlag(const Args& args, const std::string& flag);
+// Value of "--flag VALUE" or "--flag=VALUE"; `def` if absent.
+std::string FlagValue(const Args& args, const std::string& flag, const std::string& def = "");
+// Positional arguments (not flags and not flag values). `value_flags` lists flags that take a value.
+std::vector<std::string> Positional(const Args& args, const std::vector<std::string>& value_flags);
+// Directory holding fetched models: $FK_MODELS_DIR, else ./models, else <source>/models.
+std::string ModelsDir();
+
+}  // namespace fk::tools
