@@ -4,6 +4,9 @@
 #ifdef FK_HAVE_DNNL
 #include "engine/cpu/cpu_backend.h"
 #endif
+#ifdef FK_HAVE_CUDA
+#include "engine/cuda/cuda_backend.h"
+#endif
 
 namespace fk::engine {
 
@@ -12,6 +15,9 @@ const Backend* GetBackend(const std::string& name) {
 #ifdef FK_HAVE_DNNL
   if (name == "cpu") return CpuBackend();
 #endif
+#ifdef FK_HAVE_CUDA
+  if (name == "cuda") return CudaBackend();
+#endif
   return nullptr;
 }
 
@@ -19,6 +25,9 @@ std::vector<std::string> AvailableBackends() {
   std::vector<std::string> v{"ref"};
 #ifdef FK_HAVE_DNNL
   v.push_back("cpu");
+#endif
+#ifdef FK_HAVE_CUDA
+  v.push_back("cuda");
 #endif
   return v;
 }

@@ -15,10 +15,12 @@ int CmdRunModel(const Args& args);    // facekit run-model MODEL INPUT.npy... [-
 int CmdInspect(const Args& args);     // facekit inspect MODEL
 int CmdBisect(const Args& args);      // facekit bisect MODEL INPUT.npy --a ref --b cpu
 int CmdBench(const Args& args);       // facekit bench engine|search ...
+int BenchSearch(const Args& args);    // facekit bench search (src/tools/bench_search.cpp)
 int CmdGallery(const Args& args);     // facekit gallery create|list|delete
 int CmdEnroll(const Args& args);
 int CmdIdentify(const Args& args);
 int CmdSubject(const Args& args);
+int CmdSelftest(const Args& args);    // facekit selftest --device cuda[:N] [--models DIR] [--json]
 
 // Small helpers shared by commands (cli_util.cpp).
 bool HasFlag(const Args& args, const std::string& flag);

@@ -16,6 +16,14 @@ struct Command {
 // The explicit table of sub-commands. One line per command.
 const Command kCommands[] = {
     {"version", fk::tools::CmdVersion, "print version and build configuration"},
+    {"run-model", fk::tools::CmdRunModel, "run a model on .npy inputs (or --random) and print/save outputs"},
+    {"inspect", fk::tools::CmdInspect, "describe a model: inputs, outputs, ops, backends, arena size"},
+    {"bisect", fk::tools::CmdBisect, "name the first node whose output differs between two backends"},
+    {"gallery", fk::tools::CmdGallery, "create|list|delete|export|import|backup|check galleries"},
+    {"enroll", fk::tools::CmdEnroll, "enroll templates of a subject into a gallery"},
+    {"identify", fk::tools::CmdIdentify, "search a gallery for the closest subjects (1:N)"},
+    {"subject", fk::tools::CmdSubject, "list|show|delete subjects of a gallery"},
+    {"selftest", fk::tools::CmdSelftest, "run every model on a device (--device cuda) and compare with the CPU"},
 };
 
 void Usage() {

@@ -1,0 +1,172 @@
+// Per-GPU context, execution slots, and the host<->device staging of CudaKernel::Run.
+#include "engine/cuda/context.h"
+
+#include <map>
+
+#include "engine/cuda/cuda_kernel.h"
+
+namespace fk::engine::cuda {
+
+namespace {
+
+class CudaRawAllocator final : public RawAllocator {
+ public:
+  explicit CudaRawAllocator(int device) : device_(device) {}
+  Result<void*> Allocate(size_t bytes) override {
+    void* p = nullptr;
+    cudaSetDevice(device_);
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      size_t fr = 0, tot = 0;
+      cudaMemGetInfo(&fr, &tot);
+      return ResourceExhausted(std::string("cudaMalloc(") + std::to_string(bytes) +
+                               ") failed: " + cudaGetErrorString(e) + " (" + std::to_string(fr) +
+                               " of " + std::to_string(tot) + " bytes free on the card)");
+    }
+    return p;
+  }
+  void Free(void* p) override {
+    cudaSetDevice(device_);
+    cudaFree(p);
+  }
+
+ private:
+  int device_;
+};
+
+}  // namespace
+
+MemoryPool& ExecContext::pool() const { return dev->pool(); }
+
+Result<void*> ExecContext::Scratch(size_t bytes) {
+  FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev->pool(), bytes));
+  void* p = b.get();
+  scratch.push_back(std::move(b));
+  return p;
+}
+
+Result<DeviceContext*> DeviceContext::Get(int gpu_index) {
+  static std::mutex mu;
+  static std::map<int, std::unique_ptr<DeviceContext>> contexts;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = contexts.find(gpu_index);
+  if (it != contexts.end()) return it->second.get();
+  FK_ASSIGN_OR_RETURN(DeviceInfo info, CheckDeviceUsable(gpu_index));
+  std::unique_ptr<DeviceContext> c(new DeviceContext());
+  c->index_ = gpu_index;
+  c->info_ = info;
+  c->raw_ = std::make_unique<CudaRawAllocator>(gpu_index);
+  c->pool_ = std::make_unique<MemoryPool>(c->raw_.get(), 0,
+                                          "GPU " + std::to_string(gpu_index) + " memory pool");
+  DeviceContext* raw = c.get();
+  contexts[gpu_index] = std::move(c);
+  return raw;
+}
+
+Result<std::unique_ptr<ExecContext>> DeviceContext::Acquire() {
+  FK_CUDA_CHECK(cudaSetDevice(index_));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      auto c = std::move(free_.back());
+      free_.pop_back();
+      return c;
+    }
+  }
+  auto c = std::make_unique<ExecContext>();
+  c->dev = this;
+  FK_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+  FK_CUDNN_CHECK(Dnn().cudnnCreate(&c->dnn));
+  FK_CUDNN_CHECK(Dnn().cudnnSetStream(c->dnn, c->stream));
+  FK_CUBLAS_CHECK(Blas().cublasCreate_v2(&c->blas));
+  FK_CUBLAS_CHECK(Blas().cublasSetStream_v2(c->blas, c->stream));
+  return c;
+}
+
+void DeviceContext::Release(std::unique_ptr<ExecContext> ctx) {
+  // Work still queued may use scratch blocks: finish it before they return to the pool.
+  cudaStreamSynchronize(ctx->stream);
+  cudaGetLastError();
+  ctx->scratch.clear();
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(std::move(ctx));
+}
+
+// ---- CudaKernel ---------------------------------------------------------------------------------
+
+Result<DeviceTensor> CudaKernel::Upload(const Tensor& t) {
+  FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev_->pool(), t.nbytes()));
+  FK_CUDA_CHECK(cudaSetDevice(dev_->index()));
+  if (t.nbytes()) FK_CUDA_CHECK(cudaMemcpy(b.get(), t.raw(), t.nbytes(), cudaMemcpyHostToDevice));
+  DeviceTensor d{b.get(), t.dtype(), t.shape()};
+  owned_.push_back(std::move(b));
+  return d;
+}
+
+Status CudaKernel::Init(DeviceContext* dev, const ir::Graph& graph, const ir::Node& node,
+                        const std::vector<bool>& skip) {
+  dev_ = dev;
+  consts_.assign(node.inputs.size(), DeviceTensor{});
+  unused_.assign(node.inputs.size(), false);
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    if (node.inputs[i] == ir::kNoValue) continue;
+    if (i < skip.size() && skip[i]) {
+      unused_[i] = true;
+      continue;
+    }
+    const ir::Value& v = graph.value(node.inputs[i]);
+    if (!v.is_constant()) continue;
+    FK_ASSIGN_OR_RETURN(consts_[i], Upload(v.constant));
+  }
+  return OkStatus();
+}
+
+Status CudaKernel::Run(std::span<const Tensor> inputs, std::span<Tensor> outputs, void*) const {
+  SlotGuard guard(dev_);
+  FK_RETURN_IF_ERROR(guard.Acquire());
+  ExecContext& ctx = guard.ctx();
+  std::vector<PoolBuffer> bufs;
+  std::vector<DeviceTensor> din(inputs.size()), dout(outputs.size());
+  Status st;
+  for (size_t i = 0; i < inputs.size() && st.ok(); ++i) {
+    if (IsConstInput(i)) {
+      din[i] = consts_[i];
+      continue;
+    }
+    const Tensor& t = inputs[i];
+    if (i < unused_.size() && unused_[i]) continue;
+    din[i].dtype = t.dtype();
+    din[i].shape = t.shape();
+    if (t.empty()) continue;
+    auto b = PoolBuffer::Make(&dev_->pool(), t.nbytes());
+    if (!b.ok()) { st = b.status(); break; }
+    din[i].data = b->get();
+    if (t.nbytes()) {
+      cudaError_t e = cudaMemcpyAsync(din[i].data, t.raw(), t.nbytes(), cudaMemcpyHostToDevice, ctx.stream);
+      if (e != cudaSuccess) st = CudaError(e, "cudaMemcpyAsync(H2D)", __FILE__, __LINE__);
+    }
+    bufs.push_back(std::move(b).value());
+  }
+  for (size_t o = 0; o < outputs.size() && st.ok(); ++o) {
+    dout[o].dtype = outputs[o].dtype();
+    dout[o].shape = outputs[o].shape();
+    auto b = PoolBuffer::Make(&dev_->pool(), outputs[o].nbytes());
+    if (!b.ok()) { st = b.status(); break; }
+    dout[o].data = b->get();
+    bufs.push_back(std::move(b).value());
+  }
+  if (st.ok()) st = RunDevice(din, dout, ctx);
+  for (size_t o = 0; o < outputs.size() && st.ok(); ++o) {
+    if (!outputs[o].nbytes()) continue;
+    cudaError_t e = cudaMemcpyAsync(outputs[o].raw(), dout[o].data, outputs[o].nbytes(),
+                                    cudaMemcpyDeviceToHost, ctx.stream);
+    if (e != cudaSuccess) st = CudaError(e, "cudaMemcpyAsync(D2H)", __FILE__, __LINE__);
+  }
+  // Always drain the stream before the staging buffers go back to the pool.
+  cudaError_t e = cudaStreamSynchronize(ctx.stream);
+  if (st.ok() && e != cudaSuccess) st = CudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
+  return st;
+}
+
+}  // namespace fk::engine::cuda

@@ -1,0 +1,191 @@
+// Conv2D / DepthwiseConv2D on cuDNN (v9 legacy API), NHWC activations, weights re-laid out
+// once at Plan to cuDNN's NHWC filter layout (KRSC), algorithm chosen once per shape with
+// cudnnGetConvolutionForwardAlgorithm_v7, workspace from the pool. Bias and activation run
+// in one element-wise pass (bias_act.cu) after the convolution: cuDNN's fused
+// ConvolutionBiasActivationForward supports only ReLU, so one path serves every activation.
+// TF SAME padding that is asymmetric (extra pixel at the end) is materialised with pad.cu,
+// because cuDNN only takes symmetric padding.
+#include <cstring>
+
+#include "engine/cuda/ops_internal.h"
+#include "engine/cuda/pad.cuh"
+#include "engine/ops/op_util.h"
+
+namespace fk::engine::cuda {
+
+namespace {
+
+class ConvKernel final : public CudaKernel {
+ public:
+  ~ConvKernel() override {
+    if (xdesc_) Dnn().cudnnDestroyTensorDescriptor(xdesc_);
+    if (ydesc_) Dnn().cudnnDestroyTensorDescriptor(ydesc_);
+    if (wdesc_) Dnn().cudnnDestroyFilterDescriptor(wdesc_);
+    if (cdesc_) Dnn().cudnnDestroyConvolutionDescriptor(cdesc_);
+  }
+
+  Status Plan(const PlanArgs& a) {
+    const ir::Node& n = a.node;
+    const bool dw = n.op == ir::OpType::kDepthwiseConv2D;
+    const Shape& xs = a.in[0].shape;
+    const Shape& ys = a.out[0].shape;
+    const Tensor& w = a.graph.value(n.inputs[1]).constant;
+    if (xs.rank() != 4 || w.shape().rank() != 4 || ys.rank() != 4)
+      return ops::NodeError(n, "cuda conv needs 4-D input, filter and output");
+    const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
+    const int64_t kh = w.shape()[0], kw = w.shape()[1];
+    const int64_t K = dw ? w.shape()[2] * w.shape()[3] : w.shape()[3];
+    const int64_t groups = dw ? C : 1;
+    if ((dw ? w.shape()[2] : w.shape()[2]) != C)
+      return ops::NodeError(n, "filter input channels " + std::to_string(w.shape()[2]) +
+                                   " != input channels " + std::to_string(C));
+    ops::Window win;
+    FK_RETURN_IF_ERROR(ops::ReadWindow(n, false, &win));
+    const ops::WindowOut wo = ops::ComputeWindow(win, H, W);
+    if (wo.oh != ys[1] || wo.ow != ys[2] || ys[3] != K || ys[0] != N)
+      return ops::NodeError(n, "planned output " + ys.ToString() + " != computed [" +
+                                   std::to_string(N) + "," + std::to_string(wo.oh) + "," +
+                                   std::to_string(wo.ow) + "," + std::to_string(K) + "]");
+    int64_t ph = wo.pad_top, pw = wo.pad_left, Hp = H, Wp = W;
+    if (wo.pad_top != wo.pad_bottom || wo.pad_left != wo.pad_right) {
+      pad_ = true;
+      pd_.rank = 4;
+      const int64_t in[4] = {N, H, W, C};
+      Hp = H + wo.pad_top + wo.pad_bottom;
+      Wp = W + wo.pad_left + wo.pad_right;
+      const int64_t out[4] = {N, Hp, Wp, C}, before[4] = {0, wo.pad_top, wo.pad_left, 0};
+      for (int i = 0; i < 4; ++i) {
+        pd_.in_dims[i] = in[i];
+        pd_.out_dims[i] = out[i];
+        pd_.before[i] = before[i];
+      }
+      padded_bytes_ = static_cast<size_t>(N * Hp * Wp * C) * sizeof(float);
+      ph = pw = 0;
+    }
+    // Filter HWIO / HWCM -> KRSC (cuDNN NHWC filter layout).
+    Tensor wk(DType::kFloat32, Shape{K, kh, kw, C / groups});
+    const float* src = w.data<float>();
+    float* dst = wk.data<float>();
+    const int64_t cin = w.shape()[2], cm = w.shape()[3];
+    for (int64_t r = 0; r < kh; ++r)
+      for (int64_t s = 0; s < kw; ++s)
+        for (int64_t c = 0; c < cin; ++c)
+          for (int64_t m = 0; m < cm; ++m) {
+            const float v = src[((r * kw + s) * cin + c) * cm + m];
+            if (dw) dst[((c * cm + m) * kh + r) * kw + s] = v;               // k = c*M+m, C/g = 1
+            else dst[((m * kh + r) * kw + s) * cin + c] = v;                  // k = m
+          }
+    FK_ASSIGN_OR_RETURN(w_, Upload(wk));
+    n_ = ys.num_elements();
+    k_ = K;
+    if (n.attrs.i("has_bias")) bias_index_ = 2;
+    alpha_index_ = PreluAlphaIndex(n);
+
+    const auto& d = Dnn();
+    FK_CUDNN_CHECK(d.cudnnCreateTensorDescriptor(&xdesc_));
+    FK_CUDNN_CHECK(d.cudnnCreateTensorDescriptor(&ydesc_));
+    FK_CUDNN_CHECK(d.cudnnCreateFilterDescriptor(&wdesc_));
+    FK_CUDNN_CHECK(d.cudnnCreateConvolutionDescriptor(&cdesc_));
+    FK_CUDNN_CHECK(d.cudnnSetTensor4dDescriptor(xdesc_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)N,
+                                                (int)C, (int)Hp, (int)Wp));
+    FK_CUDNN_CHECK(d.cudnnSetTensor4dDescriptor(ydesc_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)N,
+                                                (int)K, (int)ys[1], (int)ys[2]));
+    FK_CUDNN_CHECK(d.cudnnSetFilter4dDescriptor(wdesc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)K,
+                                                (int)(C / groups), (int)kh, (int)kw));
+    FK_CUDNN_CHECK(d.cudnnSetConvolution2dDescriptor(cdesc_, (int)ph, (int)pw, (int)win.sh,
+                                                     (int)win.sw, (int)win.dh, (int)win.dw,
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    FK_CUDNN_CHECK(d.cudnnSetConvolutionGroupCount(cdesc_, (int)groups));
+    // fp32: FMA kernels only (no TF32); tf32/auto/fp16 (fp16 not yet in half): tensor ops allowed.
+    FK_CUDNN_CHECK(d.cudnnSetConvolutionMathType(
+        cdesc_, a.precision == "fp32" ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
+    int on = 0, oc = 0, oh = 0, ow = 0;
+    FK_CUDNN_CHECK(d.cudnnGetConvolution2dForwardOutputDim(cdesc_, xdesc_, wdesc_, &on, &oc, &oh, &ow));
+    if (on != N || oc != K || oh != ys[1] || ow != ys[2])
+      return ops::NodeError(n, "cuDNN output dims disagree with shape inference");
+
+    SlotGuard g(device());
+    FK_RETURN_IF_ERROR(g.Acquire());
+    cudnnConvolutionFwdAlgoPerf_t perf[8];
+    int got = 0;
+    FK_CUDNN_CHECK(d.cudnnGetConvolutionForwardAlgorithm_v7(g.ctx().dnn, xdesc_, wdesc_, cdesc_,
+                                                            ydesc_, 8, &got, perf));
+    constexpr size_t kMaxWorkspace = size_t{512} << 20;
+    bool found = false;
+    for (int i = 0; i < got && !found; ++i) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+      size_t ws = 0;
+      if (d.cudnnGetConvolutionForwardWorkspaceSize(g.ctx().dnn, xdesc_, wdesc_, cdesc_, ydesc_,
+                                                    perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS)
+        continue;
+      algo_ = perf[i].algo;
+      ws_ = ws;
+      found = true;
+    }
+    if (!found)
+      return Unsupported(ops::NodeLabel(n) + ": cuDNN has no algorithm for input " +
+                         xs.ToString() + ", filter " + w.shape().ToString());
+    return OkStatus();
+  }
+
+  Status RunDevice(std::span<const DeviceTensor> in, std::span<DeviceTensor> out,
+                   ExecContext& ctx) const override {
+    const void* x = In(in, 0).data;
+    if (pad_) {
+      FK_ASSIGN_OR_RETURN(void* xp, ctx.Scratch(padded_bytes_));
+      FK_RETURN_IF_ERROR(LaunchPad(static_cast<const float*>(x), static_cast<float*>(xp), pd_, ctx.stream));
+      x = xp;
+    }
+    void* ws = nullptr;
+    if (ws_) {
+      FK_ASSIGN_OR_RETURN(ws, ctx.Scratch(ws_));
+    }
+    const float one = 1.f, zero = 0.f;
+    FK_CUDNN_CHECK(Dnn().cudnnConvolutionForward(ctx.dnn, &one, xdesc_, x, wdesc_, w_.data, cdesc_,
+                                                 algo_, ws, ws_, &zero, ydesc_, out[0].data));
+    const float* bias = bias_index_ >= 0 ? In(in, bias_index_).as<float>() : nullptr;
+    const DeviceTensor* alpha = alpha_index_ >= 0 ? &In(in, alpha_index_) : nullptr;
+    // The node's activation (kept in the kernel through act_node_ copy).
+    return LaunchBiasAct(out[0].as<float>(), n_, k_, bias, ActFromNode(node_, alpha), ctx.stream);
+  }
+
+  ir::Node node_;
+
+ private:
+  cudnnTensorDescriptor_t xdesc_ = nullptr, ydesc_ = nullptr;
+  cudnnFilterDescriptor_t wdesc_ = nullptr;
+  cudnnConvolutionDescriptor_t cdesc_ = nullptr;
+  cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  size_t ws_ = 0;
+  DeviceTensor w_;
+  bool pad_ = false;
+  PadDesc pd_;
+  size_t padded_bytes_ = 0;
+  int64_t n_ = 0, k_ = 1;
+  int bias_index_ = -1, alpha_index_ = -1;
+};
+
+}  // namespace
+
+bool SupportsConv(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() < 2 || n.outputs.empty()) return false;
+  const ir::Value& w = g.value(n.inputs[1]);
+  if (!w.is_constant() || w.constant.dtype() != DType::kFloat32 || w.constant.shape().rank() != 4)
+    return false;
+  if (!AllFloat(g, n, 0, n.inputs.size())) return false;
+  if (!ActSupported(n.activation())) return false;
+  const std::string pad = n.attrs.s("padding", "VALID");
+  return pad == "SAME" || pad == "VALID" || pad == "EXPLICIT";
+}
+
+Result<KernelPtr> PlanConv(const PlanArgs& a) {
+  auto k = std::make_unique<ConvKernel>();
+  k->node_ = a.node;
+  std::vector<bool> skip(a.node.inputs.size(), false);
+  skip[1] = true;  // the filter is uploaded re-laid out by Plan
+  FK_RETURN_IF_ERROR(k->Init(a.dev, a.graph, a.node, skip));
+  FK_RETURN_IF_ERROR(k->Plan(a));
+  return KernelPtr(std::move(k));
+}
+
+}  // namespace fk::engine::cuda

@@ -1,0 +1,61 @@
+// The base of every CUDA kernel (host-only header).
+//
+// Two entry points:
+//  - Kernel::Run (host tensors, today's executor): copies non-constant inputs to pool buffers,
+//    runs RunDevice on a stream, copies outputs back, synchronises.
+//  - RunDevice (device tensors): the device-resident interface. All data pointers are device
+//    pointers on this kernel's GPU; work is enqueued on ctx's stream, not synchronised. Used by
+//    CudaGraphRunner so a whole graph stays on the GPU (docs/cuda.md, "Device-resident runs").
+// Constant inputs (weights, bias, axes...) are uploaded once at Plan and passed to RunDevice in
+// place of the caller's (the caller may pass empty tensors for them).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cuda/memory_pool.h"
+
+namespace fk::engine::cuda {
+
+struct DeviceTensor {
+  void* data = nullptr;  // device pointer
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  size_t nbytes() const { return static_cast<size_t>(shape.num_elements()) * DTypeSize(dtype); }
+  template <typename T> T* as() const { return static_cast<T*>(data); }
+};
+
+struct ExecContext;  // stream + cuDNN/cuBLAS handles + pool (engine/cuda/context.h)
+class DeviceContext;
+
+class CudaKernel : public Kernel {
+ public:
+  Status Run(std::span<const Tensor> inputs, std::span<Tensor> outputs, void* workspace) const final;
+  virtual Status RunDevice(std::span<const DeviceTensor> inputs, std::span<DeviceTensor> outputs,
+                           ExecContext& ctx) const = 0;
+  // Device tensor for input `i`: the uploaded constant if there is one, else `given`.
+  const DeviceTensor& In(std::span<const DeviceTensor> given, size_t i) const {
+    return (i < consts_.size() && consts_[i].data) ? consts_[i] : given[i];
+  }
+  bool IsConstInput(size_t i) const { return i < consts_.size() && consts_[i].data; }
+  DeviceContext* device() const { return dev_; }
+  // Uploads every constant input of `node` (called by the backend after construction).
+  // Inputs with skip[i] set are not uploaded (the kernel uploads its own form of them).
+  Status Init(DeviceContext* dev, const ir::Graph& graph, const ir::Node& node,
+              const std::vector<bool>& skip = {});
+
+ protected:
+  // Uploads an extra constant derived at Plan time (e.g. re-laid-out weights).
+  Result<DeviceTensor> Upload(const Tensor& t);
+
+ private:
+  DeviceContext* dev_ = nullptr;
+  std::vector<DeviceTensor> consts_;
+  std::vector<bool> unused_;  // inputs RunDevice never reads (skipped constants)
+  std::vector<PoolBuffer> owned_;
+};
+
+}  // namespace fk::engine::cuda

@@ -1,0 +1,22 @@
+// Pad (CONSTANT / REFLECT / SYMMETRIC), any rank <= 6 (host-only launcher).
+#pragma once
+#include <cstdint>
+#include "engine/cuda/binary.cuh"  // kMaxRank
+#include "facekit/status.h"
+
+namespace fk::engine::cuda {
+
+enum class PadMode : int { kConstant, kReflect, kSymmetric };
+
+struct PadDesc {
+  int rank = 0;
+  int64_t in_dims[kMaxRank] = {};
+  int64_t out_dims[kMaxRank] = {};
+  int64_t before[kMaxRank] = {};
+  PadMode mode = PadMode::kConstant;
+  float value = 0.f;
+};
+
+Status LaunchPad(const float* x, float* y, const PadDesc& d, void* stream);
+
+}  // namespace fk::engine::cuda

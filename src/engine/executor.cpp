@@ -1,0 +1,407 @@
+#include "engine/executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "engine/ops/shape_inference.h"
+
+namespace fk::engine {
+
+using ir::Node;
+using ir::OpType;
+using ir::ValueId;
+
+namespace {
+constexpr size_t kAlign = 64;
+size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s;
+}
+}  // namespace
+
+MemoryPlan PlanMemory(std::vector<ArenaSlot> slots) {
+  MemoryPlan plan;
+  for (auto& s : slots) {
+    s.bytes = AlignUp(s.bytes);
+    plan.naive_bytes += s.bytes;
+  }
+  // Largest first (ties: earliest first, then value id, for determinism).
+  std::vector<size_t> order(slots.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (slots[a].bytes != slots[b].bytes) return slots[a].bytes > slots[b].bytes;
+    if (slots[a].first != slots[b].first) return slots[a].first < slots[b].first;
+    return slots[a].value < slots[b].value;
+  });
+  std::vector<size_t> placed;
+  for (size_t idx : order) {
+    ArenaSlot& s = slots[idx];
+    // Intervals [offset, offset+bytes) of placed slots whose lifetimes overlap this one.
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (size_t p : placed) {
+      const ArenaSlot& o = slots[p];
+      if (o.first <= s.last && s.first <= o.last) busy.emplace_back(o.offset, o.offset + o.bytes);
+    }
+    std::sort(busy.begin(), busy.end());
+    size_t offset = 0;
+    for (const auto& [b, e] : busy) {
+      if (offset + s.bytes <= b) break;  // fits in the gap before this interval
+      offset = std::max(offset, e);
+    }
+    s.offset = offset;
+    plan.arena_bytes = std::max(plan.arena_bytes, offset + s.bytes);
+    placed.push_back(idx);
+  }
+  plan.slots = std::move(slots);
+  return plan;
+}
+
+struct Executor::Plan {
+  struct Step {
+    int node = 0;
+    const Backend* backend = nullptr;
+    std::unique_ptr<Kernel> kernel;
+  };
+  std::vector<Step> steps;
+  std::vector<Tensor> known;       // per value: constants and values evaluated at plan time
+  std::vector<TensorInfo> info;    // per value: concrete dtype and shape
+  std::vector<std::string> node_backend;
+  MemoryPlan memory;
+  size_t workspace = 0;
+
+  // Arena buffers not in use by a running call (a small pool; grows to the number of
+  // concurrent callers).
+  mutable std::mutex pool_mu;
+  mutable std::vector<Tensor> pool;
+
+  Tensor Acquire() const {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu);
+      if (!pool.empty()) {
+        Tensor t = pool.back();
+        pool.pop_back();
+        return t;
+      }
+    }
+    return Tensor(DType::kUInt8, Shape{static_cast<int64_t>(std::max<size_t>(memory.arena_bytes + workspace, 1))});
+  }
+  void Release(Tensor t) const {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    if (pool.size() < 8) pool.push_back(std::move(t));
+  }
+};
+
+Executor::~Executor() = default;
+
+Result<std::unique_ptr<Executor>> Executor::Create(ir::Graph graph, const ExecutorOptions& options) {
+  std::unique_ptr<Executor> ex(new Executor());
+  ex->backend_ = GetBackend(options.backend);
+  if (!ex->backend_)
+    return Unavailable("backend '" + options.backend + "' is not available in this build (available: " +
+                       Join(AvailableBackends()) + ")");
+  ex->ref_ = GetBackend("ref");
+  if (!ex->ref_) return Internal("the ref backend is missing from the backend table");
+  FK_RETURN_IF_ERROR(graph.Validate());
+  // Refuse at load (never halfway through a run) when some node has no backend at all.
+  std::map<std::string, std::pair<int, std::string>> unsupported;
+  for (const Node& n : graph.nodes())
+    if (!ex->backend_->Supports(graph, n) && !ex->ref_->Supports(graph, n)) {
+      auto& e = unsupported[ir::OpTypeName(n.op)];
+      if (e.first++ == 0) e.second = n.name;
+    }
+  if (!unsupported.empty()) {
+    std::string msg = "no backend supports these nodes:";
+    for (const auto& [op, e] : unsupported)
+      msg += "\n  - " + op + ": " + std::to_string(e.first) + " node(s) (e.g. '" + e.second + "')";
+    return Unsupported(msg);
+  }
+  ex->graph_ = std::move(graph);
+  ex->options_ = options;
+  int threads = options.num_threads;
+  if (threads <= 0) {
+#ifdef _OPENMP
+    threads = omp_get_num_procs();
+#else
+    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+#endif
+  }
+  ex->threads_ = threads;
+  return ex;
+}
+
+std::vector<std::string> Executor::StaticAssignment() const {
+  std::vector<std::string> v;
+  for (const Node& n : graph_.nodes())
+    v.push_back(backend_->Supports(graph_, n) ? backend_->name() : ref_->name());
+  return v;
+}
+
+Status Executor::ValidateInputs(const std::vector<Tensor>& inputs) const {
+  const auto& ins = graph_.inputs();
+  if (inputs.size() != ins.size())
+    return InvalidArgument("the model takes " + std::to_string(ins.size()) + " input(s), got " +
+                           std::to_string(inputs.size()));
+  for (size_t i = 0; i < ins.size(); ++i) {
+    const ir::Value& spec = graph_.value(ins[i]);
+    const Tensor& t = inputs[i];
+    const std::string what = "input '" + spec.name + "'";
+    if (t.empty()) return InvalidArgument(what + " is an empty tensor");
+    if (t.dtype() != spec.dtype)
+      return InvalidArgument(what + ": expected dtype " + DTypeName(spec.dtype) + ", got " + DTypeName(t.dtype()));
+    if (t.shape().rank() != spec.shape.rank())
+      return InvalidArgument(what + ": expected shape " + spec.shape.ToString() + " (rank " +
+                             std::to_string(spec.shape.rank()) + "), got " + t.shape().ToString());
+    for (int d = 0; d < spec.shape.rank(); ++d) {
+      if (spec.shape[d] >= 0 && t.shape()[d] != spec.shape[d])
+        return InvalidArgument(what + ": expected shape " + spec.shape.ToString() + ", got " +
+                               t.shape().ToString() + " (dimension " + std::to_string(d) + ")");
+      if (t.shape()[d] < 0) return InvalidArgument(what + ": shape " + t.shape().ToString() + " is not concrete");
+    }
+    if (t.num_elements() == 0) return InvalidArgument(what + ": shape " + t.shape().ToString() + " has no elements");
+    if (options_.check_finite && t.dtype() == DType::kFloat32) {
+      const float* p = t.data<float>();
+      const int64_t n = t.num_elements();
+      for (int64_t k = 0; k < n; ++k)
+        if (!std::isfinite(p[k]))
+          return InvalidArgument(what + " contains a non-finite value (" + std::to_string(p[k]) +
+                                 ") at flat index " + std::to_string(k));
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::shared_ptr<const Executor::Plan>> Executor::GetPlan(const std::vector<Shape>& shapes) const {
+  std::vector<std::vector<int64_t>> key;
+  for (const auto& s : shapes) key.push_back(s.dims());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+  }
+  // Built outside the lock (planning may be slow); if two threads race, the first stored
+  // plan wins and both use it.
+  FK_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, BuildPlan(shapes));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = plans_.emplace(key, plan);
+  return it->second;
+}
+
+Result<std::shared_ptr<const Executor::Plan>> Executor::BuildPlan(const std::vector<Shape>& shapes) const {
+  auto plan = std::make_shared<Plan>();
+  const size_t nv = graph_.values().size();
+  plan->known.resize(nv);
+  plan->info.resize(nv);
+  plan->node_backend.resize(graph_.nodes().size());
+  for (size_t v = 0; v < nv; ++v) {
+    const ir::Value& val = graph_.value(static_cast<ValueId>(v));
+    plan->info[v] = {val.dtype, val.shape};
+    if (val.is_constant()) {
+      plan->known[v] = val.constant;
+      plan->info[v] = {val.constant.dtype(), val.constant.shape()};
+    }
+  }
+  for (size_t i = 0; i < graph_.inputs().size(); ++i) plan->info[static_cast<size_t>(graph_.inputs()[i])].shape = shapes[i];
+
+  PlanOptions popts;
+  popts.num_threads = threads_;
+  for (size_t i = 0; i < graph_.nodes().size(); ++i) {
+    const Node& n = graph_.nodes()[i];
+    std::vector<ops::ValueInfo> ins;
+    std::vector<TensorInfo> in_info;
+    bool all_known = true;
+    for (ValueId v : n.inputs) {
+      const Tensor& k = plan->known[static_cast<size_t>(v)];
+      ins.push_back({plan->info[static_cast<size_t>(v)].dtype, plan->info[static_cast<size_t>(v)].shape,
+                     k.empty() ? nullptr : &k});
+      in_info.push_back(plan->info[static_cast<size_t>(v)]);
+      all_known = all_known && !k.empty();
+    }
+    std::vector<ops::ValueInfo> outs;
+    FK_RETURN_IF_ERROR(ops::InferShapes(n, ins, &outs));
+    if (outs.size() < n.outputs.size())
+      return Internal("shape inference of node '" + n.name + "' returned too few outputs");
+    std::vector<TensorInfo> out_info;
+    bool all_int = true;
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      if (!outs[k].shape.is_fully_defined())
+        return InvalidArgument("node '" + n.name + "' (" + ir::OpTypeName(n.op) + "): output shape " +
+                               outs[k].shape.ToString() + " is not concrete for these input shapes");
+      out_info.push_back({outs[k].dtype, outs[k].shape});
+      plan->info[static_cast<size_t>(n.outputs[k])] = out_info.back();
+      all_int = all_int && outs[k].dtype == DType::kInt32;
+    }
+    // Plan-time evaluation: Shape (depends on shapes only) and int32 nodes whose inputs are
+    // all known (shape arithmetic: StridedSlice/Pack/Concat/Cast on ints).
+    if (n.op == OpType::kShape && n.outputs.size() == 1 && !n.inputs.empty()) {
+      const Shape& s = in_info[0].shape;
+      Tensor t(out_info[0].dtype, out_info[0].shape);
+      for (int d = 0; d < s.rank() && d < t.num_elements(); ++d) {
+        if (t.dtype() == DType::kInt32) t.data<int32_t>()[d] = static_cast<int32_t>(s[d]);
+        else if (t.dtype() == DType::kInt64) t.data<int64_t>()[d] = s[d];
+        else t.data<float>()[d] = static_cast<float>(s[d]);
+      }
+      plan->known[static_cast<size_t>(n.outputs[0])] = t;
+      plan->node_backend[i] = "plan-time";
+      continue;
+    }
+    if (all_known && all_int) {
+      FK_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> k, ref_->Plan(graph_, n, in_info, out_info, popts));
+      std::vector<Tensor> in_t, out_t;
+      for (ValueId v : n.inputs) in_t.push_back(plan->known[static_cast<size_t>(v)]);
+      for (const auto& oi : out_info) out_t.emplace_back(oi.dtype, oi.shape);
+      std::vector<char> ws(k->workspace_bytes() + 1);
+      FK_RETURN_IF_ERROR(k->Run(in_t, out_t, ws.data())
+                             .WithContext("node '" + n.name + "' (" + ir::OpTypeName(n.op) + ") at plan time"));
+      for (size_t o = 0; o < n.outputs.size(); ++o) plan->known[static_cast<size_t>(n.outputs[o])] = out_t[o];
+      plan->node_backend[i] = "plan-time";
+      continue;
+    }
+    const Backend* b = backend_->Supports(graph_, n) ? backend_ : ref_;
+    auto kernel = b->Plan(graph_, n, in_info, out_info, popts);
+    if (!kernel.ok() && b != ref_) {
+      // The requested backend refused these concrete shapes: fall back to ref.
+      b = ref_;
+      kernel = b->Plan(graph_, n, in_info, out_info, popts);
+    }
+    if (!kernel.ok())
+      return kernel.status().WithContext("planning node '" + n.name + "' (" + ir::OpTypeName(n.op) + ") on " +
+                                         b->name());
+    Plan::Step step;
+    step.node = static_cast<int>(i);
+    step.backend = b;
+    step.kernel = std::move(kernel).value();
+    plan->workspace = std::max(plan->workspace, AlignUp(step.kernel->workspace_bytes()));
+    plan->node_backend[i] = b->name();
+    plan->steps.push_back(std::move(step));
+  }
+
+  // Memory plan over the run-time steps.
+  const int nsteps = static_cast<int>(plan->steps.size());
+  std::vector<int> first(nv, -1), last(nv, -1);
+  for (int s = 0; s < nsteps; ++s) {
+    const Node& n = graph_.nodes()[static_cast<size_t>(plan->steps[static_cast<size_t>(s)].node)];
+    for (ValueId v : n.outputs) {
+      first[static_cast<size_t>(v)] = s;
+      last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], s);
+    }
+    for (ValueId v : n.inputs) last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], s);
+  }
+  for (ValueId v : graph_.outputs()) last[static_cast<size_t>(v)] = nsteps;  // copied out at the end
+  std::vector<ArenaSlot> slots;
+  for (size_t v = 0; v < nv; ++v) {
+    if (first[v] < 0 || !plan->known[v].empty()) continue;
+    ArenaSlot s;
+    s.value = static_cast<ValueId>(v);
+    s.bytes = static_cast<size_t>(plan->info[v].shape.num_elements()) * DTypeSize(plan->info[v].dtype);
+    s.first = first[v];
+    s.last = last[v];
+    slots.push_back(s);
+  }
+  plan->memory = PlanMemory(std::move(slots));
+  return std::shared_ptr<const Plan>(std::move(plan));
+}
+
+Result<std::vector<Tensor>> Executor::Execute(const Plan& plan, const std::vector<Tensor>& inputs,
+                                              bool keep_all) const {
+#ifdef _OPENMP
+  omp_set_num_threads(threads_);
+#endif
+  const size_t nv = graph_.values().size();
+  std::vector<Tensor> values(nv);
+  for (size_t v = 0; v < nv; ++v)
+    if (!plan.known[v].empty()) values[v] = plan.known[v];
+  for (size_t i = 0; i < inputs.size(); ++i) values[static_cast<size_t>(graph_.inputs()[i])] = inputs[i];
+
+  Tensor arena;
+  char* base = nullptr;
+  if (!keep_all) {
+    arena = plan.Acquire();
+    base = static_cast<char*>(arena.raw());
+  }
+  for (const ArenaSlot& s : plan.memory.slots) {
+    const TensorInfo& ti = plan.info[static_cast<size_t>(s.value)];
+    values[static_cast<size_t>(s.value)] =
+        keep_all ? Tensor(ti.dtype, ti.shape) : Tensor::View(ti.dtype, ti.shape, base + s.offset);
+  }
+  std::vector<char> own_ws;
+  void* ws = nullptr;
+  if (keep_all) {
+    own_ws.resize(plan.workspace + kAlign);
+    ws = own_ws.data();
+  } else {
+    ws = base + AlignUp(plan.memory.arena_bytes);
+  }
+
+  Status status;
+  std::vector<Tensor> in_t, out_t;
+  for (const auto& step : plan.steps) {
+    const Node& n = graph_.nodes()[static_cast<size_t>(step.node)];
+    in_t.clear();
+    out_t.clear();
+    for (ValueId v : n.inputs) in_t.push_back(values[static_cast<size_t>(v)]);
+    for (ValueId v : n.outputs) out_t.push_back(values[static_cast<size_t>(v)]);
+    status = step.kernel->Run(in_t, out_t, ws);
+    if (!status.ok()) {
+      status = status.WithContext("node '" + n.name + "' (" + ir::OpTypeName(n.op) + ") on backend " +
+                                  step.backend->name());
+      break;
+    }
+  }
+  std::vector<Tensor> result;
+  if (status.ok()) {
+    if (keep_all) {
+      result = std::move(values);
+    } else {
+      for (ValueId v : graph_.outputs()) result.push_back(values[static_cast<size_t>(v)].Clone());
+    }
+  }
+  if (!keep_all) {
+    values.clear();
+    in_t.clear();
+    out_t.clear();
+    plan.Release(std::move(arena));
+  }
+  if (!status.ok()) return status;
+  return result;
+}
+
+Result<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& inputs) const {
+  FK_RETURN_IF_ERROR(ValidateInputs(inputs));
+  std::vector<Shape> shapes;
+  for (const auto& t : inputs) shapes.push_back(t.shape());
+  FK_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(shapes));
+  return Execute(*plan, inputs, /*keep_all=*/false);
+}
+
+Result<std::vector<Tensor>> Executor::RunAll(const std::vector<Tensor>& inputs) const {
+  FK_RETURN_IF_ERROR(ValidateInputs(inputs));
+  std::vector<Shape> shapes;
+  for (const auto& t : inputs) shapes.push_back(t.shape());
+  FK_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(shapes));
+  return Execute(*plan, inputs, /*keep_all=*/true);
+}
+
+Result<PlanSummary> Executor::Summarize(const std::vector<Shape>& input_shapes) const {
+  if (input_shapes.size() != graph_.inputs().size())
+    return InvalidArgument("expected " + std::to_string(graph_.inputs().size()) + " input shape(s), got " +
+                           std::to_string(input_shapes.size()));
+  FK_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(input_shapes));
+  PlanSummary s;
+  s.node_backend = plan->node_backend;
+  for (const auto& i : plan->info) s.value_shapes.push_back(i.shape);
+  s.memory = plan->memory;
+  s.workspace_bytes = plan->workspace;
+  return s;
+}
+
+}  // namespace fk::engine

@@ -1,0 +1,123 @@
+// The executor: runs an ir::Graph on a backend. Internal API (tools, tests, fk::Model).
+//
+// Planning is per concrete input-shape set and cached: shape inference with concrete shapes
+// (int32 shape sub-graphs such as Shape -> StridedSlice -> Pack are evaluated with the ref
+// backend at plan time), per-node backend choice (the requested backend if it Supports()
+// the node, else "ref"; recorded per node), kernel planning, and memory planning (every
+// non-constant intermediate value gets an offset in one arena; values whose lifetimes do
+// not overlap share memory: greedy by size, first fit).
+//
+// Thread-safety: an Executor is immutable after Create() apart from its plan cache and
+// arena pool, both guarded by a mutex; Run() may be called concurrently. Plans are
+// immutable once built and shared by all threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/ir/graph.h"
+#include "engine/optimizer/optimizer.h"
+#include "facekit/status.h"
+#include "facekit/tensor.h"
+
+namespace fk::engine {
+
+struct ExecutorOptions {
+  std::string backend = "cpu";  // "ref", "cpu", "cuda"
+  int num_threads = 0;          // 0 = all cores
+  bool check_finite = true;     // reject NaN/Inf in float inputs
+};
+
+// One value's place in the arena.
+struct ArenaSlot {
+  ir::ValueId value = ir::kNoValue;
+  size_t offset = 0;
+  size_t bytes = 0;  // 64-byte aligned
+  int first = 0;     // index (in plan order) of the step that writes it
+  int last = 0;      // index of the last step that reads it (steps count for graph outputs)
+};
+
+struct MemoryPlan {
+  size_t arena_bytes = 0;  // size of the shared arena
+  size_t naive_bytes = 0;  // sum of all slot sizes (no reuse)
+  std::vector<ArenaSlot> slots;
+};
+
+// Plans `sizes` (bytes) with lifetimes [first,last] (inclusive step indices) into one
+// arena: greedy by decreasing size, first fit among the offsets that do not collide with
+// an already placed slot whose lifetime overlaps. Exposed for tests.
+MemoryPlan PlanMemory(std::vector<ArenaSlot> slots);
+
+// What a plan looks like, for `facekit inspect` and tests.
+struct PlanSummary {
+  std::vector<std::string> node_backend;  // per graph node: backend name, or "plan-time"
+                                          // for nodes evaluated while planning
+  std::vector<Shape> value_shapes;        // per value: concrete shape
+  MemoryPlan memory;
+  size_t workspace_bytes = 0;
+};
+
+class Executor {
+ public:
+  // Fails with Unavailable when `options.backend` is not compiled in (message lists the
+  // available backends), or with the graph's validation error.
+  static Result<std::unique_ptr<Executor>> Create(ir::Graph graph, const ExecutorOptions& options);
+  ~Executor();
+
+  const ir::Graph& graph() const { return graph_; }
+  const Backend* backend() const { return backend_; }
+  const ExecutorOptions& options() const { return options_; }
+
+  // Validates the inputs (count, dtype, rank, non-batch dims, finite values) and runs.
+  // Returns the graph outputs in graph order (deep copies the caller owns).
+  Result<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) const;
+
+  // Like Run, but returns every value of the graph indexed by ValueId (constants included;
+  // values that were not computed are empty). For `facekit bisect`.
+  Result<std::vector<Tensor>> RunAll(const std::vector<Tensor>& inputs) const;
+
+  // Plans (or fetches the cached plan) for the given input shapes and describes it.
+  Result<PlanSummary> Summarize(const std::vector<Shape>& input_shapes) const;
+
+  // Per-node backend assignment without shapes ("cpu" or "ref" fallback).
+  std::vector<std::string> StaticAssignment() const;
+
+  // Checks `inputs` against the graph inputs (exposed for Model).
+  Status ValidateInputs(const std::vector<Tensor>& inputs) const;
+
+  struct Plan;
+
+ private:
+  Executor() = default;
+  Result<std::shared_ptr<const Plan>> GetPlan(const std::vector<Shape>& shapes) const;
+  Result<std::shared_ptr<const Plan>> BuildPlan(const std::vector<Shape>& shapes) const;
+  Result<std::vector<Tensor>> Execute(const Plan& plan, const std::vector<Tensor>& inputs, bool keep_all) const;
+
+  ir::Graph graph_;
+  ExecutorOptions options_;
+  const Backend* backend_ = nullptr;
+  const Backend* ref_ = nullptr;
+  int threads_ = 1;
+
+  mutable std::mutex mu_;
+  mutable std::map<std::vector<std::vector<int64_t>>, std::shared_ptr<const Plan>> plans_;
+};
+
+// Imports a model file into a graph; dispatches on the extension (.json: TF.js graph
+// model; .onnx: Unsupported for now).
+Result<ir::Graph> ImportModel(const std::string& path);
+
+struct LoadOptions {
+  ExecutorOptions exec;
+  bool optimize = true;
+  OptimizeOptions optimize_options;
+};
+// ImportModel + Optimize (when enabled) + Executor::Create.
+Result<std::unique_ptr<Executor>> LoadExecutor(const std::string& path, const LoadOptions& options,
+                                               OptimizeStats* stats = nullptr);
+
+}  // namespace fk::engine

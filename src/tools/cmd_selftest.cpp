@@ -1,0 +1,267 @@
+// facekit selftest --device cuda[:N] [--models DIR] [--ref cpu|ref] [--precision P] [--json]
+//
+// Runs every model of the models folder (models/human/*.json, or --models DIR) on the chosen
+// device and on the reference CPU backend with the same seeded inputs, and reports per output
+// the max abs error, relative error (max abs error / max |reference|) and cosine similarity.
+// Pass: cosine >= 0.99999 for fp32 (0.9999 tf32, 0.999 fp16).
+// Exit codes: 0 all pass, 1 a failure or error, 2 usage, 3 skipped (no usable GPU / built
+// without CUDA; the reason is printed).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "facekit/device.h"
+#include "facekit/engine.h"
+#include "tools/commands.h"
+
+namespace fk::tools {
+
+namespace {
+
+constexpr int kSkipped = 3;
+
+struct OutputResult {
+  std::string name;
+  std::string shape;
+  double max_abs = 0, rel = 0, cosine = 1;
+  bool pass = false;
+};
+
+struct ModelResult {
+  std::string model;
+  std::string error;
+  double first_ms = 0, steady_ms = 0, ref_ms = 0;
+  std::vector<OutputResult> outputs;
+  bool pass = false;
+};
+
+// Deterministic inputs in [0, 1) (LCG), the range the models' image inputs expect.
+Tensor SeededInput(const TensorSpec& spec, uint32_t seed) {
+  std::vector<int64_t> dims = spec.shape.dims();
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i] < 0) dims[i] = i == 0 ? 1 : 64;
+  Tensor t(spec.dtype, Shape(dims));
+  uint32_t x = seed * 2654435761u + 99u;
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    x = x * 1664525u + 1013904223u;
+    const float v = static_cast<float>(x >> 8) / static_cast<float>(1u << 24);
+    if (spec.dtype == DType::kFloat32) t.data<float>()[i] = v;
+    else if (spec.dtype == DType::kInt32) t.data<int32_t>()[i] = static_cast<int32_t>(v * 255);
+    else if (spec.dtype == DType::kUInt8) t.data<uint8_t>()[i] = static_cast<uint8_t>(v * 255);
+  }
+  return t;
+}
+
+double ToD(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::kFloat32: return t.data<float>()[i];
+    case DType::kInt32: return t.data<int32_t>()[i];
+    case DType::kUInt8: return t.data<uint8_t>()[i];
+    case DType::kInt64: return static_cast<double>(t.data<int64_t>()[i]);
+  }
+  return 0;
+}
+
+OutputResult Compare(const std::string& name, const Tensor& ref, const Tensor& got, double min_cos) {
+  OutputResult r;
+  r.name = name;
+  r.shape = got.shape().ToString();
+  if (ref.shape() != got.shape() || ref.dtype() != got.dtype()) {
+    r.cosine = 0;
+    r.max_abs = INFINITY;
+    r.shape = got.shape().ToString() + " vs reference " + ref.shape().ToString();
+    return r;
+  }
+  double dot = 0, na = 0, nb = 0, max_ref = 0;
+  bool finite = true;
+  for (int64_t i = 0; i < ref.num_elements(); ++i) {
+    const double a = ToD(ref, i), b = ToD(got, i);
+    if (!std::isfinite(a) || !std::isfinite(b)) finite = false;
+    dot += a * b;
+    na += a * a;
+    nb += b * b;
+    r.max_abs = std::max(r.max_abs, std::fabs(a - b));
+    max_ref = std::max(max_ref, std::fabs(a));
+  }
+  r.rel = max_ref > 0 ? r.max_abs / max_ref : r.max_abs;
+  if (na == 0 && nb == 0) r.cosine = 1;
+  else if (na == 0 || nb == 0) r.cosine = 0;
+  else r.cosine = dot / std::sqrt(na * nb);
+  r.pass = finite && r.cosine >= min_cos;
+  return r;
+}
+
+double Ms(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+std::vector<std::string> FindModels(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  std::error_code ec;
+  fs::path root = fs::exists(fs::path(dir) / "human", ec) ? fs::path(dir) / "human" : fs::path(dir);
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    if (e.path().extension() != ".json") continue;
+    fs::path bin = e.path();
+    bin.replace_extension(".bin");
+    if (fs::exists(bin, ec)) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+int CmdSelftest(const Args& args) {
+  if (HasFlag(args, "--help")) {
+    std::printf(
+        "usage: facekit selftest [--device cuda[:N]] [--models DIR] [--ref cpu|ref] "
+        "[--precision fp32|tf32|fp16] [--json]\n"
+        "Runs every model on the device and on the CPU reference with the same seeded inputs and\n"
+        "reports max abs / relative error and cosine per output (pass: cosine >= 0.99999 fp32,\n"
+        "0.9999 tf32, 0.999 fp16). Exit: 0 pass, 1 fail, 2 usage, 3 skipped (no usable GPU).\n");
+    return 0;
+  }
+  const bool json = HasFlag(args, "--json");
+  auto cfg = ParseDeviceFlag(FlagValue(args, "--device", "cuda"));
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "facekit selftest: %s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  cfg->precision = FlagValue(args, "--precision", "fp32");
+  auto report_skip = [&](const std::string& why) {
+    if (json) {
+      nlohmann::json j = {{"status", "skipped"}, {"reason", why}};
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("selftest skipped: %s\n", why.c_str());
+    }
+    return kSkipped;
+  };
+  auto backend = ResolveBackend(*cfg);
+  if (!backend.ok()) {
+    if (backend.status().code() == StatusCode::kUnavailable) return report_skip(backend.status().message());
+    std::fprintf(stderr, "facekit selftest: %s\n", backend.status().message().c_str());
+    return 2;
+  }
+  if (cfg->use_cuda && cfg->gpu_index != 0) {
+    std::fprintf(stderr,
+                 "facekit selftest: the engine runs models on visible GPU 0 until ModelOptions "
+                 "carries a DeviceConfig (docs/cuda.md); run `CUDA_VISIBLE_DEVICES=<physical id> "
+                 "facekit selftest --device cuda` instead\n");
+    return 1;
+  }
+  if (cfg->precision != "fp32" && !json)
+    std::printf("note: precision %s is planned; kernels run %s today (docs/cuda.md)\n",
+                cfg->precision.c_str(), cfg->precision == "tf32" ? "TF32 in cuDNN/cuBLAS" : "fp32");
+  const double min_cos = cfg->precision == "fp16" ? 0.999 : cfg->precision == "tf32" ? 0.9999 : 0.99999;
+  std::string ref_name = FlagValue(args, "--ref", "cpu");
+  if (ref_name == "cpu" && *backend == "cpu") ref_name = "ref";
+  const std::string dir = FlagValue(args, "--models", ModelsDir());
+  const std::vector<std::string> models = FindModels(dir);
+  if (models.empty()) {
+    std::fprintf(stderr, "facekit selftest: no models (*.json with *.bin) in %s (fetch them with scripts/fetch_models.sh, or pass --models DIR)\n",
+                 dir.c_str());
+    return 1;
+  }
+  std::string gpu;
+  if (cfg->use_cuda) {
+    auto d = DescribeGpu(cfg->gpu_index);
+    gpu = d.ok() ? *d : d.status().message();
+  }
+  if (!json) {
+    std::printf("facekit selftest: %s vs %s on %zu models%s%s\n", backend->c_str(), ref_name.c_str(),
+                models.size(), gpu.empty() ? "" : "\n", gpu.c_str());
+    std::printf("%-26s %-22s %12s %12s %12s %6s %10s %10s\n", "model", "output", "max_abs", "rel",
+                "cosine", "ok", "first_ms", "steady_ms");
+  }
+  std::vector<ModelResult> results;
+  bool all_pass = true;
+  uint32_t seed = 1;
+  for (const std::string& path : models) {
+    ModelResult mr;
+    mr.model = std::filesystem::path(path).stem().string();
+    ModelOptions dev_opt, ref_opt;
+    dev_opt.backend = *backend;
+    ref_opt.backend = ref_name;
+    auto dev_model = Model::Load(path, dev_opt);
+    auto ref_model = Model::Load(path, ref_opt);
+    if (!dev_model.ok() || !ref_model.ok()) {
+      mr.error = (!dev_model.ok() ? dev_model.status() : ref_model.status()).ToString();
+    } else {
+      std::vector<Tensor> inputs;
+      for (const TensorSpec& s : (*dev_model)->inputs()) inputs.push_back(SeededInput(s, seed++));
+      auto t0 = std::chrono::steady_clock::now();
+      auto got = (*dev_model)->Run(inputs);  // first run: plans, cuDNN heuristics, uploads
+      auto t1 = std::chrono::steady_clock::now();
+      if (got.ok()) got = (*dev_model)->Run(inputs);
+      auto t2 = std::chrono::steady_clock::now();
+      auto want = (*ref_model)->Run(inputs);
+      auto t3 = std::chrono::steady_clock::now();
+      mr.first_ms = Ms(t1 - t0);
+      mr.steady_ms = Ms(t2 - t1);
+      mr.ref_ms = Ms(t3 - t2);
+      if (!got.ok()) mr.error = got.status().ToString();
+      else if (!want.ok()) mr.error = "reference: " + want.status().ToString();
+      else if (got->size() != want->size()) mr.error = "output count differs";
+      else {
+        mr.pass = true;
+        const auto& specs = (*dev_model)->outputs();
+        for (size_t i = 0; i < got->size(); ++i) {
+          OutputResult o = Compare(i < specs.size() ? specs[i].name : std::to_string(i), (*want)[i],
+                                   (*got)[i], min_cos);
+          mr.pass = mr.pass && o.pass;
+          mr.outputs.push_back(o);
+        }
+      }
+    }
+    all_pass = all_pass && mr.pass;
+    if (!json) {
+      if (!mr.error.empty()) {
+        std::printf("%-26s ERROR %s\n", mr.model.c_str(), mr.error.c_str());
+      } else {
+        for (size_t i = 0; i < mr.outputs.size(); ++i) {
+          const OutputResult& o = mr.outputs[i];
+          std::string oname = o.name.size() > 22 ? o.name.substr(o.name.size() - 22) : o.name;
+          std::printf("%-26s %-22s %12.3e %12.3e %12.8f %6s %10.2f %10.2f\n",
+                      i == 0 ? mr.model.c_str() : "", oname.c_str(), o.max_abs, o.rel, o.cosine,
+                      o.pass ? "pass" : "FAIL", i == 0 ? mr.first_ms : 0.0, i == 0 ? mr.steady_ms : 0.0);
+        }
+      }
+    }
+    results.push_back(std::move(mr));
+  }
+  if (json) {
+    nlohmann::json j;
+    j["status"] = all_pass ? "pass" : "fail";
+    j["device"] = *backend;
+    j["reference"] = ref_name;
+    j["gpu"] = gpu;
+    j["precision"] = cfg->precision;
+    j["min_cosine"] = min_cos;
+    for (const ModelResult& m : results) {
+      nlohmann::json jm = {{"model", m.model}, {"pass", m.pass}, {"first_run_ms", m.first_ms},
+                           {"steady_run_ms", m.steady_ms}, {"reference_run_ms", m.ref_ms}};
+      if (!m.error.empty()) jm["error"] = m.error;
+      for (const OutputResult& o : m.outputs)
+        jm["outputs"].push_back({{"name", o.name}, {"shape", o.shape},
+                                 {"max_abs_error", std::isfinite(o.max_abs) ? o.max_abs : -1.0},
+                                 {"relative_error", std::isfinite(o.rel) ? o.rel : -1.0},
+                                 {"cosine", o.cosine}, {"pass", o.pass}});
+      j["models"].push_back(jm);
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    int passed = 0;
+    for (const auto& m : results) passed += m.pass;
+    std::printf("%d/%zu models pass (cosine >= %g)\n", passed, results.size(), min_cos);
+  }
+  return all_pass ? 0 : 1;
+}
+
+}  // namespace fk::tools

@@ -1,0 +1,207 @@
+// Affine transforms, Umeyama similarity, bilinear warps and alignment templates.
+#include "vision/geometry.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace fk::vision {
+
+Affine2x3 Affine2x3::Similarity(double scale, double radians, Point2f center) {
+  const double cs = scale * std::cos(radians), sn = scale * std::sin(radians);
+  // p' = R (p - c) + c
+  return {cs, -sn, center.x - cs * center.x + sn * center.y, sn, cs, center.y - sn * center.x - cs * center.y};
+}
+
+double Affine2x3::Scale() const { return std::sqrt(std::abs(Determinant())); }
+
+Result<Affine2x3> Affine2x3::Inverse() const {
+  const double det = Determinant();
+  const double norm = std::abs(a) + std::abs(b) + std::abs(d) + std::abs(e);
+  if (!std::isfinite(det) || !std::isfinite(c) || !std::isfinite(f) || std::abs(det) <= 1e-12 * norm * norm ||
+      norm == 0)
+    return InvalidArgument("affine transform [" + std::to_string(a) + " " + std::to_string(b) + " " +
+                           std::to_string(c) + "; " + std::to_string(d) + " " + std::to_string(e) + " " +
+                           std::to_string(f) + "] is singular or not finite and cannot be inverted");
+  const double ia = e / det, ib = -b / det, id = -d / det, ie = a / det;
+  return Affine2x3{ia, ib, -(ia * c + ib * f), id, ie, -(id * c + ie * f)};
+}
+
+Affine2x3 Compose(const Affine2x3& o, const Affine2x3& i) {
+  return {o.a * i.a + o.b * i.d, o.a * i.b + o.b * i.e, o.a * i.c + o.b * i.f + o.c,
+          o.d * i.a + o.e * i.d, o.d * i.b + o.e * i.e, o.d * i.c + o.e * i.f + o.f};
+}
+
+Result<Affine2x3> EstimateSimilarity(std::span<const Point2f> src, std::span<const Point2f> dst) {
+  if (src.size() != dst.size())
+    return InvalidArgument("similarity estimate: " + std::to_string(src.size()) + " source points but " +
+                           std::to_string(dst.size()) + " destination points");
+  if (src.size() < 2)
+    return InvalidArgument("similarity estimate: needs at least 2 point pairs, got " + std::to_string(src.size()));
+  const double n = static_cast<double>(src.size());
+  double msx = 0, msy = 0, mdx = 0, mdy = 0;
+  for (size_t k = 0; k < src.size(); ++k) {
+    if (!std::isfinite(src[k].x) || !std::isfinite(src[k].y) || !std::isfinite(dst[k].x) || !std::isfinite(dst[k].y))
+      return InvalidArgument("similarity estimate: point " + std::to_string(k) + " is not finite");
+    msx += src[k].x, msy += src[k].y, mdx += dst[k].x, mdy += dst[k].y;
+  }
+  msx /= n, msy /= n, mdx /= n, mdy /= n;
+  // With centred points s, t: minimise sum |t - (p*s.x - q*s.y, q*s.x + p*s.y)|^2 over p = k cos,
+  // q = k sin. Normal equations: p = sum(s.t) / var, q = sum(s x t) / var. This equals
+  // Umeyama's solution with the reflection excluded (det R = +1).
+  double var = 0, dot = 0, cross = 0;
+  for (size_t k = 0; k < src.size(); ++k) {
+    const double sx = src[k].x - msx, sy = src[k].y - msy;
+    const double tx = dst[k].x - mdx, ty = dst[k].y - mdy;
+    var += sx * sx + sy * sy;
+    dot += sx * tx + sy * ty;
+    cross += sx * ty - sy * tx;
+  }
+  if (!(var > 1e-12))
+    return InvalidArgument("similarity estimate: the source points all coincide; cannot fit a transform");
+  const double p = dot / var, q = cross / var;
+  if (!(p * p + q * q > 1e-24))
+    return InvalidArgument("similarity estimate: the destination points all coincide; cannot fit a transform");
+  return Affine2x3{p, -q, mdx - (p * msx - q * msy), q, p, mdy - (q * msx + p * msy)};
+}
+
+namespace {
+
+// Bilinear taps along one axis for a sample at continuous coordinate c.
+struct Taps2 {
+  int i0, i1;  // -1 = border
+  float w0, w1;
+};
+
+inline Taps2 AxisTaps(double c, int len) {
+  const double p = c - 0.5;
+  const double fl = std::floor(p);
+  const float fr = static_cast<float>(p - fl);
+  const bool inside = c >= 0.0 && c <= len;
+  Taps2 t;
+  t.w0 = 1.f - fr;
+  t.w1 = fr;
+  auto pick = [&](double k) -> int {
+    if (k >= 0 && k < len) return static_cast<int>(k);
+    if (inside) return k < 0 ? 0 : len - 1;
+    return -1;
+  };
+  t.i0 = pick(fl);
+  t.i1 = pick(fl + 1);
+  return t;
+}
+
+Status CheckWarp(const Image& src, int out_w, int out_h) {
+  if (src.empty()) return InvalidArgument("warp: the source image is empty");
+  if (out_w < 1 || out_h < 1)
+    return InvalidArgument("warp: output size " + std::to_string(out_w) + "x" + std::to_string(out_h) +
+                           " must be at least 1x1");
+  return OkStatus();
+}
+
+// emit(i, const float* rgb_row) per output row, values 0..255.
+template <typename Emit>
+Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, const std::array<float, 3>& border,
+            Emit&& emit) {
+  FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
+  FK_ASSIGN_OR_RETURN(const Affine2x3 inv, src_to_dst.Inverse());
+  const int w = src.width(), h = src.height();
+  std::vector<float> row(static_cast<size_t>(out_w) * 3);
+  for (int i = 0; i < out_h; ++i) {
+    const double oy = i + 0.5;
+    for (int j = 0; j < out_w; ++j) {
+      const double ox = j + 0.5;
+      const double sx = inv.a * ox + inv.b * oy + inv.c;
+      const double sy = inv.d * ox + inv.e * oy + inv.f;
+      float* o = row.data() + 3 * static_cast<size_t>(j);
+      if (!std::isfinite(sx) || !std::isfinite(sy)) {
+        o[0] = border[0], o[1] = border[1], o[2] = border[2];
+        continue;
+      }
+      const Taps2 tx = AxisTaps(sx, w), ty = AxisTaps(sy, h);
+      float acc[3] = {0.f, 0.f, 0.f};
+      const int ys[2] = {ty.i0, ty.i1};
+      const float wy[2] = {ty.w0, ty.w1};
+      const int xs[2] = {tx.i0, tx.i1};
+      const float wx[2] = {tx.w0, tx.w1};
+      for (int a = 0; a < 2; ++a) {
+        if (wy[a] == 0.f) continue;
+        const uint8_t* r = ys[a] >= 0 ? src.row(ys[a]) : nullptr;
+        for (int b = 0; b < 2; ++b) {
+          const float wt = wy[a] * wx[b];
+          if (wt == 0.f) continue;
+          if (r && xs[b] >= 0) {
+            const uint8_t* px = r + 3 * static_cast<size_t>(xs[b]);
+            acc[0] += wt * px[0], acc[1] += wt * px[1], acc[2] += wt * px[2];
+          } else {
+            acc[0] += wt * border[0], acc[1] += wt * border[1], acc[2] += wt * border[2];
+          }
+        }
+      }
+      o[0] = acc[0], o[1] = acc[1], o[2] = acc[2];
+    }
+    emit(i, static_cast<const float*>(row.data()));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, Rgb border) {
+  FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
+  Image dst(out_w, out_h);
+  FK_RETURN_IF_ERROR(Warp(src, src_to_dst, out_w, out_h, {float(border.r), float(border.g), float(border.b)},
+                          [&](int i, const float* row) {
+                            uint8_t* d = dst.row(i);
+                            for (int k = 0; k < out_w * 3; ++k) {
+                              const float v = std::nearbyint(row[k]);
+                              d[k] = static_cast<uint8_t>(v < 0.f ? 0.f : (v > 255.f ? 255.f : v));
+                            }
+                          }));
+  return dst;
+}
+
+Status WarpAffineInto(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, const Normalize& norm,
+                      float* dst, float border) {
+  if (dst == nullptr) return InvalidArgument("warp: null destination buffer");
+  const bool bgr = norm.order == ChannelOrder::kBGR;
+  return Warp(src, src_to_dst, out_w, out_h, {border, border, border}, [&](int i, const float* row) {
+    float* d = dst + static_cast<size_t>(i) * out_w * 3;
+    for (int j = 0; j < out_w; ++j)
+      for (int k = 0; k < 3; ++k) d[3 * j + k] = row[3 * j + (bgr ? 2 - k : k)] * norm.scale[k] + norm.offset[k];
+  });
+}
+
+Result<Tensor> WarpAffineToTensor(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
+                                  const Normalize& norm, float border) {
+  FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
+  Tensor t(DType::kFloat32, Shape{1, out_h, out_w, 3});
+  FK_RETURN_IF_ERROR(WarpAffineInto(src, src_to_dst, out_w, out_h, norm, t.data<float>(), border));
+  return t;
+}
+
+std::array<Point2f, 5> ArcFaceTemplate(int chip_size) {
+  const float s = static_cast<float>(chip_size) / 112.f;
+  std::array<Point2f, 5> out;
+  for (int k = 0; k < 5; ++k)
+    out[k] = {(kArcFace112TemplateOpenCV[k].x + 0.5f) * s, (kArcFace112TemplateOpenCV[k].y + 0.5f) * s};
+  return out;
+}
+
+std::array<Point2f, 5> FlipLandmarks5(std::span<const Point2f, 5> pts, float width) {
+  static constexpr int kSwap[5] = {1, 0, 2, 4, 3};
+  std::array<Point2f, 5> out;
+  for (int k = 0; k < 5; ++k) out[k] = {width - pts[kSwap[k]].x, pts[kSwap[k]].y};
+  return out;
+}
+
+Result<Affine2x3> AlignmentTransform5(std::span<const Point2f> landmarks, int chip_size) {
+  if (landmarks.size() != 5)
+    return InvalidArgument("alignment: expected 5 landmarks (eyes, nose tip, mouth corners), got " +
+                           std::to_string(landmarks.size()));
+  if (chip_size < 1) return InvalidArgument("alignment: chip size must be positive");
+  const auto tmpl = ArcFaceTemplate(chip_size);
+  return EstimateSimilarity(landmarks, tmpl);
+}
+
+}  // namespace fk::vision

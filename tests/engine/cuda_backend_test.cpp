@@ -1,0 +1,396 @@
+// CUDA backend tests. Host-side logic (device flag parsing, backend resolution, the memory
+// pool with a fake allocator) runs in every build; GPU op tests compare the "cuda" backend with
+// the reference backend on odd shapes and GTEST_SKIP with "no CUDA device: <reason>" when no
+// GPU is usable (or the build has no CUDA).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/memory_pool.h"
+#include "engine/ref/ref_backend.h"
+#include "facekit/device.h"
+#include "op_cases.h"
+#ifdef FK_HAVE_CUDA
+#include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/device.h"
+#endif
+
+namespace fk {
+namespace {
+
+using engine::cuda::EffectivePoolLimit;
+using engine::cuda::MemoryPool;
+using engine::cuda::PoolBuffer;
+using engine::cuda::RawAllocator;
+
+// ---- device flags and backend resolution (no GPU needed) --------------------------------------
+
+TEST(CudaDeviceConfig, ParsesDeviceFlags) {
+  auto cpu = ParseDeviceFlag("cpu");
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_FALSE(cpu->use_cuda);
+  auto c = ParseDeviceFlag("cuda");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->use_cuda);
+  EXPECT_EQ(c->gpu_index, 0);
+  auto c1 = ParseDeviceFlag("cuda:1");
+  ASSERT_TRUE(c1.ok());
+  EXPECT_TRUE(c1->use_cuda);
+  EXPECT_EQ(c1->gpu_index, 1);
+  auto g = ParseDeviceFlag("GPU:12");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->gpu_index, 12);
+  for (const char* bad : {"", "cuda:", "cuda:x", "cuda1", "tpu", "cuda:-1", "cuda:99999", "cpu:0"}) {
+    auto r = ParseDeviceFlag(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+      EXPECT_NE(r.status().message().find("cuda:N"), std::string::npos) << r.status().message();
+    }
+  }
+}
+
+TEST(CudaDeviceConfig, ValidatesFields) {
+  DeviceConfig c;
+  EXPECT_TRUE(ValidateDeviceConfig(c).ok());
+  c.gpu_index = -1;
+  EXPECT_EQ(ValidateDeviceConfig(c).code(), StatusCode::kInvalidArgument);
+  c = {};
+  c.gpu_memory_limit_fraction = 1.5;
+  EXPECT_EQ(ValidateDeviceConfig(c).code(), StatusCode::kInvalidArgument);
+  c = {};
+  c.gpu_memory_limit_bytes = -5;
+  EXPECT_EQ(ValidateDeviceConfig(c).code(), StatusCode::kInvalidArgument);
+  c = {};
+  c.precision = "int8";
+  Status s = ValidateDeviceConfig(c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("int8"), std::string::npos);
+  for (const char* p : {"auto", "fp32", "tf32", "fp16"}) {
+    c.precision = p;
+    EXPECT_TRUE(ValidateDeviceConfig(c).ok()) << p;
+  }
+}
+
+TEST(CudaDeviceConfig, CpuConfigResolvesToCpuBackend) {
+  DeviceConfig c;
+  auto r = ResolveBackend(c);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(*r == "cpu" || *r == "ref") << *r;
+  EXPECT_NE(engine::GetBackend(*r), nullptr);
+}
+
+// Without a usable GPU: an error naming the reason, or the CPU with a warning when allowed.
+// With one: "cuda". Either way the process does not crash.
+TEST(CudaDeviceConfig, CudaConfigResolvesOrExplains) {
+  DeviceConfig c;
+  c.use_cuda = true;
+  auto r = ResolveBackend(c);
+  if (r.ok()) {
+    EXPECT_EQ(*r, "cuda");
+    EXPECT_TRUE(BuiltWithCuda());
+    return;
+  }
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+  EXPECT_GT(r.status().message().size(), 30u);
+  if (!BuiltWithCuda()) {
+    EXPECT_NE(r.status().message().find("built without CUDA"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("-DFK_CUDA=ON"), std::string::npos);
+  }
+  c.allow_cpu_fallback = true;
+  std::string warning;
+  auto f = ResolveBackend(c, &warning);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(*f == "cpu" || *f == "ref");
+  EXPECT_NE(warning.find("running on the CPU"), std::string::npos) << warning;
+  // The warning carries the reason from the failed probe.
+  EXPECT_NE(warning.find(r.status().message().substr(r.status().message().find(':') + 1, 20)),
+            std::string::npos)
+      << warning;
+}
+
+TEST(CudaDeviceConfig, DescribeGpuNeverCrashes) {
+  auto d = DescribeGpu(0);
+  if (d.ok()) {
+    EXPECT_NE(d->find("compute capability"), std::string::npos);
+  } else {
+    EXPECT_EQ(d.status().code(), StatusCode::kUnavailable);
+  }
+  auto bad = DescribeGpu(4096);
+  EXPECT_FALSE(bad.ok());
+}
+
+#ifdef FK_HAVE_CUDA
+TEST(CudaDeviceConfig, OutOfRangeGpuIndexNamesVisibleDevices) {
+  auto r = engine::cuda::ProbeDevice(4096);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  // Either no GPU/driver at all, or the index message; both mention what to check.
+  const std::string& m = r.status().message();
+  EXPECT_TRUE(m.find("CUDA_VISIBLE_DEVICES") != std::string::npos || m.find("driver") != std::string::npos) << m;
+}
+
+TEST(CudaDeviceConfig, HiddenDevicesAreReportedAsSuch) {
+  // Done in a child so the runtime of this process keeps its own view of the devices.
+  const std::string cmd = std::string("CUDA_VISIBLE_DEVICES=-1 ") + FK_FACEKIT_BIN +
+                          " selftest --device cuda --models /nonexistent >/dev/null 2>&1";
+  const int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 3) << "selftest must exit 3 (skipped) when no device is visible";
+}
+#endif
+
+// ---- memory pool with a fake allocator (no GPU needed) -----------------------------------------
+
+class FakeAllocator : public RawAllocator {
+ public:
+  explicit FakeAllocator(size_t capacity = SIZE_MAX) : capacity_(capacity) {}
+  Result<void*> Allocate(size_t bytes) override {
+    if (used_ + bytes > capacity_) return ResourceExhausted("fake device full");
+    used_ += bytes;
+    ++allocs;
+    void* p = std::malloc(bytes);
+    sizes_[p] = bytes;
+    return p;
+  }
+  void Free(void* p) override {
+    used_ -= sizes_.at(p);
+    sizes_.erase(p);
+    ++frees;
+    std::free(p);
+  }
+  size_t used() const { return used_; }
+  int allocs = 0, frees = 0;
+
+ private:
+  size_t capacity_;
+  size_t used_ = 0;
+  std::map<void*, size_t> sizes_;
+};
+
+TEST(CudaMemoryPool, SizeClassesBoundWaste) {
+  EXPECT_EQ(MemoryPool::SizeClass(0), 256u);
+  EXPECT_EQ(MemoryPool::SizeClass(1), 256u);
+  EXPECT_EQ(MemoryPool::SizeClass(257), 512u);
+  EXPECT_EQ(MemoryPool::SizeClass(4096), 4096u);
+  for (size_t b : {4097ul, 5000ul, 12345ul, 1000000ul, 123456789ul}) {
+    const size_t c = MemoryPool::SizeClass(b);
+    EXPECT_GE(c, b);
+    EXPECT_LE(c, b + b / 4 + 256) << b;
+    EXPECT_EQ(MemoryPool::SizeClass(c), c) << "classes are fixed points";
+  }
+}
+
+TEST(CudaMemoryPool, ReusesBuffersAcrossRuns) {
+  FakeAllocator raw;
+  {
+    MemoryPool pool(&raw, 0);
+    const std::vector<size_t> run = {1000, 150528, 150528, 9999, 64};
+    for (int rep = 0; rep < 5; ++rep) {
+      std::vector<PoolBuffer> live;
+      for (size_t b : run) {
+        auto buf = PoolBuffer::Make(&pool, b);
+        ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+        ASSERT_NE(buf->get(), nullptr);
+        live.push_back(std::move(buf).value());
+      }
+      std::set<void*> distinct;
+      for (auto& l : live) distinct.insert(l.get());
+      EXPECT_EQ(distinct.size(), run.size()) << "live buffers must not alias";
+    }
+    EXPECT_EQ(raw.allocs, static_cast<int>(run.size())) << "only the first run allocates";
+    EXPECT_EQ(raw.frees, 0) << "no free per run";
+    const auto st = pool.stats();
+    EXPECT_EQ(st.bytes_in_use, 0u);
+    EXPECT_EQ(st.acquires, 5 * run.size());
+    EXPECT_GE(st.bytes_cached, 1000u + 2 * 150528u + 9999u + 64u);
+  }
+  EXPECT_EQ(raw.used(), 0u) << "the pool frees everything on destruction";
+}
+
+TEST(CudaMemoryPool, LimitGivesResourceExhaustedWithNumbers) {
+  FakeAllocator raw;
+  MemoryPool pool(&raw, 1 << 20);
+  auto a = PoolBuffer::Make(&pool, 600 * 1024);
+  ASSERT_TRUE(a.ok());
+  auto b = PoolBuffer::Make(&pool, 600 * 1024);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kResourceExhausted);
+  const std::string& m = b.status().message();
+  EXPECT_NE(m.find(std::to_string(600 * 1024)), std::string::npos) << m;
+  EXPECT_NE(m.find(std::to_string(1 << 20)), std::string::npos) << m;
+  EXPECT_NE(m.find("batch"), std::string::npos) << m;
+  EXPECT_LE(pool.stats().bytes_reserved(), size_t{1} << 20);
+}
+
+TEST(CudaMemoryPool, TrimsCacheOfOtherSizesUnderLimit) {
+  FakeAllocator raw;
+  MemoryPool pool(&raw, 1 << 20);
+  { auto a = PoolBuffer::Make(&pool, 700 * 1024); ASSERT_TRUE(a.ok()); }  // cached after scope
+  EXPECT_EQ(pool.stats().bytes_in_use, 0u);
+  EXPECT_GT(pool.stats().bytes_cached, 0u);
+  auto b = PoolBuffer::Make(&pool, 900 * 1024);  // different class: needs the cache trimmed
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(raw.frees, 1);
+  EXPECT_LE(pool.stats().bytes_reserved(), size_t{1} << 20);
+}
+
+TEST(CudaMemoryPool, RawFailureTrimsThenReports) {
+  FakeAllocator raw(1 << 20);  // the "card" has 1 MiB, no pool limit
+  MemoryPool pool(&raw, 0);
+  { auto a = PoolBuffer::Make(&pool, 800 * 1024); ASSERT_TRUE(a.ok()); }
+  auto b = PoolBuffer::Make(&pool, 500 * 1024);  // fits only after the cached block is freed
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto c = PoolBuffer::Make(&pool, 900 * 1024);  // never fits
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(c.status().message().find("fake device full"), std::string::npos) << c.status().message();
+}
+
+TEST(CudaMemoryPool, SetLimitAndEffectiveLimit) {
+  FakeAllocator raw;
+  MemoryPool pool(&raw, 0);
+  { auto a = PoolBuffer::Make(&pool, 4096); ASSERT_TRUE(a.ok()); }
+  pool.set_limit(1024);  // below the cache: trimmed
+  EXPECT_EQ(pool.stats().bytes_cached, 0u);
+  EXPECT_FALSE(PoolBuffer::Make(&pool, 4096).ok());
+  EXPECT_EQ(EffectivePoolLimit(0, 0, 80ll << 30), 0u);
+  EXPECT_EQ(EffectivePoolLimit(1000, 0, 80ll << 30), 1000u);
+  EXPECT_EQ(EffectivePoolLimit(0, 0.5, 1000), 500u);
+  EXPECT_EQ(EffectivePoolLimit(300, 0.5, 1000), 300u);
+  EXPECT_EQ(EffectivePoolLimit(800, 0.5, 1000), 500u);
+}
+
+// ---- GPU op tests vs the reference backend ----------------------------------------------------
+
+// Skips the test with the reason when no GPU is usable.
+#define FK_REQUIRE_GPU()                                                                   \
+  do {                                                                                     \
+    std::string why_;                                                                      \
+    if (!GpuUsable(&why_)) GTEST_SKIP() << "no CUDA device: " << why_;                     \
+  } while (0)
+
+bool GpuUsable(std::string* why) {
+#ifdef FK_HAVE_CUDA
+  auto r = engine::cuda::CheckDeviceUsable(0);
+  if (!r.ok()) *why = r.status().message();
+  return r.ok();
+#else
+  *why = "this facekit was built without CUDA (rebuild with -DFK_CUDA=ON)";
+  return false;
+#endif
+}
+
+using testing::CaseInput;
+using testing::RandomFloat;
+
+void ExpectMatchesRef(ir::OpType op, const ir::Attrs& attrs, const std::vector<CaseInput>& in,
+                      const std::string& label) {
+  SCOPED_TRACE(label);
+  const engine::Backend* cuda = engine::GetBackend("cuda");
+  ASSERT_NE(cuda, nullptr);
+  auto want = testing::RunOneNode(engine::RefBackend(), op, attrs, in);
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+  auto have = testing::RunOneNode(cuda, op, attrs, in);
+  ASSERT_TRUE(have.ok()) << have.status().ToString();
+  ASSERT_TRUE(have->supported) << "cuda declined " << label;
+  const double tol = 1e-4 * std::max(1.0, testing::MaxAbs(want->outputs[0]));
+  EXPECT_LE(testing::MaxAbsDiff(want->outputs[0], have->outputs[0]), tol);
+}
+
+ir::Attrs ConvAttrs(int stride, const std::string& padding, const std::string& act, bool bias) {
+  ir::Attrs a;
+  a.set("strides", std::vector<int64_t>{stride, stride});
+  a.set("dilations", std::vector<int64_t>{1, 1});
+  a.set("padding", padding);
+  a.set("activation", act);
+  a.set("clip_min", -0.5f);
+  a.set("clip_max", 0.75f);
+  a.set("has_bias", int64_t{bias ? 1 : 0});
+  return a;
+}
+
+TEST(CudaOps, Conv2DOddShapesAndActivations) {
+  FK_REQUIRE_GPU();
+  uint32_t seed = 1;
+  for (int stride : {1, 2})
+    for (const char* pad : {"SAME", "VALID"})
+      for (const char* act : {"none", "relu6", "clip", "sigmoid", "prelu"}) {
+        std::vector<CaseInput> in = {{RandomFloat(Shape{2, 13, 11, 7}, seed++)},
+                                     {RandomFloat(Shape{3, 3, 7, 13}, seed++), true},
+                                     {RandomFloat(Shape{13}, seed++), true}};
+        if (std::string(act) == "prelu") in.push_back({RandomFloat(Shape{13}, seed++, 0.f, 0.5f), true});
+        ExpectMatchesRef(ir::OpType::kConv2D, ConvAttrs(stride, pad, act, true), in,
+                         std::string("conv s") + std::to_string(stride) + " " + pad + " " + act);
+      }
+}
+
+TEST(CudaOps, DepthwiseWithMultiplier) {
+  FK_REQUIRE_GPU();
+  for (int stride : {1, 2})
+    for (int mult : {1, 2}) {
+      std::vector<CaseInput> in = {{RandomFloat(Shape{1, 17, 15, 5}, 10 + stride)},
+                                   {RandomFloat(Shape{5, 5, 5, mult}, 20 + mult), true},
+                                   {RandomFloat(Shape{5 * mult}, 30), true}};
+      ExpectMatchesRef(ir::OpType::kDepthwiseConv2D, ConvAttrs(stride, "SAME", "relu", true), in,
+                       "depthwise s" + std::to_string(stride) + " m" + std::to_string(mult));
+    }
+}
+
+TEST(CudaOps, MatMulTransposesAndBias) {
+  FK_REQUIRE_GPU();
+  for (int tb : {0, 1}) {
+    ir::Attrs a;
+    a.set("transpose_b", int64_t{tb});
+    a.set("has_bias", int64_t{1});
+    a.set("activation", std::string("relu"));
+    std::vector<CaseInput> in = {{RandomFloat(Shape{3, 127}, 40)},
+                                 {RandomFloat(tb ? Shape{13, 127} : Shape{127, 13}, 41), true},
+                                 {RandomFloat(Shape{13}, 42), true}};
+    ExpectMatchesRef(ir::OpType::kMatMul, a, in, "matmul tb" + std::to_string(tb));
+  }
+}
+
+TEST(CudaOps, PoolingSoftmaxBinary) {
+  FK_REQUIRE_GPU();
+  for (auto op : {ir::OpType::kMaxPool, ir::OpType::kAvgPool}) {
+    ir::Attrs a;
+    a.set("ksize", std::vector<int64_t>{3, 3});
+    a.set("strides", std::vector<int64_t>{2, 2});
+    a.set("padding", std::string("SAME"));
+    ExpectMatchesRef(op, a, {{RandomFloat(Shape{2, 9, 8, 13}, 50)}}, ir::OpTypeName(op));
+  }
+  ir::Attrs sm;
+  sm.set("axis", int64_t{-1});
+  ExpectMatchesRef(ir::OpType::kSoftmax, sm, {{RandomFloat(Shape{3, 5, 127}, 60, -8.f, 8.f)}}, "softmax");
+  for (auto op : {ir::OpType::kAdd, ir::OpType::kMul, ir::OpType::kSub, ir::OpType::kMaximum})
+    ExpectMatchesRef(op, {}, {{RandomFloat(Shape{2, 7, 1, 13}, 70)}, {RandomFloat(Shape{5, 1}, 71)}},
+                     std::string("broadcast ") + ir::OpTypeName(op));
+}
+
+#ifdef FK_HAVE_CUDA
+TEST(CudaOps, PoolReusesMemoryAcrossRuns) {
+  FK_REQUIRE_GPU();
+  std::vector<CaseInput> in = {{RandomFloat(Shape{1, 33, 31, 8}, 80)},
+                               {RandomFloat(Shape{3, 3, 8, 16}, 81), true}};
+  auto first = testing::RunOneNode(engine::GetBackend("cuda"), ir::OpType::kConv2D,
+                                   ConvAttrs(1, "SAME", "none", false), in);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const size_t allocs = engine::CudaPoolStats(0).raw_allocations;
+  for (int i = 0; i < 3; ++i) {
+    auto again = testing::RunOneNode(engine::GetBackend("cuda"), ir::OpType::kConv2D,
+                                     ConvAttrs(1, "SAME", "none", false), in);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(testing::MaxAbsDiff(first->outputs[0], again->outputs[0]), 0.0);
+  }
+  // Plan uploads the weights again (new kernel each time, same classes): no growth of the
+  // raw allocation count beyond the first run's classes.
+  EXPECT_EQ(engine::CudaPoolStats(0).raw_allocations, allocs);
+}
+#endif
+
+}  // namespace
+}  // namespace fk
