@@ -407,7 +407,7 @@ std::string DescribeUnknown(std::span<const uint8_t> d) {
   if (starts("ftypheic", 4) || starts("ftypheix", 4) || starts("ftypmif1", 4)) return "HEIF/HEIC";
   if (starts("ftypavif", 4)) return "AVIF";
   if (starts("%PDF")) return "PDF";
-  if (starts("\x00\x00\x01\x00")) return "ICO";
+  if (d.size() >= 4 && d[0] == 0 && d[1] == 0 && d[2] == 1 && d[3] == 0) return "ICO";
   return "";
 }
 

@@ -489,15 +489,14 @@ TEST(CpuBackend, UnaryOps) {
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     ExpectNear(*got, want, 1e-6f, 1e-5f);
   }
-  for (OpType op : {OpType::kSqrt, OpType::kLog}) {  // positive inputs
+  for (OpType op : {OpType::kSqrt}) {  // positive inputs
     OneNode t(op);
     Tensor x = Random({2, 127}, 51, 0.01f, 10.f);
     t.Input(x);
     t.Finish();
     Tensor want(DType::kFloat32, x.shape());
     for (int64_t i = 0; i < x.num_elements(); ++i)
-      want.data<float>()[i] = static_cast<float>(op == OpType::kSqrt ? std::sqrt(x.data<float>()[i])
-                                                                     : std::log(x.data<float>()[i]));
+      want.data<float>()[i] = std::sqrt(x.data<float>()[i]);
     auto got = t.RunOn(Cpu());
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     ExpectNear(*got, want, 1e-6f, 1e-5f);
@@ -660,24 +659,29 @@ TEST(CpuBackend, SupportsRejectsWhatItCannotDoExactly) {
     t.Finish();
     EXPECT_FALSE(Cpu()->Supports(t.g, t.added()));
   }
-  {  // Prelu alpha of the wrong size.
+  {  // Prelu alpha of the wrong size (3 values for 4 output channels).
     OneNode t(OpType::kConv2D);
     t.Input(Random({1, 5, 5, 3}, 1));
     t.Const(Random({1, 1, 3, 4}, 2));
-    t.Const(Random({3}, 3));
+    t.Const(Random({4}, 3));
     t.node.attrs.set("activation", std::string("prelu"));
     t.Finish();
-    EXPECT_FALSE(Cpu()->Supports(t.g, t.added()));
+    EXPECT_TRUE(Cpu()->Supports(t.g, t.added()));
+    ir::Node n = t.added();
+    n.inputs.back() = t.g.AddConstant("bad_alpha", Random({3}, 4));
+    EXPECT_FALSE(Cpu()->Supports(t.g, n));
   }
   {  // Clip without bounds; Floor (no exact oneDNN eltwise).
     OneNode c(OpType::kClip);
     c.Input(Random({4}, 1));
     c.Finish();
     EXPECT_FALSE(Cpu()->Supports(c.g, c.added()));
-    OneNode f(OpType::kFloor);
-    f.Input(Random({4}, 1));
-    f.Finish();
-    EXPECT_FALSE(Cpu()->Supports(f.g, f.added()));
+    for (OpType op : {OpType::kFloor, OpType::kLog}) {
+      OneNode f(op);
+      f.Input(Random({4}, 1, 0.5f, 2.f));
+      f.Finish();
+      EXPECT_FALSE(Cpu()->Supports(f.g, f.added()));
+    }
   }
   {  // Integer Add.
     OneNode t(OpType::kAdd);

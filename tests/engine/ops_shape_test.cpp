@@ -2,6 +2,7 @@
 // shape computations, and error messages that name the node.
 #include <gtest/gtest.h>
 
+#include "engine/ops/op_util.h"
 #include "engine/ops/shape_inference.h"
 #include "op_cases.h"
 

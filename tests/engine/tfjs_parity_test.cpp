@@ -148,8 +148,9 @@ Comparison CompareCosineRows(const Tensor& got, const Tensor& want, double min_c
     }
   }
   std::ostringstream s;
-  s.precision(8);
-  s << "min cosine " << worst << " at row " << worst_row << " (required >= " << min_cos << ")";
+  s.precision(10);
+  s << "min cosine " << worst << " (1 - cos = " << 1 - worst << ") at row " << worst_row << " (required >= " << min_cos
+    << ")";
   c.ok = worst >= min_cos;
   c.detail = s.str();
   return c;

@@ -25,8 +25,8 @@ void ExpectNearAffine(const Affine2x3& x, const Affine2x3& y, double tol) {
 double SumSq(const Affine2x3& m, const std::vector<Point2f>& s, const std::vector<Point2f>& d) {
   double e = 0;
   for (size_t i = 0; i < s.size(); ++i) {
-    const Point2f p = m.Apply(s[i]);
-    e += (p.x - d[i].x) * double(p.x - d[i].x) + (p.y - d[i].y) * double(p.y - d[i].y);
+    const double px = m.a * s[i].x + m.b * s[i].y + m.c, py = m.d * s[i].x + m.e * s[i].y + m.f;
+    e += (px - d[i].x) * (px - d[i].x) + (py - d[i].y) * (py - d[i].y);
   }
   return e;
 }

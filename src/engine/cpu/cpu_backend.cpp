@@ -46,7 +46,6 @@ constexpr Entry kTable[] = {
     {OpType::kSquare, SupportsUnary, PlanUnary},
     {OpType::kSqrt, SupportsUnary, PlanUnary},
     {OpType::kExp, SupportsUnary, PlanUnary},
-    {OpType::kLog, SupportsUnary, PlanUnary},
     {OpType::kPrelu, SupportsUnary, PlanUnary},
     {OpType::kMean, SupportsReduce, PlanReduce},
     {OpType::kSum, SupportsReduce, PlanReduce},

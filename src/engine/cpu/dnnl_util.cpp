@@ -9,8 +9,17 @@
 
 namespace fk::engine::cpu {
 
+namespace {
+// The statement text of FK_DNNL_CHECK, shortened for messages.
+std::string CallText(const char* call) {
+  std::string s(call);
+  if (s.size() > 100) s = s.substr(0, 97) + "...";
+  return s;
+}
+}  // namespace
+
 Status DnnlErrorToStatus(const char* call, const char* file, int line, const dnnl::error& e) {
-  std::string msg = std::string("oneDNN call `") + call + "` failed (" + file + ":" +
+  std::string msg = "oneDNN call `" + CallText(call) + "` failed (" + file + ":" +
                     std::to_string(line) + "): " + e.what() + " (dnnl_status " +
                     std::to_string(static_cast<int>(e.status)) + ")";
   switch (e.status) {
@@ -26,7 +35,7 @@ Status DnnlErrorToStatus(const char* call, const char* file, int line, const dnn
 }
 
 Status ExceptionToStatus(const char* call, const char* file, int line, const std::exception& e) {
-  return Internal(std::string("`") + call + "` threw (" + file + ":" + std::to_string(line) +
+  return Internal("`" + CallText(call) + "` threw (" + file + ":" + std::to_string(line) +
                   "): " + e.what());
 }
 

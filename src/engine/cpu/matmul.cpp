@@ -14,6 +14,9 @@ class MatMulKernel final : public DnnlKernel {
   using DnnlKernel::DnnlKernel;
 
   dnnl::matmul prim;
+  // PReLU runs as a second, in-place primitive: oneDNN 2.6's optimised matmul (brgemm)
+  // rejects the prelu post-op and the reference fallback fails at execution.
+  dnnl::prelu_forward prelu;
   dnnl::memory::desc a_md, b_md, bias_md, dst_md, alpha_md;
   dnnl::memory packed_b;  // valid when B is constant
   int bias_input = -1;
@@ -27,10 +30,15 @@ class MatMulKernel final : public DnnlKernel {
     args[DNNL_ARG_WEIGHTS] = packed_b ? packed_b : Wrap(b_md, eng, in[1]);
     args[DNNL_ARG_DST] = Wrap(dst_md, eng, out[0]);
     if (bias_input >= 0) args[DNNL_ARG_BIAS] = Wrap(bias_md, eng, in[static_cast<size_t>(bias_input)]);
-    if (alpha_input >= 0)
-      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_WEIGHTS] =
-          Wrap(alpha_md, eng, in[static_cast<size_t>(alpha_input)]);
     prim.execute(s, args);
+    if (alpha_input >= 0) {
+      std::unordered_map<int, dnnl::memory> pargs{
+          {DNNL_ARG_SRC, args[DNNL_ARG_DST]},
+          {DNNL_ARG_DST, args[DNNL_ARG_DST]},
+          {DNNL_ARG_WEIGHTS, Wrap(alpha_md, eng, in[static_cast<size_t>(alpha_input)])}};
+      if (args.count(DNNL_ARG_SCRATCHPAD)) pargs[DNNL_ARG_SCRATCHPAD] = args[DNNL_ARG_SCRATCHPAD];
+      prelu.execute(s, pargs);
+    }
   }
 };
 
@@ -93,7 +101,7 @@ Result<std::unique_ptr<Kernel>> PlanMatMul(const PlanArgs& a) {
     dnnl::memory::desc w_md =
         bconst.empty() ? kern->b_md : dnnl::memory::desc({k, n}, dt::f32, tag::any);
     dnnl::primitive_attr attr = BaseAttr();
-    attr.set_post_ops(act.ops);
+    if (!act.prelu) attr.set_post_ops(act.ops);
     auto d = has_bias ? dnnl::matmul::desc(kern->a_md, w_md, kern->bias_md, kern->dst_md)
                       : dnnl::matmul::desc(kern->a_md, w_md, kern->dst_md);
     pd = dnnl::matmul::primitive_desc(d, attr, *eng);
@@ -113,7 +121,15 @@ Result<std::unique_ptr<Kernel>> PlanMatMul(const PlanArgs& a) {
   if (act.prelu) {
     kern->alpha_input = static_cast<int>(a.inputs.size()) - 1;
     const int64_t na = a.inputs.back().shape.num_elements();
-    FK_DNNL_CHECK(kern->alpha_md = dnnl::memory::desc({1, na}, dt::f32, tag::ab));
+    FK_DNNL_CHECK({
+      kern->alpha_md = dnnl::memory::desc({1, na}, dt::f32, tag::ab);
+      dnnl::prelu_forward::desc d(dnnl::prop_kind::forward_inference, kern->dst_md, kern->alpha_md);
+      dnnl::prelu_forward::primitive_desc ppd(d, BaseAttr(), *eng);
+      kern->prelu = dnnl::prelu_forward(ppd);
+      // One scratchpad serves both primitives (they run one after the other).
+      if (ppd.scratchpad_desc().get_size() > pd.scratchpad_desc().get_size())
+        kern->SetScratchpadFrom(ppd);
+    });
   }
   return std::unique_ptr<Kernel>(std::move(kern));
 }

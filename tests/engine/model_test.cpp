@@ -1,0 +1,151 @@
+// fk::Model on every fetched human model: batch 1 and 3 on the ref backend, optimized and
+// unoptimized. Skips models that are not fetched (scripts fetch them into $FK_MODELS_DIR).
+#include "facekit/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "engine/executor.h"
+#include "tfjs_fixture.h"
+
+namespace fk {
+namespace {
+
+std::string ModelsDir() {
+  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) return e;
+  return std::string(FK_SOURCE_DIR) + "/models";
+}
+
+Tensor Uniform01(Shape s, uint32_t seed) {
+  Tensor t(DType::kFloat32, s);
+  uint32_t r = seed * 2654435761u + 1;
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    r = r * 1664525u + 1013904223u;
+    t.data<float>()[i] = static_cast<float>(r >> 8) / static_cast<float>(1u << 24);
+  }
+  return t;
+}
+
+class HumanModel : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(HumanModel, RunsBatch1And3OnRef) {
+  const std::string path = ModelsDir() + "/human/" + GetParam() + ".json";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not fetched (run the model fetch script)";
+  ModelOptions plain;
+  plain.backend = "ref";
+  plain.optimize = false;
+  auto m1 = Model::Load(path, plain);
+  ASSERT_TRUE(m1.ok()) << m1.status().ToString();
+  ModelOptions opt = plain;
+  opt.optimize = true;
+  auto m3 = Model::Load(path, opt);
+  ASSERT_TRUE(m3.ok()) << m3.status().ToString();
+  ASSERT_EQ((*m1)->inputs().size(), 1u);
+  EXPECT_EQ((*m1)->backend_name(), "ref");
+  const TensorSpec& in = (*m1)->inputs()[0];
+  EXPECT_EQ(in.shape[0], -1) << "batch must be dynamic";
+  ASSERT_EQ((*m1)->outputs().size(), (*m3)->outputs().size());
+
+  Shape s1 = in.shape, s3 = in.shape;
+  s1[0] = 1;
+  s3[0] = 3;
+  ASSERT_TRUE(s1.is_fully_defined()) << in.shape.ToString();
+  Tensor x3 = Uniform01(s3, 7);
+  Tensor x1(DType::kFloat32, s1);
+  std::copy(x3.data<float>(), x3.data<float>() + x1.num_elements(), x1.data<float>());
+
+  auto o1 = (*m1)->Run({x1});
+  ASSERT_TRUE(o1.ok()) << o1.status().ToString();
+  auto o3 = (*m3)->Run({x3});
+  ASSERT_TRUE(o3.ok()) << o3.status().ToString();
+  ASSERT_EQ(o1->size(), (*m1)->outputs().size());
+  for (size_t k = 0; k < o1->size(); ++k) {
+    const Tensor& a = (*o1)[k];
+    const Tensor& b = (*o3)[k];
+    const Shape& spec = (*m1)->outputs()[k].shape;
+    SCOPED_TRACE((*m1)->outputs()[k].name);
+    EXPECT_EQ((*m3)->outputs()[k].name, (*m1)->outputs()[k].name);
+    ASSERT_EQ(a.shape().rank(), spec.rank());
+    ASSERT_EQ(b.shape().rank(), spec.rank());
+    EXPECT_EQ(a.shape()[0], 1);
+    EXPECT_EQ(b.shape()[0], 3);
+    for (int d = 1; d < spec.rank(); ++d) {
+      if (spec[d] >= 0) EXPECT_EQ(a.shape()[d], spec[d]);
+      EXPECT_EQ(a.shape()[d], b.shape()[d]);
+    }
+    double scale = 0;
+    for (int64_t i = 0; i < a.num_elements(); ++i) {
+      ASSERT_TRUE(std::isfinite(a.data<float>()[i])) << "index " << i;
+      scale = std::max(scale, static_cast<double>(std::fabs(a.data<float>()[i])));
+    }
+    for (int64_t i = 0; i < b.num_elements(); ++i) ASSERT_TRUE(std::isfinite(b.data<float>()[i])) << "index " << i;
+    // Example 0 of the optimized batch-3 run equals the unoptimized batch-1 run.
+    double err = 0;
+    for (int64_t i = 0; i < a.num_elements(); ++i)
+      err = std::max(err, static_cast<double>(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+    EXPECT_LE(err, 1e-3 * std::max(scale, 1.0)) << "max |unoptimized b1 - optimized b3[0]|";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Human, HumanModel,
+                         ::testing::Values("blazeface", "blazeface-front", "blazeface-back", "facemesh",
+                                           "facemesh-detection-short", "facemesh-detection-full", "iris", "faceres",
+                                           "faceres-deep", "mobileface", "mobilefacenet", "liveness", "antispoof",
+                                           "emotion", "gender", "age", "gear"),
+                         [](const ::testing::TestParamInfo<const char*>& i) {
+                           std::string s = i.param;
+                           for (char& c : s)
+                             if (c == '-') c = '_';
+                           return s;
+                         });
+
+TEST(Model, OnnxIsUnsupportedAndMissingFileIsNotFound) {
+  auto m = Model::Load("/tmp/whatever.onnx");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kUnsupported);
+  m = Model::Load("/nonexistent/model.json", {.backend = "ref"});
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+}
+
+TEST(Model, UnavailableBackendNamesTheAvailableOnes) {
+  fk::testing::TfjsFixture f;
+  f.Placeholder("x", {-1, 2});
+  f.Op("y", "Relu", {"x"});
+  const std::string path = f.Write(fk::testing::TempDir("backend"));
+  auto m = Model::Load(path, {.backend = "cuda-not-built"});
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(m.status().message().find("ref"), std::string::npos) << m.status().message();
+}
+
+TEST(Model, SpecsAndRunThroughPublicApi) {
+  fk::testing::TfjsFixture f;
+  f.Placeholder("x", {1, 2});
+  f.Const("c", {2}, {1.f, -3.f});
+  f.Op("sum", "AddV2", {"x", "c"});
+  f.Op("Identity", "Relu", {"sum"});
+  auto m = Model::Load(f.Write(fk::testing::TempDir("api")), {.backend = "ref"});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ((*m)->inputs().size(), 1u);
+  EXPECT_EQ((*m)->inputs()[0].name, "x");
+  EXPECT_EQ((*m)->inputs()[0].shape, Shape({-1, 2}));
+  ASSERT_EQ((*m)->outputs().size(), 1u);
+  EXPECT_EQ((*m)->outputs()[0].name, "Identity");
+  Tensor x(DType::kFloat32, Shape{2, 2});
+  const float v[] = {0.5f, 4.f, -2.f, 1.f};
+  std::copy(v, v + 4, x.data<float>());
+  auto out = (*m)->Run({x});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const float expect[] = {1.5f, 1.f, 0.f, 0.f};
+  for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ((*out)[0].data<float>()[i], expect[i]);
+  auto bad = (*m)->Run({Tensor(DType::kFloat32, Shape{2, 3})});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'x'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fk
