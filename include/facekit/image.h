@@ -63,7 +63,10 @@ class Image {
   // Equal to width/height for images not made by the decoder.
   int source_width() const { return source_width_ ? source_width_ : width_; }
   int source_height() const { return source_height_ ? source_height_ : height_; }
-  void set_source_size(int w, int h) { source_width_ = w; source_height_ = h; }
+  void set_source_size(int w, int h) {
+    source_width_ = w;
+    source_height_ = h;
+  }
 
  private:
   int width_ = 0;

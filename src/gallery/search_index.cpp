@@ -90,7 +90,10 @@ float HalfToFloat(uint16_t h) {
 
 namespace {
 
-constexpr int kInt8QueryMax = 16383;  // query quantisation range (no int32 overflow up to 8192 dims)
+constexpr int kInt8QueryMax = 16383;
+// Below this many stored elements a single-query scan stays on one thread: the
+// fork/join costs more than it saves (and hurts badly on a loaded machine).
+constexpr int64_t kParallelMinElems = int64_t{8} << 20;  // query quantisation range (no int32 overflow up to 8192 dims)
 
 size_t ElemBytes(VectorPrecision p) {
   return p == VectorPrecision::kFloat32 ? 4 : p == VectorPrecision::kFloat16 ? 2 : 1;
@@ -637,7 +640,7 @@ Status SearchIndex::SearchExactSmall(const float* q, int k, std::vector<Hit>* ou
   std::vector<std::pair<float, int64_t>> merged;
 #ifdef _OPENMP
   const int nthreads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
-#pragma omp parallel num_threads(nthreads) if (nblocks > 1)
+#pragma omp parallel num_threads(nthreads) if (nblocks > 1 && n * stride_ >= kParallelMinElems)
 #endif
   {
     TopK top(k);

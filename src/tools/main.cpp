@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"identify", fk::tools::CmdIdentify, "search a gallery for the closest subjects (1:N)"},
     {"subject", fk::tools::CmdSubject, "list|show|delete subjects of a gallery"},
     {"selftest", fk::tools::CmdSelftest, "run every model on a device (--device cuda) and compare with the CPU"},
+    {"bench", fk::tools::CmdBench, "benchmarks: engine (vs TF.js wasm) | search"},
 };
 
 void Usage() {

@@ -5,11 +5,11 @@
 // (the output vector belongs to the caller), so no destructor is ever skipped. Warnings
 // and errors are never printed: messages are captured and returned in the Status.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -21,8 +21,8 @@
 
 #if __has_include(<jpeglib.h>)
 #define FK_VISION_JPEG 1
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 #endif
 #if __has_include(<png.h>)
 #define FK_VISION_PNG 1
@@ -38,11 +38,14 @@ namespace {
 
 std::string Dims(int64_t w, int64_t h) { return std::to_string(w) + "x" + std::to_string(h); }
 
-Status CheckPixels(const std::string& name, const char* fmt, int64_t w, int64_t h, const DecodeOptions& opt) {
-  if (w <= 0 || h <= 0) return DataLoss(name + ": " + fmt + " header declares an empty image (" + Dims(w, h) + ")");
+Status CheckPixels(const std::string& name, const char* fmt, int64_t w, int64_t h,
+                   const DecodeOptions& opt) {
+  if (w <= 0 || h <= 0)
+    return DataLoss(name + ": " + fmt + " header declares an empty image (" + Dims(w, h) + ")");
   if (opt.max_pixels > 0 && w * h > opt.max_pixels)
-    return ResourceExhausted(name + ": " + fmt + " image is " + Dims(w, h) + " (" + std::to_string(w * h) +
-                             " pixels), over the decoder limit of " + std::to_string(opt.max_pixels) +
+    return ResourceExhausted(name + ": " + fmt + " image is " + Dims(w, h) + " (" +
+                             std::to_string(w * h) + " pixels), over the decoder limit of " +
+                             std::to_string(opt.max_pixels) +
                              " pixels (DecodeOptions.max_pixels); refusing to decode it");
   return OkStatus();
 }
@@ -59,7 +62,8 @@ void RgbaToRgb(const uint8_t* rgba, uint8_t* rgb, int n, AlphaMode mode) {
         for (int c = 0; c < 3; ++c) rgb[c] = static_cast<uint8_t>((rgba[c] * a + 127) / 255);
         break;
       case AlphaMode::kBlendOnWhite:
-        for (int c = 0; c < 3; ++c) rgb[c] = static_cast<uint8_t>((rgba[c] * a + 255 * (255 - a) + 127) / 255);
+        for (int c = 0; c < 3; ++c)
+          rgb[c] = static_cast<uint8_t>((rgba[c] * a + 255 * (255 - a) + 127) / 255);
         break;
     }
   }
@@ -85,8 +89,8 @@ int ParseExifOrientation(const uint8_t* p, size_t n) {
   auto u32 = [&](size_t off) -> uint32_t {
     return le ? (uint32_t{t[off]} | (uint32_t{t[off + 1]} << 8) | (uint32_t{t[off + 2]} << 16) |
                  (uint32_t{t[off + 3]} << 24))
-              : ((uint32_t{t[off]} << 24) | (uint32_t{t[off + 1]} << 16) | (uint32_t{t[off + 2]} << 8) |
-                 uint32_t{t[off + 3]});
+              : ((uint32_t{t[off]} << 24) | (uint32_t{t[off + 1]} << 16) |
+                 (uint32_t{t[off + 2]} << 8) | uint32_t{t[off + 3]});
   };
   if (u16(2) != 42) return 1;
   const size_t ifd = u32(4);
@@ -150,8 +154,8 @@ struct JpegResult {
 };
 
 // Decodes into `rgb` (caller-owned). Only trivially destructible locals after setjmp.
-void DecodeJpegRaw(const uint8_t* data, size_t size, const DecodeOptions& opt, std::vector<uint8_t>* rgb,
-                   std::vector<uint8_t>* row_buf, JpegResult* res) {
+void DecodeJpegRaw(const uint8_t* data, size_t size, const DecodeOptions& opt,
+                   std::vector<uint8_t>* rgb, std::vector<uint8_t>* row_buf, JpegResult* res) {
   jpeg_decompress_struct cinfo;
   JpegErr err;
   std::memset(&err, 0, sizeof(err));
@@ -241,8 +245,8 @@ void DecodeJpegRaw(const uint8_t* data, size_t size, const DecodeOptions& opt, s
   jpeg_destroy_decompress(&cinfo);
 }
 
-Result<Image> DecodeJpeg(std::span<const uint8_t> data, const DecodeOptions& opt, const std::string& name,
-                         int* orientation) {
+Result<Image> DecodeJpeg(std::span<const uint8_t> data, const DecodeOptions& opt,
+                         const std::string& name, int* orientation) {
   std::vector<uint8_t> rgb, row_buf;
   JpegResult res;
   DecodeJpegRaw(data.data(), data.size(), opt, &rgb, &row_buf, &res);
@@ -255,7 +259,8 @@ Result<Image> DecodeJpeg(std::span<const uint8_t> data, const DecodeOptions& opt
   FK_RETURN_IF_ERROR(CheckPixels(name, "JPEG", res.full_w, res.full_h, opt));
   Image img(res.width, res.height);
   for (int y = 0; y < res.height; ++y)
-    std::memcpy(img.row(y), rgb.data() + static_cast<size_t>(y) * res.width * 3, static_cast<size_t>(res.width) * 3);
+    std::memcpy(img.row(y), rgb.data() + static_cast<size_t>(y) * res.width * 3,
+                static_cast<size_t>(res.width) * 3);
   img.set_source_size(res.full_w, res.full_h);
   *orientation = res.orientation;
   return img;
@@ -299,8 +304,8 @@ struct PngResult {
   char message[256] = {0};
 };
 
-void DecodePngRaw(const uint8_t* data, size_t size, const DecodeOptions& opt, std::vector<uint8_t>* rgba,
-                  std::vector<png_bytep>* rows, PngResult* res) {
+void DecodePngRaw(const uint8_t* data, size_t size, const DecodeOptions& opt,
+                  std::vector<uint8_t>* rgba, std::vector<png_bytep>* rows, PngResult* res) {
   PngCtx ctx;
   std::memset(&ctx, 0, sizeof(ctx));
   ctx.data = data;
@@ -341,7 +346,8 @@ void DecodePngRaw(const uint8_t* data, size_t size, const DecodeOptions& opt, st
   png_set_filler(png, 0xFF, PNG_FILLER_AFTER);  // no-op when the image already has alpha
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
-  if (png_get_rowbytes(png, info) != static_cast<size_t>(w) * 4) png_error(png, "unexpected row layout");
+  if (png_get_rowbytes(png, info) != static_cast<size_t>(w) * 4)
+    png_error(png, "unexpected row layout");
   rgba->resize(static_cast<size_t>(w) * h * 4);
   rows->resize(h);
   for (png_uint_32 y = 0; y < h; ++y) (*rows)[y] = rgba->data() + static_cast<size_t>(y) * w * 4;
@@ -350,33 +356,40 @@ void DecodePngRaw(const uint8_t* data, size_t size, const DecodeOptions& opt, st
   png_destroy_read_struct(&png, &info, nullptr);
 }
 
-Result<Image> DecodePng(std::span<const uint8_t> data, const DecodeOptions& opt, const std::string& name) {
+Result<Image> DecodePng(std::span<const uint8_t> data, const DecodeOptions& opt,
+                        const std::string& name) {
   std::vector<uint8_t> rgba;
   std::vector<png_bytep> rows;
   PngResult res;
   DecodePngRaw(data.data(), data.size(), opt, &rgba, &rows, &res);
   if (res.too_big) FK_RETURN_IF_ERROR(CheckPixels(name, "PNG", res.width, res.height, opt));
   if (res.failed) {
-    if (res.truncated) return DataLoss(name + ": PNG file is truncated (" + std::string(res.message) + ")");
+    if (res.truncated)
+      return DataLoss(name + ": PNG file is truncated (" + std::string(res.message) + ")");
     return DataLoss(name + ": corrupt PNG (" + std::string(res.message) + ")");
   }
   FK_RETURN_IF_ERROR(CheckPixels(name, "PNG", res.width, res.height, opt));
   Image img(res.width, res.height);
   for (int y = 0; y < res.height; ++y)
-    RgbaToRgb(rgba.data() + static_cast<size_t>(y) * res.width * 4, img.row(y), res.width, opt.alpha);
+    RgbaToRgb(rgba.data() + static_cast<size_t>(y) * res.width * 4, img.row(y), res.width,
+              opt.alpha);
   return img;
 }
 #endif  // FK_VISION_PNG
 
 // ---------------------------------------------------------------------------------------
 #ifdef FK_VISION_WEBP
-Result<Image> DecodeWebp(std::span<const uint8_t> data, const DecodeOptions& opt, const std::string& name) {
+Result<Image> DecodeWebp(std::span<const uint8_t> data, const DecodeOptions& opt,
+                         const std::string& name) {
   WebPBitstreamFeatures f;
   const VP8StatusCode st = WebPGetFeatures(data.data(), data.size(), &f);
   if (st == VP8_STATUS_NOT_ENOUGH_DATA) return DataLoss(name + ": WebP file is truncated");
-  if (st == VP8_STATUS_UNSUPPORTED_FEATURE) return Unsupported(name + ": WebP feature not supported by libwebp");
-  if (st != VP8_STATUS_OK) return DataLoss(name + ": corrupt WebP (header status " + std::to_string(st) + ")");
-  if (f.has_animation) return Unsupported(name + ": animated WebP is not supported (extract a frame first)");
+  if (st == VP8_STATUS_UNSUPPORTED_FEATURE)
+    return Unsupported(name + ": WebP feature not supported by libwebp");
+  if (st != VP8_STATUS_OK)
+    return DataLoss(name + ": corrupt WebP (header status " + std::to_string(st) + ")");
+  if (f.has_animation)
+    return Unsupported(name + ": animated WebP is not supported (extract a frame first)");
   FK_RETURN_IF_ERROR(CheckPixels(name, "WebP", f.width, f.height, opt));
   const int w = f.width, h = f.height;
   Image img(w, h);
@@ -384,9 +397,11 @@ Result<Image> DecodeWebp(std::span<const uint8_t> data, const DecodeOptions& opt
     std::vector<uint8_t> rgba(static_cast<size_t>(w) * h * 4);
     if (!WebPDecodeRGBAInto(data.data(), data.size(), rgba.data(), rgba.size(), w * 4))
       return DataLoss(name + ": corrupt or truncated WebP (decoding failed)");
-    for (int y = 0; y < h; ++y) RgbaToRgb(rgba.data() + static_cast<size_t>(y) * w * 4, img.row(y), w, opt.alpha);
+    for (int y = 0; y < h; ++y)
+      RgbaToRgb(rgba.data() + static_cast<size_t>(y) * w * 4, img.row(y), w, opt.alpha);
   } else {
-    if (!WebPDecodeRGBInto(data.data(), data.size(), img.data(), img.stride() * h, static_cast<int>(img.stride())))
+    if (!WebPDecodeRGBInto(data.data(), data.size(), img.data(), img.stride() * h,
+                           static_cast<int>(img.stride())))
       return DataLoss(name + ": corrupt or truncated WebP (decoding failed)");
   }
   return img;
@@ -401,7 +416,8 @@ std::string DescribeUnknown(std::span<const uint8_t> d) {
   if (starts("GIF87a") || starts("GIF89a")) return "GIF";
   if (starts("BM")) return "BMP";
   if (starts("II*") || starts("MM")) {
-    if (d.size() >= 4 && ((d[0] == 'I' && d[2] == 42 && d[3] == 0) || (d[0] == 'M' && d[2] == 0 && d[3] == 42)))
+    if (d.size() >= 4 &&
+        ((d[0] == 'I' && d[2] == 42 && d[3] == 0) || (d[0] == 'M' && d[2] == 0 && d[3] == 42)))
       return "TIFF";
   }
   if (starts("ftypheic", 4) || starts("ftypheix", 4) || starts("ftypmif1", 4)) return "HEIF/HEIC";
@@ -413,7 +429,8 @@ std::string DescribeUnknown(std::span<const uint8_t> d) {
 
 }  // namespace
 
-Result<Image> DecodeImage(std::span<const uint8_t> data, const DecodeOptions& opt, const std::string& name) {
+Result<Image> DecodeImage(std::span<const uint8_t> data, const DecodeOptions& opt,
+                          const std::string& name) {
   if (data.empty()) return DataLoss(name + ": empty file (0 bytes), not an image");
   const ImageFormat fmt = SniffImageFormat(data);
   Result<Image> decoded = Unsupported("");
@@ -424,7 +441,8 @@ Result<Image> DecodeImage(std::span<const uint8_t> data, const DecodeOptions& op
       decoded = DecodeJpeg(data, opt, name, &orientation);
       break;
 #else
-      return Unsupported(name + ": JPEG support was not built (libjpeg-turbo not found at build time)");
+      return Unsupported(name +
+                         ": JPEG support was not built (libjpeg-turbo not found at build time)");
 #endif
     case ImageFormat::kPng:
 #ifdef FK_VISION_PNG
@@ -443,7 +461,8 @@ Result<Image> DecodeImage(std::span<const uint8_t> data, const DecodeOptions& op
     case ImageFormat::kUnknown: {
       const std::string kind = DescribeUnknown(data);
       if (!kind.empty())
-        return Unsupported(name + ": " + kind + " images are not supported; convert to JPEG, PNG or WebP");
+        return Unsupported(name + ": " + kind +
+                           " images are not supported; convert to JPEG, PNG or WebP");
       return Unsupported(name + ": not a JPEG, PNG or WebP image (unrecognised file signature, " +
                          std::to_string(data.size()) + " bytes)");
     }
@@ -469,7 +488,8 @@ Result<Image> DecodeImage(std::span<const uint8_t> data, const DecodeOptions& op
 
 Result<Image> DecodeImageFile(const std::string& path, const DecodeOptions& opt) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return InvalidArgument(path + ": is a directory, not an image file");
+  if (std::filesystem::is_directory(path, ec))
+    return InvalidArgument(path + ": is a directory, not an image file");
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     FILE* probe = std::fopen(path.c_str(), "rb");
@@ -487,8 +507,8 @@ Result<Image> DecodeImageFile(const std::string& path, const DecodeOptions& opt)
   f.seekg(0, std::ios::beg);
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size))
-    return IoError(path + ": read failed after " + std::to_string(f.gcount()) + " of " + std::to_string(size) +
-                   " bytes");
+    return IoError(path + ": read failed after " + std::to_string(f.gcount()) + " of " +
+                   std::to_string(size) + " bytes");
   return DecodeImage(bytes, opt, path);
 }
 

@@ -16,7 +16,8 @@ void FillBox(Image& img, const BoxF& box, Rgb color);
 // Line from a to b, `thickness` pixels wide.
 void DrawLine(Image& img, Point2f a, Point2f b, Rgb color, int thickness = 1);
 // Marker centred on p; `size` is its radius in pixels.
-void DrawMarker(Image& img, Point2f p, Rgb color, MarkerShape shape = MarkerShape::kDisc, int size = 2);
+void DrawMarker(Image& img, Point2f p, Rgb color, MarkerShape shape = MarkerShape::kDisc,
+                int size = 2);
 
 // Distinct colours for face indices / landmark indices.
 Rgb PaletteColor(int index);

@@ -48,7 +48,8 @@ void PngWriteWarning(png_structp, png_const_charp) {}
 
 // Returns false on error with the message in ctx. `out` is caller-owned.
 bool EncodePngRaw(const Image& img, PngWriteCtx* ctx) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, ctx, PngWriteError, PngWriteWarning);
+  png_structp png =
+      png_create_write_struct(PNG_LIBPNG_VER_STRING, ctx, PngWriteError, PngWriteWarning);
   if (!png) return false;
   png_infop info = nullptr;
   if (setjmp(ctx->jump)) {
@@ -58,8 +59,9 @@ bool EncodePngRaw(const Image& img, PngWriteCtx* ctx) {
   info = png_create_info_struct(png);
   if (!info) png_error(png, "out of memory");
   png_set_write_fn(png, ctx, PngWrite, PngFlush);
-  png_set_IHDR(png, info, static_cast<png_uint_32>(img.width()), static_cast<png_uint_32>(img.height()), 8,
-               PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR(png, info, static_cast<png_uint_32>(img.width()),
+               static_cast<png_uint_32>(img.height()), 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_set_compression_level(png, 6);
   png_write_info(png, info);
   for (int y = 0; y < img.height(); ++y) png_write_row(png, const_cast<png_bytep>(img.row(y)));
@@ -83,7 +85,8 @@ void JpegWriteErrorExit(j_common_ptr cinfo) {
 void JpegWriteEmit(j_common_ptr, int) {}
 
 // On success *buf/*size hold a malloc'ed buffer owned by the caller.
-bool EncodeJpegRaw(const Image& img, int quality, unsigned char** buf, unsigned long* size, JpegWriteErr* err) {
+bool EncodeJpegRaw(const Image& img, int quality, unsigned char** buf, unsigned long* size,
+                   JpegWriteErr* err) {
   jpeg_compress_struct cinfo;
   cinfo.err = jpeg_std_error(&err->pub);
   err->pub.error_exit = JpegWriteErrorExit;
@@ -127,7 +130,8 @@ Result<std::vector<uint8_t>> EncodeImage(const Image& image, ImageFormat format,
       PngWriteCtx ctx;
       std::memset(ctx.message, 0, sizeof(ctx.message));
       ctx.out = &out;
-      if (!EncodePngRaw(image, &ctx)) return Internal(std::string("PNG encoding failed: ") + ctx.message);
+      if (!EncodePngRaw(image, &ctx))
+        return Internal(std::string("PNG encoding failed: ") + ctx.message);
       return out;
 #else
       return Unsupported("PNG support was not built (libpng not found at build time)");
@@ -154,9 +158,11 @@ Result<std::vector<uint8_t>> EncodeImage(const Image& image, ImageFormat format,
       uint8_t* buf = nullptr;
       size_t n;
       if (quality > 100) {
-        n = WebPEncodeLosslessRGB(image.data(), image.width(), image.height(), static_cast<int>(image.stride()), &buf);
+        n = WebPEncodeLosslessRGB(image.data(), image.width(), image.height(),
+                                  static_cast<int>(image.stride()), &buf);
       } else {
-        n = WebPEncodeRGB(image.data(), image.width(), image.height(), static_cast<int>(image.stride()),
+        n = WebPEncodeRGB(image.data(), image.width(), image.height(),
+                          static_cast<int>(image.stride()),
                           static_cast<float>(std::clamp(quality, 1, 100)), &buf);
       }
       if (n == 0 || !buf) {
@@ -188,13 +194,15 @@ Status SaveImage(const std::string& path, const Image& image, int quality) {
   } else if (ext == "webp") {
     fmt = ImageFormat::kWebp;
   } else {
-    return InvalidArgument(path + ": cannot tell the image format from the extension (use .png, .jpg or .webp)");
+    return InvalidArgument(
+        path + ": cannot tell the image format from the extension (use .png, .jpg or .webp)");
   }
   auto bytes = EncodeImage(image, fmt, quality);
   if (!bytes.ok()) return bytes.status().WithContext(path);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) return IoError(path + ": cannot open for writing (" + std::strerror(errno) + ")");
-  f.write(reinterpret_cast<const char*>(bytes->data()), static_cast<std::streamsize>(bytes->size()));
+  f.write(reinterpret_cast<const char*>(bytes->data()),
+          static_cast<std::streamsize>(bytes->size()));
   f.close();
   if (!f) return IoError(path + ": write failed (disk full?)");
   return OkStatus();

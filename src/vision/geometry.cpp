@@ -10,7 +10,8 @@ namespace fk::vision {
 Affine2x3 Affine2x3::Similarity(double scale, double radians, Point2f center) {
   const double cs = scale * std::cos(radians), sn = scale * std::sin(radians);
   // p' = R (p - c) + c
-  return {cs, -sn, center.x - cs * center.x + sn * center.y, sn, cs, center.y - sn * center.x - cs * center.y};
+  return {cs, -sn, center.x - cs * center.x + sn * center.y,
+          sn, cs,  center.y - sn * center.x - cs * center.y};
 }
 
 double Affine2x3::Scale() const { return std::sqrt(std::abs(Determinant())); }
@@ -18,11 +19,12 @@ double Affine2x3::Scale() const { return std::sqrt(std::abs(Determinant())); }
 Result<Affine2x3> Affine2x3::Inverse() const {
   const double det = Determinant();
   const double norm = std::abs(a) + std::abs(b) + std::abs(d) + std::abs(e);
-  if (!std::isfinite(det) || !std::isfinite(c) || !std::isfinite(f) || std::abs(det) <= 1e-12 * norm * norm ||
-      norm == 0)
-    return InvalidArgument("affine transform [" + std::to_string(a) + " " + std::to_string(b) + " " +
-                           std::to_string(c) + "; " + std::to_string(d) + " " + std::to_string(e) + " " +
-                           std::to_string(f) + "] is singular or not finite and cannot be inverted");
+  if (!std::isfinite(det) || !std::isfinite(c) || !std::isfinite(f) ||
+      std::abs(det) <= 1e-12 * norm * norm || norm == 0)
+    return InvalidArgument("affine transform [" + std::to_string(a) + " " + std::to_string(b) +
+                           " " + std::to_string(c) + "; " + std::to_string(d) + " " +
+                           std::to_string(e) + " " + std::to_string(f) +
+                           "] is singular or not finite and cannot be inverted");
   const double ia = e / det, ib = -b / det, id = -d / det, ie = a / det;
   return Affine2x3{ia, ib, -(ia * c + ib * f), id, ie, -(id * c + ie * f)};
 }
@@ -34,14 +36,17 @@ Affine2x3 Compose(const Affine2x3& o, const Affine2x3& i) {
 
 Result<Affine2x3> EstimateSimilarity(std::span<const Point2f> src, std::span<const Point2f> dst) {
   if (src.size() != dst.size())
-    return InvalidArgument("similarity estimate: " + std::to_string(src.size()) + " source points but " +
-                           std::to_string(dst.size()) + " destination points");
+    return InvalidArgument("similarity estimate: " + std::to_string(src.size()) +
+                           " source points but " + std::to_string(dst.size()) +
+                           " destination points");
   if (src.size() < 2)
-    return InvalidArgument("similarity estimate: needs at least 2 point pairs, got " + std::to_string(src.size()));
+    return InvalidArgument("similarity estimate: needs at least 2 point pairs, got " +
+                           std::to_string(src.size()));
   const double n = static_cast<double>(src.size());
   double msx = 0, msy = 0, mdx = 0, mdy = 0;
   for (size_t k = 0; k < src.size(); ++k) {
-    if (!std::isfinite(src[k].x) || !std::isfinite(src[k].y) || !std::isfinite(dst[k].x) || !std::isfinite(dst[k].y))
+    if (!std::isfinite(src[k].x) || !std::isfinite(src[k].y) || !std::isfinite(dst[k].x) ||
+        !std::isfinite(dst[k].y))
       return InvalidArgument("similarity estimate: point " + std::to_string(k) + " is not finite");
     msx += src[k].x, msy += src[k].y, mdx += dst[k].x, mdy += dst[k].y;
   }
@@ -58,10 +63,12 @@ Result<Affine2x3> EstimateSimilarity(std::span<const Point2f> src, std::span<con
     cross += sx * ty - sy * tx;
   }
   if (!(var > 1e-12))
-    return InvalidArgument("similarity estimate: the source points all coincide; cannot fit a transform");
+    return InvalidArgument(
+        "similarity estimate: the source points all coincide; cannot fit a transform");
   const double p = dot / var, q = cross / var;
   if (!(p * p + q * q > 1e-24))
-    return InvalidArgument("similarity estimate: the destination points all coincide; cannot fit a transform");
+    return InvalidArgument(
+        "similarity estimate: the destination points all coincide; cannot fit a transform");
   return Affine2x3{p, -q, mdx - (p * msx - q * msy), q, p, mdy - (q * msx + p * msy)};
 }
 
@@ -94,15 +101,15 @@ inline Taps2 AxisTaps(double c, int len) {
 Status CheckWarp(const Image& src, int out_w, int out_h) {
   if (src.empty()) return InvalidArgument("warp: the source image is empty");
   if (out_w < 1 || out_h < 1)
-    return InvalidArgument("warp: output size " + std::to_string(out_w) + "x" + std::to_string(out_h) +
-                           " must be at least 1x1");
+    return InvalidArgument("warp: output size " + std::to_string(out_w) + "x" +
+                           std::to_string(out_h) + " must be at least 1x1");
   return OkStatus();
 }
 
 // emit(i, const float* rgb_row) per output row, values 0..255.
 template <typename Emit>
-Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, const std::array<float, 3>& border,
-            Emit&& emit) {
+Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
+            const std::array<float, 3>& border, Emit&& emit) {
   FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
   FK_ASSIGN_OR_RETURN(const Affine2x3 inv, src_to_dst.Inverse());
   const int w = src.width(), h = src.height();
@@ -147,10 +154,12 @@ Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
 
 }  // namespace
 
-Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, Rgb border) {
+Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
+                         Rgb border) {
   FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
   Image dst(out_w, out_h);
-  FK_RETURN_IF_ERROR(Warp(src, src_to_dst, out_w, out_h, {float(border.r), float(border.g), float(border.b)},
+  FK_RETURN_IF_ERROR(Warp(src, src_to_dst, out_w, out_h,
+                          {float(border.r), float(border.g), float(border.b)},
                           [&](int i, const float* row) {
                             uint8_t* d = dst.row(i);
                             for (int k = 0; k < out_w * 3; ++k) {
@@ -161,19 +170,21 @@ Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_
   return dst;
 }
 
-Status WarpAffineInto(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, const Normalize& norm,
-                      float* dst, float border) {
+Status WarpAffineInto(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
+                      const Normalize& norm, float* dst, float border) {
   if (dst == nullptr) return InvalidArgument("warp: null destination buffer");
   const bool bgr = norm.order == ChannelOrder::kBGR;
-  return Warp(src, src_to_dst, out_w, out_h, {border, border, border}, [&](int i, const float* row) {
-    float* d = dst + static_cast<size_t>(i) * out_w * 3;
-    for (int j = 0; j < out_w; ++j)
-      for (int k = 0; k < 3; ++k) d[3 * j + k] = row[3 * j + (bgr ? 2 - k : k)] * norm.scale[k] + norm.offset[k];
-  });
+  return Warp(src, src_to_dst, out_w, out_h, {border, border, border},
+              [&](int i, const float* row) {
+                float* d = dst + static_cast<size_t>(i) * out_w * 3;
+                for (int j = 0; j < out_w; ++j)
+                  for (int k = 0; k < 3; ++k)
+                    d[3 * j + k] = row[3 * j + (bgr ? 2 - k : k)] * norm.scale[k] + norm.offset[k];
+              });
 }
 
-Result<Tensor> WarpAffineToTensor(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
-                                  const Normalize& norm, float border) {
+Result<Tensor> WarpAffineToTensor(const Image& src, const Affine2x3& src_to_dst, int out_w,
+                                  int out_h, const Normalize& norm, float border) {
   FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
   Tensor t(DType::kFloat32, Shape{1, out_h, out_w, 3});
   FK_RETURN_IF_ERROR(WarpAffineInto(src, src_to_dst, out_w, out_h, norm, t.data<float>(), border));
@@ -184,7 +195,8 @@ std::array<Point2f, 5> ArcFaceTemplate(int chip_size) {
   const float s = static_cast<float>(chip_size) / 112.f;
   std::array<Point2f, 5> out;
   for (int k = 0; k < 5; ++k)
-    out[k] = {(kArcFace112TemplateOpenCV[k].x + 0.5f) * s, (kArcFace112TemplateOpenCV[k].y + 0.5f) * s};
+    out[k] = {(kArcFace112TemplateOpenCV[k].x + 0.5f) * s,
+              (kArcFace112TemplateOpenCV[k].y + 0.5f) * s};
   return out;
 }
 

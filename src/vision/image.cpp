@@ -1,7 +1,7 @@
 // Image storage and format sniffing.
-#include <cstring>
-
 #include "facekit/image.h"
+
+#include <cstring>
 
 namespace fk {
 
@@ -24,10 +24,14 @@ Image::Image(int width, int height, Rgb fill) {
 
 const char* ImageFormatName(ImageFormat f) {
   switch (f) {
-    case ImageFormat::kJpeg: return "JPEG";
-    case ImageFormat::kPng: return "PNG";
-    case ImageFormat::kWebp: return "WebP";
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kJpeg:
+      return "JPEG";
+    case ImageFormat::kPng:
+      return "PNG";
+    case ImageFormat::kWebp:
+      return "WebP";
+    case ImageFormat::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -36,7 +40,8 @@ ImageFormat SniffImageFormat(std::span<const uint8_t> d) {
   if (d.size() >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return ImageFormat::kJpeg;
   static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
   if (d.size() >= 8 && std::memcmp(d.data(), kPng, 8) == 0) return ImageFormat::kPng;
-  if (d.size() >= 12 && std::memcmp(d.data(), "RIFF", 4) == 0 && std::memcmp(d.data() + 8, "WEBP", 4) == 0)
+  if (d.size() >= 12 && std::memcmp(d.data(), "RIFF", 4) == 0 &&
+      std::memcmp(d.data() + 8, "WEBP", 4) == 0)
     return ImageFormat::kWebp;
   return ImageFormat::kUnknown;
 }

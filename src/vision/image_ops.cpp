@@ -87,9 +87,12 @@ AxisTaps MakeTaps(int src_len, double start, double span, int dst_len, bool area
 
 bool UseArea(ResizeFilter f, double step) {
   switch (f) {
-    case ResizeFilter::kBilinear: return false;
-    case ResizeFilter::kArea: return step > 1.0;
-    case ResizeFilter::kAuto: return step > 2.0;
+    case ResizeFilter::kBilinear:
+      return false;
+    case ResizeFilter::kArea:
+      return step > 1.0;
+    case ResizeFilter::kAuto:
+      return step > 2.0;
   }
   return false;
 }
@@ -97,12 +100,13 @@ bool UseArea(ResizeFilter f, double step) {
 Status CheckArgs(const Image& src, const BoxF& box, int out_w, int out_h) {
   if (src.empty()) return InvalidArgument("resize: the source image is empty");
   if (out_w < 1 || out_h < 1)
-    return InvalidArgument("resize: output size " + std::to_string(out_w) + "x" + std::to_string(out_h) +
-                           " must be at least 1x1");
-  if (!(box.width() > 0) || !(box.height() > 0) || !std::isfinite(box.x0) || !std::isfinite(box.y0) ||
-      !std::isfinite(box.x1) || !std::isfinite(box.y1))
-    return InvalidArgument("resize: crop box (" + std::to_string(box.x0) + "," + std::to_string(box.y0) + ")-(" +
-                           std::to_string(box.x1) + "," + std::to_string(box.y1) + ") is empty or not finite");
+    return InvalidArgument("resize: output size " + std::to_string(out_w) + "x" +
+                           std::to_string(out_h) + " must be at least 1x1");
+  if (!(box.width() > 0) || !(box.height() > 0) || !std::isfinite(box.x0) ||
+      !std::isfinite(box.y0) || !std::isfinite(box.x1) || !std::isfinite(box.y1))
+    return InvalidArgument("resize: crop box (" + std::to_string(box.x0) + "," +
+                           std::to_string(box.y0) + ")-(" + std::to_string(box.x1) + "," +
+                           std::to_string(box.y1) + ") is empty or not finite");
   return OkStatus();
 }
 
@@ -179,12 +183,13 @@ Result<Image> CropResizeImage(const Image& src, const BoxF& box, int out_w, int 
 }
 
 Result<Image> ResizeImage(const Image& src, int out_w, int out_h, ResizeFilter filter) {
-  return CropResizeImage(src, BoxF{0.f, 0.f, static_cast<float>(src.width()), static_cast<float>(src.height())},
-                         out_w, out_h, Rgb{}, filter);
+  return CropResizeImage(
+      src, BoxF{0.f, 0.f, static_cast<float>(src.width()), static_cast<float>(src.height())}, out_w,
+      out_h, Rgb{}, filter);
 }
 
-Status CropResizeInto(const Image& src, const BoxF& box, int out_w, int out_h, const Normalize& norm, float* dst,
-                      float pad, ResizeFilter filter) {
+Status CropResizeInto(const Image& src, const BoxF& box, int out_w, int out_h,
+                      const Normalize& norm, float* dst, float pad, ResizeFilter filter) {
   FK_RETURN_IF_ERROR(CheckArgs(src, box, out_w, out_h));
   if (dst == nullptr) return InvalidArgument("resize: null destination buffer");
   const bool bgr = norm.order == ChannelOrder::kBGR;
@@ -200,18 +205,19 @@ Status CropResizeInto(const Image& src, const BoxF& box, int out_w, int out_h, c
   return OkStatus();
 }
 
-Result<Tensor> CropResizeToTensor(const Image& src, const BoxF& box, int out_w, int out_h, const Normalize& norm,
-                                  float pad, ResizeFilter filter) {
+Result<Tensor> CropResizeToTensor(const Image& src, const BoxF& box, int out_w, int out_h,
+                                  const Normalize& norm, float pad, ResizeFilter filter) {
   FK_RETURN_IF_ERROR(CheckArgs(src, box, out_w, out_h));
   Tensor t(DType::kFloat32, Shape{1, out_h, out_w, 3});
   FK_RETURN_IF_ERROR(CropResizeInto(src, box, out_w, out_h, norm, t.data<float>(), pad, filter));
   return t;
 }
 
-Result<Tensor> ResizeToTensor(const Image& src, int out_w, int out_h, const Normalize& norm, ResizeFilter filter) {
+Result<Tensor> ResizeToTensor(const Image& src, int out_w, int out_h, const Normalize& norm,
+                              ResizeFilter filter) {
   return CropResizeToTensor(
-      src, BoxF{0.f, 0.f, static_cast<float>(src.width()), static_cast<float>(src.height())}, out_w, out_h, norm,
-      0.f, filter);
+      src, BoxF{0.f, 0.f, static_cast<float>(src.width()), static_cast<float>(src.height())}, out_w,
+      out_h, norm, 0.f, filter);
 }
 
 Tensor ImageToTensor(const Image& src, const Normalize& norm) {
@@ -255,13 +261,34 @@ Image ApplyExifOrientation(const Image& src, int o) {
     for (int x = 0; x < dw; ++x) {
       int sx, sy;
       switch (o) {
-        case 2: sx = w - 1 - x; sy = y; break;          // mirror horizontal
-        case 3: sx = w - 1 - x; sy = h - 1 - y; break;  // rotate 180
-        case 4: sx = x; sy = h - 1 - y; break;          // mirror vertical
-        case 5: sx = y; sy = x; break;                  // transpose
-        case 6: sx = y; sy = h - 1 - x; break;          // rotate 90 clockwise
-        case 7: sx = w - 1 - y; sy = h - 1 - x; break;  // transverse
-        default: sx = w - 1 - y; sy = x; break;         // 8: rotate 90 counter-clockwise
+        case 2:
+          sx = w - 1 - x;
+          sy = y;
+          break;  // mirror horizontal
+        case 3:
+          sx = w - 1 - x;
+          sy = h - 1 - y;
+          break;  // rotate 180
+        case 4:
+          sx = x;
+          sy = h - 1 - y;
+          break;  // mirror vertical
+        case 5:
+          sx = y;
+          sy = x;
+          break;  // transpose
+        case 6:
+          sx = y;
+          sy = h - 1 - x;
+          break;  // rotate 90 clockwise
+        case 7:
+          sx = w - 1 - y;
+          sy = h - 1 - x;
+          break;  // transverse
+        default:
+          sx = w - 1 - y;
+          sy = x;
+          break;  // 8: rotate 90 counter-clockwise
       }
       const uint8_t* s = src.at(sx, sy);
       d[3 * x] = s[0];

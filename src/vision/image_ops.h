@@ -30,8 +30,10 @@ struct Normalize {
   std::array<float, 3> offset = {0.f, 0.f, 0.f};
   ChannelOrder order = ChannelOrder::kRGB;
 
-  static Normalize Raw(ChannelOrder o = ChannelOrder::kRGB) { return {{1, 1, 1}, {0, 0, 0}, o}; }  // 0..255
-  static Normalize ZeroOne(ChannelOrder o = ChannelOrder::kRGB) {                                 // 0..1
+  static Normalize Raw(ChannelOrder o = ChannelOrder::kRGB) {
+    return {{1, 1, 1}, {0, 0, 0}, o};
+  }                                                                // 0..255
+  static Normalize ZeroOne(ChannelOrder o = ChannelOrder::kRGB) {  // 0..1
     return {{1 / 255.f, 1 / 255.f, 1 / 255.f}, {0, 0, 0}, o};
   }
   static Normalize MinusOneOne(ChannelOrder o = ChannelOrder::kRGB) {  // -1..1
@@ -51,15 +53,17 @@ struct Normalize {
 };
 
 // 8-bit resize. Requires out_w, out_h >= 1 (InvalidArgument otherwise).
-Result<Image> ResizeImage(const Image& src, int out_w, int out_h, ResizeFilter filter = ResizeFilter::kAuto);
+Result<Image> ResizeImage(const Image& src, int out_w, int out_h,
+                          ResizeFilter filter = ResizeFilter::kAuto);
 // Crop `box` (may extend past the image; outside is `pad`) and resize to out_w x out_h.
 Result<Image> CropResizeImage(const Image& src, const BoxF& box, int out_w, int out_h, Rgb pad = {},
                               ResizeFilter filter = ResizeFilter::kAuto);
 
 // Crop `box` and resize into float32 HWC at `dst` (out_h * out_w * 3 floats), normalised.
 // `pad` is a pixel value (0..255) used outside the image, normalised like the pixels.
-Status CropResizeInto(const Image& src, const BoxF& box, int out_w, int out_h, const Normalize& norm,
-                      float* dst, float pad = 0.f, ResizeFilter filter = ResizeFilter::kAuto);
+Status CropResizeInto(const Image& src, const BoxF& box, int out_w, int out_h,
+                      const Normalize& norm, float* dst, float pad = 0.f,
+                      ResizeFilter filter = ResizeFilter::kAuto);
 // Same, returning a [1, out_h, out_w, 3] float32 tensor.
 Result<Tensor> CropResizeToTensor(const Image& src, const BoxF& box, int out_w, int out_h,
                                   const Normalize& norm, float pad = 0.f,

@@ -1,11 +1,10 @@
 // Decoding: formats and their variants, EXIF orientation, DCT scaling, size limits, bad input.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <random>
 
 #include "facekit/image.h"
@@ -92,7 +91,8 @@ TEST(DecodeJpeg, CmykAndYcck) {
     unsigned char* buf = nullptr;
     unsigned long size = 0;
     jpeg_mem_dest(&cinfo, &buf, &size);
-    cinfo.image_width = w, cinfo.image_height = h, cinfo.input_components = 4, cinfo.in_color_space = JCS_CMYK;
+    cinfo.image_width = w, cinfo.image_height = h, cinfo.input_components = 4,
+    cinfo.in_color_space = JCS_CMYK;
     jpeg_set_defaults(&cinfo);
     jpeg_set_colorspace(&cinfo, c.jpeg_space);
     cinfo.write_Adobe_marker = c.adobe;
@@ -147,8 +147,14 @@ TEST(DecodeJpeg, ExifOrientationAllEight) {
     Side row0, col0;
   };
   const Row0Col0 table[9] = {{},
-                             {kTop, kLeft},     {kTop, kRight},    {kBottom, kRight}, {kBottom, kLeft},
-                             {kLeft, kTop},     {kRight, kTop},    {kRight, kBottom}, {kLeft, kBottom}};
+                             {kTop, kLeft},
+                             {kTop, kRight},
+                             {kBottom, kRight},
+                             {kBottom, kLeft},
+                             {kLeft, kTop},
+                             {kRight, kTop},
+                             {kRight, kBottom},
+                             {kLeft, kBottom}};
   for (int o = 1; o <= 8; ++o) {
     for (bool le : {false, true}) {
       const bool swap = o >= 5;
@@ -244,7 +250,8 @@ TEST(DecodeJpeg, MaxSideDownscales) {
 
 std::vector<std::vector<uint8_t>> RowsOf(int w, int h, int bytes_per_pixel,
                                          const std::function<void(int x, int y, uint8_t* px)>& f) {
-  std::vector<std::vector<uint8_t>> rows(h, std::vector<uint8_t>(static_cast<size_t>(w) * bytes_per_pixel));
+  std::vector<std::vector<uint8_t>> rows(
+      h, std::vector<uint8_t>(static_cast<size_t>(w) * bytes_per_pixel));
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) f(x, y, &rows[y][static_cast<size_t>(x) * bytes_per_pixel]);
   return rows;
@@ -255,7 +262,8 @@ TEST(DecodePng, RgbExactAndInterlaced) {
   for (bool interlaced : {false, true}) {
     PngSpec spec;
     spec.interlaced = interlaced;
-    auto rows = RowsOf(37, 23, 3, [&](int x, int y, uint8_t* p) { std::memcpy(p, src.at(x, y), 3); });
+    auto rows =
+        RowsOf(37, 23, 3, [&](int x, int y, uint8_t* p) { std::memcpy(p, src.at(x, y), 3); });
     auto img = DecodeImage(EncodePngRaw(rows, 37, spec));
     ASSERT_TRUE(img.ok()) << img.status().ToString();
     EXPECT_EQ(MaxAbsDiff(*img, src), 0) << "interlaced=" << interlaced;
@@ -294,7 +302,8 @@ TEST(DecodePng, GrayAllDepths) {
       for (int x = 0; x < w; ++x) {
         const int v = vals[x];
         if (depth == 16) {
-          rows[y][2 * x] = static_cast<uint8_t>(v >> 8), rows[y][2 * x + 1] = static_cast<uint8_t>(v & 0xFF);
+          rows[y][2 * x] = static_cast<uint8_t>(v >> 8),
+                      rows[y][2 * x + 1] = static_cast<uint8_t>(v & 0xFF);
         } else {
           const int bit = x * depth;
           rows[y][bit / 8] |= static_cast<uint8_t>(v << (8 - depth - bit % 8));
@@ -316,7 +325,8 @@ TEST(DecodePng, AlphaModes) {
   PngSpec spec;
   spec.color_type = PNG_COLOR_TYPE_RGB_ALPHA;
   auto rows = RowsOf(4, 1, 4, [](int x, int, uint8_t* p) {
-    p[0] = 200, p[1] = 100, p[2] = 50, p[3] = static_cast<uint8_t>(x * 85);  // alpha 0, 85, 170, 255
+    p[0] = 200, p[1] = 100, p[2] = 50,
+    p[3] = static_cast<uint8_t>(x * 85);  // alpha 0, 85, 170, 255
   });
   const auto bytes = EncodePngRaw(rows, 4, spec);
   DecodeOptions o;
@@ -402,7 +412,8 @@ TEST(DecodeWebp, LosslessLossyAndAlpha) {
 
   std::vector<uint8_t> rgba(8 * 2 * 4);
   for (int i = 0; i < 16; ++i) {
-    rgba[4 * i] = 200, rgba[4 * i + 1] = 100, rgba[4 * i + 2] = 40, rgba[4 * i + 3] = i < 8 ? 255 : 102;
+    rgba[4 * i] = 200, rgba[4 * i + 1] = 100, rgba[4 * i + 2] = 40,
+             rgba[4 * i + 3] = i < 8 ? 255 : 102;
   }
   n = WebPEncodeLosslessRGBA(rgba.data(), 8, 2, 32, &out);
   ASSERT_GT(n, 0u);
@@ -434,7 +445,9 @@ TEST(DecodeLimits, DecompressionBombsRefusedFromHeader) {
   const Image small = BlockPattern(16, 16);
   // PNG: patch IHDR to 50000 x 50000 (2.5 GP) and fix its CRC.
   auto png = *EncodeImage(small, ImageFormat::kPng);
-  auto put32 = [](uint8_t* p, uint32_t v) { p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v; };
+  auto put32 = [](uint8_t* p, uint32_t v) {
+    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+  };
   put32(&png[16], 50000);
   put32(&png[20], 50000);
   put32(&png[29], Crc32(&png[12], 17));
@@ -442,11 +455,13 @@ TEST(DecodeLimits, DecompressionBombsRefusedFromHeader) {
   auto jpg = EncodeJpegRgb(small);
   for (size_t i = 2; i + 9 < jpg.size(); ++i) {
     if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
-      jpg[i + 5] = 60000 >> 8, jpg[i + 6] = 60000 & 0xFF, jpg[i + 7] = 60000 >> 8, jpg[i + 8] = 60000 & 0xFF;
+      jpg[i + 5] = 60000 >> 8, jpg[i + 6] = 60000 & 0xFF, jpg[i + 7] = 60000 >> 8,
+              jpg[i + 8] = 60000 & 0xFF;
       break;
     }
   }
-  for (const auto& [bytes, dims] : {std::pair{&png, "50000x50000"}, std::pair{&jpg, "60000x60000"}}) {
+  for (const auto& [bytes, dims] :
+       {std::pair{&png, "50000x50000"}, std::pair{&jpg, "60000x60000"}}) {
     auto r = DecodeImage(*bytes, {}, "bomb.img");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status().ToString();
@@ -476,11 +491,17 @@ TEST(DecodeErrors, EmptyUnsupportedAndGarbage) {
       {{'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0}, StatusCode::kUnsupported, "GIF"},
       {{'B', 'M', 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0}, StatusCode::kUnsupported, "BMP"},
       {{'I', 'I', 42, 0, 8, 0, 0, 0}, StatusCode::kUnsupported, "TIFF"},
-      {{0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0x12, 0x34, 0x56},
-       StatusCode::kDataLoss, "JPEG"},
-      {{0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, StatusCode::kDataLoss, "PNG"},
-      {{'R', 'I', 'F', 'F', 20, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', ' ', 1, 2, 3, 4, 5, 6, 7, 8},
-       StatusCode::kDataLoss, "WebP"},
+      {{0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I',  'F',  0,   1,
+        1,    0,    0,    1,    0, 1,    0,   0,   0x12, 0x34, 0x56},
+       StatusCode::kDataLoss,
+       "JPEG"},
+      {{0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
+       StatusCode::kDataLoss,
+       "PNG"},
+      {{'R', 'I', 'F', 'F', 20, 0, 0, 0, 'W', 'E', 'B', 'P',
+        'V', 'P', '8', ' ', 1,  2, 3, 4, 5,   6,   7,   8},
+       StatusCode::kDataLoss,
+       "WebP"},
   };
   std::mt19937 rng(7);
   Case random{std::vector<uint8_t>(1000), StatusCode::kUnsupported, "not a JPEG, PNG or WebP"};
@@ -510,7 +531,8 @@ TEST(DecodeErrors, TruncatedFilesAreDataLoss) {
   testing::internal::CaptureStderr();
   for (const auto& [name, bytes] : files) {
     ASSERT_TRUE(DecodeImage(bytes).ok()) << name;
-    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() * 2 / 3));
+    std::vector<uint8_t> cut(bytes.begin(),
+                             bytes.begin() + static_cast<long>(bytes.size() * 2 / 3));
     auto r = DecodeImage(cut, {}, name);
     ASSERT_FALSE(r.ok()) << name;
     EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
@@ -580,7 +602,8 @@ TEST(DecodeFile, FormatFromContentNotExtension) {
 
 TEST(DecodeFile, SamplePhotos) {
   const fs::path dir = fs::path(FK_SOURCE_DIR) / "data" / "samples";
-  if (!fs::exists(dir / "sample1.jpg")) GTEST_SKIP() << "sample photos absent (run the setup script to fetch them)";
+  if (!fs::exists(dir / "sample1.jpg"))
+    GTEST_SKIP() << "sample photos absent (run the setup script to fetch them)";
   int n = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.path().extension() != ".jpg") continue;
@@ -595,7 +618,8 @@ TEST(DecodeFile, SamplePhotos) {
     EXPECT_LT(std::max(fast->width(), fast->height()), 512) << p;
     EXPECT_EQ(fast->source_width(), full->width());
     EXPECT_EQ(fast->source_height(), full->height());
-    auto ref = vision::ResizeImage(*full, fast->width(), fast->height(), vision::ResizeFilter::kArea);
+    auto ref =
+        vision::ResizeImage(*full, fast->width(), fast->height(), vision::ResizeFilter::kArea);
     ASSERT_TRUE(ref.ok());
     EXPECT_LT(MeanAbsDiff(*fast, *ref), 6.0) << p;
     ++n;

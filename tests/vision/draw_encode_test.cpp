@@ -55,9 +55,9 @@ TEST(Draw, ClippedAndNonFiniteShapesAreSafe) {
   DrawMarker(img, {-1e30f, 5}, c, MarkerShape::kDisc, 5);
   DrawMarker(img, {9.9f, 9.9f}, c, MarkerShape::kCross, 4);
   FillBox(img, BoxF{8, 8, 30, 30}, c);
-  EXPECT_TRUE(Is(img, 0, 0, c));   // the diagonal line passes (0, 0)
-  EXPECT_TRUE(Is(img, 5, 5, c));   // diagonal line
-  EXPECT_TRUE(Is(img, 9, 9, c));   // fill
+  EXPECT_TRUE(Is(img, 0, 0, c));  // the diagonal line passes (0, 0)
+  EXPECT_TRUE(Is(img, 5, 5, c));  // diagonal line
+  EXPECT_TRUE(Is(img, 9, 9, c));  // fill
 }
 
 TEST(Draw, MarkersAndLines) {

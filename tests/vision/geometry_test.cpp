@@ -1,11 +1,12 @@
 // Affine transforms, the least-squares similarity, warps and the pixel-centre convention.
+#include "vision/geometry.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
 #include "test_images.h"
-#include "vision/geometry.h"
 
 namespace fk::vision {
 namespace {
@@ -32,7 +33,8 @@ double SumSq(const Affine2x3& m, const std::vector<Point2f>& s, const std::vecto
 }
 
 TEST(Affine, InverseAndCompose) {
-  const Affine2x3 m = Compose(Affine2x3::Translation(3, -2), Affine2x3::Similarity(1.5, 0.4, {10, 20}));
+  const Affine2x3 m =
+      Compose(Affine2x3::Translation(3, -2), Affine2x3::Similarity(1.5, 0.4, {10, 20}));
   auto inv = m.Inverse();
   ASSERT_TRUE(inv.ok());
   ExpectNearAffine(Compose(m, *inv), Affine2x3::Identity(), 1e-12);
@@ -53,8 +55,9 @@ TEST(Similarity, RecoversExactTransform) {
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> u(-50, 150);
   for (int trial = 0; trial < 20; ++trial) {
-    const Affine2x3 t = Compose(Affine2x3::Translation(u(rng), u(rng)),
-                                Affine2x3::Similarity(0.2 + trial * 0.2, -3 + 0.3 * trial, {u(rng), u(rng)}));
+    const Affine2x3 t =
+        Compose(Affine2x3::Translation(u(rng), u(rng)),
+                Affine2x3::Similarity(0.2 + trial * 0.2, -3 + 0.3 * trial, {u(rng), u(rng)}));
     const size_t n = 2 + trial % 5;
     std::vector<Point2f> s(n), d(n);
     for (size_t i = 0; i < n; ++i) {
@@ -120,17 +123,21 @@ TEST(Warp, IdentityReturnsSamePixels) {
   // Integer translation shifts pixels exactly.
   auto shifted = WarpAffine(src, Affine2x3::Translation(-3, -2), 10, 10);
   for (int y = 0; y < 10; ++y)
-    for (int x = 0; x < 10; ++x) EXPECT_EQ(std::memcmp(shifted->at(x, y), src.at(x + 3, y + 2), 3), 0);
+    for (int x = 0; x < 10; ++x)
+      EXPECT_EQ(std::memcmp(shifted->at(x, y), src.at(x + 3, y + 2), 3), 0);
 }
 
 TEST(Warp, HalfPixelTranslationAveragesNeighbours) {
   const Image src = NoiseImage(16, 8, 11);
   std::vector<float> out(16 * 8 * 3);
-  ASSERT_TRUE(WarpAffineInto(src, Affine2x3::Translation(-0.5, 0), 16, 8, Normalize::Raw(), out.data()).ok());
+  ASSERT_TRUE(
+      WarpAffineInto(src, Affine2x3::Translation(-0.5, 0), 16, 8, Normalize::Raw(), out.data())
+          .ok());
   for (int y = 0; y < 8; ++y)
     for (int x = 0; x < 15; ++x)
       for (int c = 0; c < 3; ++c)
-        ASSERT_NEAR(out[(y * 16 + x) * 3 + c], 0.5f * (src.at(x, y)[c] + src.at(x + 1, y)[c]), 1e-3);
+        ASSERT_NEAR(out[(y * 16 + x) * 3 + c], 0.5f * (src.at(x, y)[c] + src.at(x + 1, y)[c]),
+                    1e-3);
   // Last column samples at the image edge: replicated edge pixel.
   EXPECT_NEAR(out[(0 * 16 + 15) * 3], src.at(15, 0)[0], 1e-3);
 }
@@ -147,7 +154,8 @@ TEST(Warp, KnownSimilarityMapsPixelCentres) {
       p[1] = static_cast<uint8_t>(2 * y + 1);
       p[2] = 0;
     }
-  const Affine2x3 m = Compose(Affine2x3::Translation(-20, -10), Affine2x3::Similarity(1.7, 0.35, {60, 50}));
+  const Affine2x3 m =
+      Compose(Affine2x3::Translation(-20, -10), Affine2x3::Similarity(1.7, 0.35, {60, 50}));
   const int ow = 80, oh = 80;
   auto t = WarpAffineToTensor(ramp, m, ow, oh, Normalize::Raw());
   ASSERT_TRUE(t.ok());
@@ -170,9 +178,12 @@ TEST(Warp, BorderOutsideAndBadArguments) {
   auto far = WarpAffine(src, Affine2x3::Translation(500, 500), 4, 4, Rgb{9, 8, 7});
   ASSERT_TRUE(far.ok());
   EXPECT_EQ(MaxAbsDiff(*far, Image(4, 4, Rgb{9, 8, 7})), 0);
-  EXPECT_EQ(WarpAffine(src, Affine2x3::Scaling(0, 0), 4, 4).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(WarpAffine(src, Affine2x3::Identity(), 0, 4).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(WarpAffine(Image(), Affine2x3::Identity(), 4, 4).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(WarpAffine(src, Affine2x3::Scaling(0, 0), 4, 4).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(WarpAffine(src, Affine2x3::Identity(), 0, 4).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(WarpAffine(Image(), Affine2x3::Identity(), 4, 4).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST(Template, ArcFaceConstantsAndScaling) {
@@ -193,8 +204,9 @@ TEST(Template, ArcFaceConstantsAndScaling) {
 
 TEST(Template, AlignmentRecoversKnownPose) {
   // A face rotated by 25 degrees, 3x the chip scale, somewhere in a photo.
-  const Affine2x3 photo_to_chip = Compose(Affine2x3::Translation(-300, -200),
-                                          Affine2x3::Similarity(1 / 3.0, 25 * M_PI / 180, {400, 300}));
+  const Affine2x3 photo_to_chip =
+      Compose(Affine2x3::Translation(-300, -200),
+              Affine2x3::Similarity(1 / 3.0, 25 * M_PI / 180, {400, 300}));
   auto chip_to_photo = photo_to_chip.Inverse();
   ASSERT_TRUE(chip_to_photo.ok());
   const auto tmpl = ArcFaceTemplate(112);
@@ -207,14 +219,17 @@ TEST(Template, AlignmentRecoversKnownPose) {
     EXPECT_NEAR(m->Apply(landmarks[k]).x, tmpl[k].x, 1e-3);
     EXPECT_NEAR(m->Apply(landmarks[k]).y, tmpl[k].y, 1e-3);
   }
-  EXPECT_EQ(AlignmentTransform5(std::span(landmarks).first(3), 112).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AlignmentTransform5(std::span(landmarks).first(3), 112).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST(Template, FlipLandmarksMatchesFlippedImage) {
   const int w = 50, h = 40;
   Image img(w, h);
-  const std::array<Point2f, 5> pts = {{{12.5f, 10.5f}, {30.5f, 11.5f}, {20.5f, 20.5f}, {14.5f, 30.5f}, {29.5f, 31.5f}}};
-  for (int k = 0; k < 5; ++k) img.at(int(pts[k].x), int(pts[k].y))[0] = static_cast<uint8_t>(50 * (k + 1));
+  const std::array<Point2f, 5> pts = {
+      {{12.5f, 10.5f}, {30.5f, 11.5f}, {20.5f, 20.5f}, {14.5f, 30.5f}, {29.5f, 31.5f}}};
+  for (int k = 0; k < 5; ++k)
+    img.at(int(pts[k].x), int(pts[k].y))[0] = static_cast<uint8_t>(50 * (k + 1));
   const Image flipped = FlipHorizontal(img);
   const auto fp = FlipLandmarks5(pts, static_cast<float>(w));
   // Order is preserved semantically: index 0 is again the left-most eye.

@@ -1,10 +1,11 @@
 // Resampling (bilinear / area), crop with padding, normalisation to float NHWC, flips.
+#include "vision/image_ops.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "test_images.h"
-#include "vision/image_ops.h"
 
 namespace fk::vision {
 namespace {
@@ -151,8 +152,10 @@ TEST(CropResize, FloatAndByteResizesAgree) {
 TEST(CropResize, BadArguments) {
   const Image src = NoiseImage(8, 8);
   EXPECT_EQ(ResizeImage(src, 0, 5).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(CropResizeImage(src, BoxF{3, 3, 3, 5}, 4, 4).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(CropResizeImage(src, BoxF{0, 0, NAN, 5}, 4, 4).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CropResizeImage(src, BoxF{3, 3, 3, 5}, 4, 4).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(CropResizeImage(src, BoxF{0, 0, NAN, 5}, 4, 4).status().code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(ResizeImage(Image(), 4, 4).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CropResizeInto(src, BoxF{0, 0, 8, 8}, 4, 4, Normalize::Raw(), nullptr).code(),
             StatusCode::kInvalidArgument);
@@ -174,7 +177,8 @@ TEST(Orientation, RotationsComposeToIdentity) {
   for (int i = 0; i < 4; ++i) r = ApplyExifOrientation(r, 6);
   EXPECT_EQ(MaxAbsDiff(r, src), 0);
   EXPECT_EQ(MaxAbsDiff(ApplyExifOrientation(ApplyExifOrientation(src, 6), 8), src), 0);
-  for (int o : {2, 3, 4, 5, 7}) EXPECT_EQ(MaxAbsDiff(ApplyExifOrientation(ApplyExifOrientation(src, o), o), src), 0);
+  for (int o : {2, 3, 4, 5, 7})
+    EXPECT_EQ(MaxAbsDiff(ApplyExifOrientation(ApplyExifOrientation(src, o), o), src), 0);
   const Image cw = ApplyExifOrientation(src, 6);
   ASSERT_EQ(cw.width(), 4);
   // Rotating clockwise puts the source's bottom-left pixel at the top-left.

@@ -3,7 +3,10 @@
 // 16-bit, interlaced, alpha) that the library's own encoders do not produce.
 #pragma once
 
+// clang-format off
+#include <cstdio>  // before jpeglib.h, which uses FILE and size_t
 #include <jpeglib.h>
+// clang-format on
 #include <png.h>
 #include <webp/encode.h>
 
@@ -46,7 +49,8 @@ inline int MaxAbsDiff(const Image& a, const Image& b) {
   if (a.width() != b.width() || a.height() != b.height()) return 1 << 20;
   int m = 0;
   for (int y = 0; y < a.height(); ++y)
-    for (int x = 0; x < 3 * a.width(); ++x) m = std::max(m, std::abs(int(a.row(y)[x]) - int(b.row(y)[x])));
+    for (int x = 0; x < 3 * a.width(); ++x)
+      m = std::max(m, std::abs(int(a.row(y)[x]) - int(b.row(y)[x])));
   return m;
 }
 
@@ -68,7 +72,8 @@ inline std::vector<uint8_t> ExifOrientationBlock(int orientation, bool little_en
     }
   };
   auto put32 = [&](uint32_t v) {
-    for (int i = 0; i < 4; ++i) b.push_back(little_endian ? (v >> (8 * i)) & 0xFF : (v >> (8 * (3 - i))) & 0xFF);
+    for (int i = 0; i < 4; ++i)
+      b.push_back(little_endian ? (v >> (8 * i)) & 0xFF : (v >> (8 * (3 - i))) & 0xFF);
   };
   b.push_back(little_endian ? 'I' : 'M');
   b.push_back(little_endian ? 'I' : 'M');
@@ -91,7 +96,8 @@ struct JpegSpec {
 };
 
 // Encodes `comps`-channel interleaved pixels (w*h*comps bytes).
-inline std::vector<uint8_t> EncodeJpegRaw(const uint8_t* pixels, int w, int h, int comps, const JpegSpec& spec) {
+inline std::vector<uint8_t> EncodeJpegRaw(const uint8_t* pixels, int w, int h, int comps,
+                                          const JpegSpec& spec) {
   jpeg_compress_struct cinfo;
   jpeg_error_mgr jerr;
   cinfo.err = jpeg_std_error(&jerr);
@@ -113,7 +119,8 @@ inline std::vector<uint8_t> EncodeJpegRaw(const uint8_t* pixels, int w, int h, i
     jpeg_write_marker(&cinfo, JPEG_APP0 + 1, exif.data(), static_cast<unsigned>(exif.size()));
   }
   while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW row = const_cast<JSAMPROW>(pixels + static_cast<size_t>(cinfo.next_scanline) * w * comps);
+    JSAMPROW row =
+        const_cast<JSAMPROW>(pixels + static_cast<size_t>(cinfo.next_scanline) * w * comps);
     jpeg_write_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_compress(&cinfo);
@@ -125,7 +132,8 @@ inline std::vector<uint8_t> EncodeJpegRaw(const uint8_t* pixels, int w, int h, i
 
 inline std::vector<uint8_t> EncodeJpegRgb(const Image& img, const JpegSpec& spec = {}) {
   std::vector<uint8_t> px(static_cast<size_t>(img.width()) * img.height() * 3);
-  for (int y = 0; y < img.height(); ++y) std::memcpy(&px[size_t(y) * img.width() * 3], img.row(y), img.width() * 3);
+  for (int y = 0; y < img.height(); ++y)
+    std::memcpy(&px[size_t(y) * img.width() * 3], img.row(y), img.width() * 3);
   return EncodeJpegRaw(px.data(), img.width(), img.height(), 3, spec);
 }
 
@@ -145,7 +153,8 @@ inline void PngVecFlush(png_structp) {}
 
 // `rows` are raw PNG rows (already in the bit depth / channel layout of the spec;
 // 16-bit samples big-endian).
-inline std::vector<uint8_t> EncodePngRaw(const std::vector<std::vector<uint8_t>>& rows, int w, const PngSpec& spec) {
+inline std::vector<uint8_t> EncodePngRaw(const std::vector<std::vector<uint8_t>>& rows, int w,
+                                         const PngSpec& spec) {
   std::vector<uint8_t> out;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png_create_info_struct(png);
@@ -155,11 +164,13 @@ inline std::vector<uint8_t> EncodePngRaw(const std::vector<std::vector<uint8_t>>
   }
   png_set_write_fn(png, &out, PngVecWrite, PngVecFlush);
   png_set_IHDR(png, info, w, static_cast<png_uint_32>(rows.size()), spec.bit_depth, spec.color_type,
-               spec.interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  if (!spec.palette.empty()) png_set_PLTE(png, info, spec.palette.data(), static_cast<int>(spec.palette.size()));
+               spec.interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  if (!spec.palette.empty())
+    png_set_PLTE(png, info, spec.palette.data(), static_cast<int>(spec.palette.size()));
   if (!spec.trns_palette.empty())
-    png_set_tRNS(png, info, spec.trns_palette.data(), static_cast<int>(spec.trns_palette.size()), nullptr);
+    png_set_tRNS(png, info, spec.trns_palette.data(), static_cast<int>(spec.trns_palette.size()),
+                 nullptr);
   png_write_info(png, info);
   std::vector<png_bytep> ptrs;
   for (const auto& r : rows) ptrs.push_back(const_cast<png_bytep>(r.data()));

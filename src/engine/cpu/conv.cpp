@@ -34,6 +34,9 @@ class ConvKernel final : public DnnlKernel {
   using DnnlKernel::DnnlKernel;
 
   dnnl::convolution_forward prim;
+  // Set when PReLU runs as a separate in-place primitive after the conv (oneDNN 2.6 has no
+  // optimised conv with a prelu post-op for some shapes, e.g. 3-channel stems, dilation).
+  dnnl::prelu_forward prelu;
   dnnl::memory::desc src_md, dst_md, bias_md, alpha_md;
   dnnl::memory weights;  // packed at Plan time, owned here
   int bias_input = -1;
@@ -47,10 +50,18 @@ class ConvKernel final : public DnnlKernel {
     args[DNNL_ARG_WEIGHTS] = weights;
     args[DNNL_ARG_DST] = Wrap(dst_md, eng, out[0]);
     if (bias_input >= 0) args[DNNL_ARG_BIAS] = Wrap(bias_md, eng, in[static_cast<size_t>(bias_input)]);
-    if (alpha_input >= 0)
+    if (alpha_input >= 0 && !prelu)
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_WEIGHTS] =
           Wrap(alpha_md, eng, in[static_cast<size_t>(alpha_input)]);
     prim.execute(s, args);
+    if (prelu) {
+      std::unordered_map<int, dnnl::memory> pargs{
+          {DNNL_ARG_SRC, args[DNNL_ARG_DST]},
+          {DNNL_ARG_DST, args[DNNL_ARG_DST]},
+          {DNNL_ARG_WEIGHTS, Wrap(alpha_md, eng, in[static_cast<size_t>(alpha_input)])}};
+      if (args.count(DNNL_ARG_SCRATCHPAD)) pargs[DNNL_ARG_SCRATCHPAD] = args[DNNL_ARG_SCRATCHPAD];
+      prelu.execute(s, pargs);
+    }
   }
 };
 
@@ -127,9 +138,8 @@ Result<std::unique_ptr<Kernel>> PlanConv(const PlanArgs& a) {
   });
 
   dnnl::convolution_forward::primitive_desc pd;
+  bool split_prelu = false;
   FK_DNNL_CHECK({
-    dnnl::primitive_attr attr = BaseAttr();
-    attr.set_post_ops(act.ops);
     const dims strides{win.sh, win.sw};
     const dims dilates{win.dh - 1, win.dw - 1};
     const dims pad_l{wo.pad_top, wo.pad_left};
@@ -141,7 +151,18 @@ Result<std::unique_ptr<Kernel>> PlanConv(const PlanArgs& a) {
                  : dnnl::convolution_forward::desc(
                        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                        k->src_md, any_w_md, k->dst_md, strides, dilates, pad_l, pad_r);
+    dnnl::primitive_attr attr = BaseAttr();
+    attr.set_post_ops(act.ops);
     pd = dnnl::convolution_forward::primitive_desc(d, attr, *eng);
+    if (act.prelu && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+      // The prelu post-op pushed oneDNN onto its reference conv. If the plain conv has an
+      // optimised implementation, run PReLU as a second (in-place, jit) primitive instead.
+      auto plain = dnnl::convolution_forward::primitive_desc(d, BaseAttr(), *eng);
+      if (std::string(plain.impl_info_str()).rfind("ref", 0) != 0) {
+        pd = plain;
+        split_prelu = true;
+      }
+    }
     k->prim = dnnl::convolution_forward(pd);
   });
   // Pack the constant weights once into the implementation's layout.
@@ -159,6 +180,18 @@ Result<std::unique_ptr<Kernel>> PlanConv(const PlanArgs& a) {
     FK_DNNL_CHECK(k->alpha_md = dnnl::memory::desc({1, na, 1, 1}, dt::f32, tag::abcd));
   }
   FK_DNNL_CHECK(k->SetScratchpadFrom(pd));
+  if (split_prelu) {
+    FK_DNNL_CHECK({
+      // alpha broadcast over N, H, W: dims {1, C or 1, 1, 1}, NHWC like the data.
+      const int64_t na = a.inputs.back().shape.num_elements();
+      k->alpha_md = dnnl::memory::desc({1, na, 1, 1}, dt::f32, tag::nhwc);
+      dnnl::prelu_forward::desc d(dnnl::prop_kind::forward_inference, k->dst_md, k->alpha_md);
+      dnnl::prelu_forward::primitive_desc ppd(d, BaseAttr(), *eng);
+      k->prelu = dnnl::prelu_forward(ppd);
+      if (ppd.scratchpad_desc().get_size() > pd.scratchpad_desc().get_size())
+        k->SetScratchpadFrom(ppd);
+    });
+  }
   return std::unique_ptr<Kernel>(std::move(k));
 }
 

@@ -26,6 +26,13 @@
 //   ResizeBilinear/ResizeNearest: align_corners, half_pixel_centers; size is input 1.
 //   DepthToSpace: block_size. LeakyRelu: alpha. Elu: alpha. Clip: clip_min, clip_max.
 //   BatchNorm: epsilon.
+//   (ops helper, additive:) Reshape: onnx_zero_copy (1 = a 0 in the shape copies the input dim,
+//     ONNX allowzero=0; default TF: 0 is a literal 0). Cast: dst_dtype is an int64 holding the
+//     fk::DType enum value. ExpandDims: attr axis is accepted when there is no input 1.
+//     Transpose: perm may also come from a known input 1; no perm = reverse the dims.
+//     Strides/dilations/ksize may also be given NHWC [1,s,s,1]; explicit_pads also as NHWC
+//     [0,0,t,b,l,r,0,0]. LeakyRelu alpha defaults to 0.2, Elu alpha to 1, BatchNorm epsilon
+//     to 0.001. int32 Div truncates toward zero.
 #pragma once
 
 #include <map>
