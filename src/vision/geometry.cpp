@@ -108,8 +108,8 @@ Status CheckWarp(const Image& src, int out_w, int out_h) {
 
 // emit(i, const float* rgb_row) per output row, values 0..255.
 template <typename Emit>
-Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
-            const std::array<float, 3>& border, Emit&& emit) {
+Status WarpRaw(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
+               const std::array<float, 3>& border, Emit&& emit) {
   FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
   FK_ASSIGN_OR_RETURN(const Affine2x3 inv, src_to_dst.Inverse());
   const int w = src.width(), h = src.height();
@@ -152,14 +152,59 @@ Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
   return OkStatus();
 }
 
+// Antialiasing for strong shrinks: area-average the source region the chip needs by about
+// k = floor(1 / scale), and return the smaller image with the transform adjusted to it.
+// Leaves *small empty when no prefilter is needed.
+Status Prefilter(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, Image* small,
+                 Affine2x3* small_to_dst) {
+  const double scale = src_to_dst.Scale();
+  if (!(scale < 0.5)) return OkStatus();
+  FK_ASSIGN_OR_RETURN(const Affine2x3 inv, src_to_dst.Inverse());
+  const double k = std::floor(1.0 / scale);
+  double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
+  for (Point2f c : {Point2f{0, 0}, Point2f{float(out_w), 0}, Point2f{0, float(out_h)},
+                    Point2f{float(out_w), float(out_h)}}) {
+    const double sx = inv.a * c.x + inv.b * c.y + inv.c, sy = inv.d * c.x + inv.e * c.y + inv.f;
+    x0 = std::min(x0, sx), x1 = std::max(x1, sx), y0 = std::min(y0, sy), y1 = std::max(y1, sy);
+  }
+  // Margin of two filter widths, clipped to the image: region edges inside the image are
+  // never reached by the bilinear support; edges on the image border keep its semantics.
+  const double rx0 = std::max(0.0, std::floor(x0 - 2 * k)),
+               ry0 = std::max(0.0, std::floor(y0 - 2 * k));
+  const double rx1 = std::min<double>(src.width(), std::ceil(x1 + 2 * k));
+  const double ry1 = std::min<double>(src.height(), std::ceil(y1 + 2 * k));
+  if (!(rx1 - rx0 >= 2 * k) || !(ry1 - ry0 >= 2 * k)) return OkStatus();  // (mostly) outside
+  const int sw = static_cast<int>(std::ceil((rx1 - rx0) / k));
+  const int sh = static_cast<int>(std::ceil((ry1 - ry0) / k));
+  FK_ASSIGN_OR_RETURN(
+      *small, CropResizeImage(src, BoxF{float(rx0), float(ry0), float(rx1), float(ry1)}, sw, sh,
+                              Rgb{}, ResizeFilter::kArea));
+  const Affine2x3 small_to_src{(rx1 - rx0) / sw, 0, rx0, 0, (ry1 - ry0) / sh, ry0};
+  *small_to_dst = Compose(src_to_dst, small_to_src);
+  return OkStatus();
+}
+
+template <typename Emit>
+Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
+            const std::array<float, 3>& border, bool antialias, Emit&& emit) {
+  FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
+  if (antialias) {
+    Image small;
+    Affine2x3 small_to_dst;
+    FK_RETURN_IF_ERROR(Prefilter(src, src_to_dst, out_w, out_h, &small, &small_to_dst));
+    if (!small.empty()) return WarpRaw(small, small_to_dst, out_w, out_h, border, emit);
+  }
+  return WarpRaw(src, src_to_dst, out_w, out_h, border, emit);
+}
+
 }  // namespace
 
 Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
-                         Rgb border) {
+                         Rgb border, bool antialias) {
   FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
   Image dst(out_w, out_h);
   FK_RETURN_IF_ERROR(Warp(src, src_to_dst, out_w, out_h,
-                          {float(border.r), float(border.g), float(border.b)},
+                          {float(border.r), float(border.g), float(border.b)}, antialias,
                           [&](int i, const float* row) {
                             uint8_t* d = dst.row(i);
                             for (int k = 0; k < out_w * 3; ++k) {
@@ -171,10 +216,10 @@ Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_
 }
 
 Status WarpAffineInto(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
-                      const Normalize& norm, float* dst, float border) {
+                      const Normalize& norm, float* dst, float border, bool antialias) {
   if (dst == nullptr) return InvalidArgument("warp: null destination buffer");
   const bool bgr = norm.order == ChannelOrder::kBGR;
-  return Warp(src, src_to_dst, out_w, out_h, {border, border, border},
+  return Warp(src, src_to_dst, out_w, out_h, {border, border, border}, antialias,
               [&](int i, const float* row) {
                 float* d = dst + static_cast<size_t>(i) * out_w * 3;
                 for (int j = 0; j < out_w; ++j)
@@ -184,10 +229,11 @@ Status WarpAffineInto(const Image& src, const Affine2x3& src_to_dst, int out_w, 
 }
 
 Result<Tensor> WarpAffineToTensor(const Image& src, const Affine2x3& src_to_dst, int out_w,
-                                  int out_h, const Normalize& norm, float border) {
+                                  int out_h, const Normalize& norm, float border, bool antialias) {
   FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
   Tensor t(DType::kFloat32, Shape{1, out_h, out_w, 3});
-  FK_RETURN_IF_ERROR(WarpAffineInto(src, src_to_dst, out_w, out_h, norm, t.data<float>(), border));
+  FK_RETURN_IF_ERROR(
+      WarpAffineInto(src, src_to_dst, out_w, out_h, norm, t.data<float>(), border, antialias));
   return t;
 }
 

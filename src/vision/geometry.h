@@ -55,14 +55,20 @@ Result<Affine2x3> EstimateSimilarity(std::span<const Point2f> src, std::span<con
 
 // Warps `src` into an out_w x out_h chip. `src_to_dst` maps source coordinates to chip
 // coordinates (what EstimateSimilarity(landmarks, template) returns). Exact bilinear.
+// `antialias`: when the transform shrinks by more than 2x (scale < 0.5), the source region
+// the chip needs is first area-averaged by about floor(1 / scale), then sampled
+// bilinearly; without it (the default, like cv2.warpAffine and what the reference
+// pipelines did) small chips from large faces alias.
 Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
-                         Rgb border = {});
+                         Rgb border = {}, bool antialias = false);
 // Same, writing normalised float32 HWC (out_h * out_w * 3) at `dst`; `border` is a pixel
 // value 0..255 normalised like the pixels.
 Status WarpAffineInto(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
-                      const Normalize& norm, float* dst, float border = 0.f);
+                      const Normalize& norm, float* dst, float border = 0.f,
+                      bool antialias = false);
 Result<Tensor> WarpAffineToTensor(const Image& src, const Affine2x3& src_to_dst, int out_w,
-                                  int out_h, const Normalize& norm, float border = 0.f);
+                                  int out_h, const Normalize& norm, float border = 0.f,
+                                  bool antialias = false);
 
 // The ArcFace/InsightFace 112x112 5-point template exactly as published (insightface
 // `arcface_dst`), in OpenCV's convention where integer coordinates are pixel centres.

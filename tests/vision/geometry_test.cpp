@@ -186,6 +186,34 @@ TEST(Warp, BorderOutsideAndBadArguments) {
             StatusCode::kInvalidArgument);
 }
 
+TEST(Warp, AntialiasAreaAveragesStrongShrinks) {
+  const Image src = NoiseImage(64, 64, 21);
+  auto aa = WarpAffine(src, Affine2x3::Scaling(0.25, 0.25), 16, 16, Rgb{}, true);
+  auto area = ResizeImage(src, 16, 16, ResizeFilter::kArea);
+  ASSERT_TRUE(aa.ok() && area.ok());
+  EXPECT_EQ(MaxAbsDiff(*aa, *area), 0);
+  // Without antialiasing the same warp samples 2x2 pixel pairs only.
+  auto plain = WarpAffine(src, Affine2x3::Scaling(0.25, 0.25), 16, 16);
+  EXPECT_GT(MaxAbsDiff(*plain, *area), 10);
+  // One-pixel stripes shrunk 5x under rotation: antialiased output is nearly flat grey.
+  Image stripes(400, 400);
+  for (int y = 0; y < 400; ++y)
+    for (int x = 0; x < 400; ++x) std::memset(stripes.at(x, y), x % 2 ? 255 : 0, 3);
+  const Affine2x3 m = Affine2x3::Similarity(0.2, 0.3, {200, 200});
+  const Affine2x3 shrink = Compose(Affine2x3::Translation(-180, -180), m);
+  auto smooth = WarpAffine(stripes, shrink, 40, 40, Rgb{}, true);
+  auto aliased = WarpAffine(stripes, shrink, 40, 40, Rgb{}, false);
+  auto spread = [](const Image& img) {
+    int lo = 255, hi = 0;
+    for (int y = 5; y < 35; ++y)
+      for (int x = 5; x < 35; ++x)
+        lo = std::min<int>(lo, img.at(x, y)[0]), hi = std::max<int>(hi, img.at(x, y)[0]);
+    return hi - lo;
+  };
+  EXPECT_LT(spread(*smooth), 60);  // 5-wide boxes hold 2 or 3 white columns: 102..153
+  EXPECT_GT(spread(*aliased), 150);
+}
+
 TEST(Template, ArcFaceConstantsAndScaling) {
   const auto t112 = ArcFaceTemplate(112);
   EXPECT_FLOAT_EQ(t112[0].x, 38.2946f + 0.5f);

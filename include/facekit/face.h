@@ -1,0 +1,218 @@
+// facekit — the face pipeline: photos in; faces, landmarks, quality, aligned templates and
+// calibrated 1:1 verification out.
+//
+//   auto cfg = fk::FaceConfig::FromJson(R"({"tier": "fast"})");
+//   auto engine = fk::FaceEngine::Create(*cfg);
+//   auto faces = (*engine)->ProcessFile("photo.jpg");      // every face, with a template
+//   auto v = (*engine)->Verify(a.templ, b.templ);          // similarity, FAR, decision
+//
+// Stages (docs/pipeline.md): decode (EXIF applied, max side) -> BlazeFace detection on a
+// letterboxed square (+ overlapping tiles for small faces in large photos), weighted NMS
+// -> facemesh (468 points) on a rotation-corrected crop -> 5 points, head pose, quality ->
+// similarity alignment to the recognizer's canonical template -> embedding (optionally
+// + the mirrored chip) -> L2-normalised template.
+//
+// Coordinates: facekit continuous image coordinates (docs/conventions.md: pixel (c, r)
+// covers [c, c+1) x [r, r+1)). Boxes, landmarks and mesh points returned by Process*() are
+// in the coordinates of the ORIGINAL photo: when the decoder downscaled the photo
+// (DecodeOptions::max_side), they are scaled back by Image::source_width() / width().
+// 5-point landmark order: 0 left eye centre, 1 right eye centre, 2 nose tip, 3 left mouth
+// corner, 4 right mouth corner ("left" = image left, the subject's right).
+//
+// Thread-safety: a FaceEngine is immutable after Create(); Process*(), Verify() and
+// ThresholdForFar() may be called concurrently from several threads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "facekit/image.h"
+#include "facekit/status.h"
+
+namespace fk {
+
+// Recognizer tiers, each mapped to a model by measurement on the LFW development pairs
+// (docs/benchmarks/accuracy.md):
+//   fast     = mobileface (256-d, 112x112 ArcFace chip, RGB 0..255)
+//   balanced = fr_feature (512-d, 112x112 ArcFace chip, BGR) when its ONNX model loads,
+//              else faceres (1024-d, 224x224 chip)
+//   accurate = the best available single model (fusion when it is implemented and measures
+//              better; see docs/pipeline.md)
+enum class Tier { kFast, kBalanced, kAccurate };
+const char* TierName(Tier t);
+
+struct DetectorConfig {
+  // "blazeface-back" (256x256, full range) or "blazeface-front" (128x128, short range, for
+  // faces filling much of the photo). "blazeface" is an alias of blazeface-back.
+  std::string model = "blazeface-back";
+  float min_confidence = 0.5f;  // sigmoid score threshold, (0, 1)
+  float iou_threshold = 0.3f;   // weighted NMS: boxes overlapping more are blended, (0, 1]
+  int max_faces = 100;          // >= 1
+  float min_face_size = 20.f;   // shorter box side in photo pixels, >= 0
+  // Second pass on overlapping tiles (half the photo's longer side, 50% overlap) for photos
+  // much larger than the detector input, so that small faces in group photos are found.
+  bool small_faces = true;
+};
+
+struct FaceConfig {
+  Tier tier = Tier::kFast;
+  DetectorConfig detector;
+  bool landmarks = true;   // refine with facemesh; false = the detector's 6 keypoints
+  bool flip_tta = false;   // template = normalise(embed(chip) + embed(mirrored chip))
+  bool embed = true;       // compute templates in Process*()
+  // Device: use_cuda/gpu_index are passed through to the engine once the CUDA backend
+  // exists; today use_cuda=true fails Create() with Unavailable unless "cuda" is compiled in.
+  bool use_cuda = false;
+  int gpu_index = 0;
+  std::string backend = "cpu";  // "cpu" (oneDNN, falls back per node to "ref") or "ref"
+  int num_threads = 0;          // threads per model run; 0 = all cores
+  std::string models_dir;       // empty: $FK_MODELS_DIR, else ./models
+  int max_image_side = 2048;    // ProcessFile(): longer side after decoding
+  // Verification operating point: decision threshold = ThresholdForFar(target_far).
+  double target_far = 1e-3;
+  // ROC calibration file (written by `facekit eval lfw`); empty = search
+  // $FK_CALIBRATION, <models_dir>/calibration.json, <models_dir>/../src/pipeline/data/.
+  std::string calibration;
+
+  // JSON (the project's one config format). Every key is optional; unknown keys, wrong
+  // types and out-of-range values are InvalidArgument naming the key. Keys:
+  //   tier, landmarks, flip_tta, embed, models_dir, max_image_side, target_far, calibration,
+  //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
+  //   device: {use_cuda, gpu_index, backend, num_threads}  (also accepted at top level).
+  static Result<FaceConfig> FromJson(const std::string& json_text);
+  static Result<FaceConfig> FromFile(const std::string& path);
+  std::string ToJson() const;
+  Status Validate() const;
+};
+
+struct HeadPose {
+  float yaw = 0.f;    // degrees, + = face turned towards image right
+  float pitch = 0.f;  // degrees, + = face tilted up
+  float roll = 0.f;   // degrees, + = eye line turns clockwise as displayed
+};
+
+// Each part in [0, 1], 1 = best; score = geometric mean of the parts.
+struct FaceQuality {
+  float score = 0.f;
+  float size = 0.f;      // inter-ocular distance: 0 at <= 10 px, 1 at >= 60 px
+  float blur = 0.f;      // variance of the Laplacian of the 112-px grey chip, v / (v + 100)
+  float pose = 0.f;      // 1 - max(|yaw| / 60, |pitch| / 45), clamped
+  float exposure = 0.f;  // chip mean brightness and clipped-pixel fraction
+};
+
+// A face template: L2-normalised embedding of one recognizer. Templates of different
+// models (or model versions) cannot be compared.
+struct FaceTemplate {
+  std::string model;      // recognizer id: "mobileface", "faceres", "fr_feature"
+  int model_version = 1;  // bumped when preprocessing/alignment of the model changes
+  bool flip_tta = false;  // made with flip test-time augmentation
+  std::vector<float> data;
+
+  bool empty() const { return data.empty(); }
+  // Stable little-endian binary form (docs/pipeline.md): "FKTP", format version (u16 = 1),
+  // model_version (u16), flags (u16), id length (u16), id bytes, dim (u32), dim float32,
+  // CRC-32 of everything before it (u32).
+  std::vector<uint8_t> Serialize() const;
+  static Result<FaceTemplate> Deserialize(std::span<const uint8_t> bytes);
+  Status Save(const std::string& path) const;
+  static Result<FaceTemplate> Load(const std::string& path);
+};
+
+// Cosine similarity in [-1, 1]. FailedPrecondition when the templates come from different
+// models/versions; InvalidArgument when empty or of different dimension.
+Result<float> CompareTemplates(const FaceTemplate& a, const FaceTemplate& b);
+
+struct Face {
+  BoxF box;                          // photo coordinates
+  float score = 0.f;                 // detector score (sigmoid)
+  std::array<Point2f, 5> landmarks;  // photo coordinates, order above
+  std::string landmark_source;       // "facemesh" or "detector"
+  float mesh_score = 0.f;            // facemesh face flag (0 when not run)
+  std::vector<Point2f> mesh;         // 468 facemesh points (photo coordinates) or empty
+  HeadPose pose;
+  FaceQuality quality;
+  FaceTemplate templ;                // empty when FaceConfig::embed is false
+};
+
+struct VerifyResult {
+  float similarity = 0.f;  // cosine
+  // Estimated false-accept rate at this similarity from the model's ROC table (fraction
+  // of impostor pairs scoring >= similarity); -1 when no calibration is available.
+  double far = -1.0;
+  double frr = -1.0;       // same for false rejects; -1 when uncalibrated
+  float threshold = 0.f;   // decision threshold used (operating point FaceConfig::target_far)
+  bool match = false;      // similarity >= threshold
+  bool calibrated = false;
+};
+
+// ROC table of one recognizer: similarity thresholds (ascending) with the FAR and FRR
+// measured there on the development pairs.
+struct RocPoint {
+  float threshold = 0.f;
+  double far = 0.0;
+  double frr = 0.0;
+};
+struct RocTable {
+  std::string model;
+  int model_version = 1;
+  bool flip_tta = false;
+  std::string source;  // what it was measured on
+  int64_t genuine_pairs = 0;
+  int64_t impostor_pairs = 0;
+  std::vector<RocPoint> points;  // thresholds ascending, FAR non-increasing
+
+  // Linear interpolation between points; outside the table, the end values.
+  double FarAt(float similarity) const;
+  double FrrAt(float similarity) const;
+  // The smallest threshold whose FAR <= far (interpolated).
+  float ThresholdForFar(double far) const;
+};
+
+class FaceEngine {
+ public:
+  // Loads the detector, landmark model and the tier's recognizer from config.models_dir.
+  // NotFound/DataLoss naming the model file when a required model is missing or broken;
+  // InvalidArgument for a bad config; Unavailable when use_cuda is set without CUDA.
+  static Result<std::unique_ptr<FaceEngine>> Create(const FaceConfig& config);
+  ~FaceEngine();
+  FaceEngine(const FaceEngine&) = delete;
+  FaceEngine& operator=(const FaceEngine&) = delete;
+
+  // Every face in `image` (best score first), each with landmarks, pose, quality and (when
+  // config.embed) a template. An image with no face gives an empty vector, not an error.
+  Result<std::vector<Face>> Process(const Image& image) const;
+  // Decodes (max side config.max_image_side, EXIF applied) then Process().
+  Result<std::vector<Face>> ProcessFile(const std::string& path) const;
+  // Template of an already-detected face (box + landmarks in `image` coordinates).
+  Result<FaceTemplate> Embed(const Image& image, const Face& face) const;
+
+  Result<VerifyResult> Verify(const FaceTemplate& a, const FaceTemplate& b) const;
+  // Threshold of the recognizer of this engine at the given FAR (calibration table, or the
+  // built-in default threshold when uncalibrated).
+  float ThresholdForFar(double far) const;
+  bool calibrated() const;
+
+  const FaceConfig& config() const;
+  std::string recognizer() const;      // model id of the templates this engine makes
+  std::string detector() const;        // detector model id
+  std::string description() const;     // one line: tier, models, backend
+
+  struct Impl;
+
+ private:
+  explicit FaceEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Calibration tables: JSON {"version": 1, "models": [{model, model_version, flip_tta,
+// source, genuine_pairs, impostor_pairs, points: [[thr, far, frr], ...]}]}.
+Result<std::vector<RocTable>> LoadCalibration(const std::string& path);
+Status SaveCalibration(const std::string& path, const std::vector<RocTable>& tables);
+// ROC table from genuine and impostor similarity scores (any order).
+RocTable BuildRocTable(std::span<const float> genuine, std::span<const float> impostor);
+
+}  // namespace fk

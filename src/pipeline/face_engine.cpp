@@ -1,0 +1,212 @@
+// FaceEngine: ties detector, landmarks, quality, recognizer and calibration together.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include "pipeline/pipeline_internal.h"
+
+namespace fk {
+
+struct FaceEngine::Impl {
+  FaceConfig cfg;
+  std::string models_dir;
+  std::string detector_id;
+  std::unique_ptr<pipeline::BlazeFace> detector;
+  std::unique_ptr<pipeline::FaceMesh> mesh;
+  std::unique_ptr<pipeline::Recognizer> recognizer;  // null when cfg.embed is false
+  std::string recognizer_note;                       // why a fallback was chosen
+  bool flip = false;
+  std::optional<RocTable> roc;
+  std::string calibration_path;
+};
+
+FaceEngine::FaceEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FaceEngine::~FaceEngine() = default;
+
+namespace {
+
+std::string FindCalibration(const FaceConfig& cfg, const std::string& models_dir) {
+  if (!cfg.calibration.empty()) return cfg.calibration;
+  if (const char* e = std::getenv("FK_CALIBRATION"); e && *e) return e;
+  for (const std::string& p : {models_dir + "/calibration.json", models_dir + "/../src/pipeline/data/calibration.json",
+                               std::string("src/pipeline/data/calibration.json")})
+    if (std::filesystem::exists(p)) return p;
+  return "";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config) {
+  FK_RETURN_IF_ERROR(config.Validate());
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = config;
+  impl->models_dir = pipeline::ResolveModelsDir(config.models_dir);
+  ModelOptions mo;
+  mo.backend = config.use_cuda ? "cuda" : config.backend;
+  mo.num_threads = config.num_threads;
+
+  impl->detector_id = config.detector.model == "blazeface" ? "blazeface-back" : config.detector.model;
+  const std::string det_path = impl->models_dir + "/human/" + impl->detector_id + ".json";
+  if (!std::filesystem::exists(det_path))
+    return NotFound("detector model not found at " + det_path + " (fetch the models or set models_dir)");
+  auto det = pipeline::BlazeFace::Load(det_path, mo, config.detector);
+  if (!det.ok()) return det.status().WithContext("loading detector " + det_path);
+  impl->detector = std::move(det).value();
+
+  if (config.landmarks) {
+    const std::string p = impl->models_dir + "/human/facemesh.json";
+    if (!std::filesystem::exists(p))
+      return NotFound("landmark model not found at " + p + " (fetch the models, or set \"landmarks\": false)");
+    auto fm = pipeline::FaceMesh::Load(p, mo);
+    if (!fm.ok()) return fm.status().WithContext("loading landmark model " + p);
+    impl->mesh = std::move(fm).value();
+  }
+
+  if (config.embed) {
+    // Tier -> recognizer preference list (measured, docs/benchmarks/accuracy.md).
+    std::vector<std::string> prefs;
+    switch (config.tier) {
+      case Tier::kFast: prefs = {"mobileface"}; break;
+      case Tier::kBalanced: prefs = {"fr_feature", "faceres"}; break;
+      case Tier::kAccurate: prefs = {"fr_feature", "faceres"}; break;
+    }
+    impl->flip = config.flip_tta || config.tier == Tier::kAccurate;
+    Status last;
+    for (const auto& id : prefs) {
+      const auto* spec = pipeline::FindRecognizer(id);
+      auto r = pipeline::Recognizer::Load(*spec, impl->models_dir, mo);
+      if (r.ok()) {
+        impl->recognizer = std::move(r).value();
+        break;
+      }
+      impl->recognizer_note += id + " unavailable (" + r.status().message() + "); ";
+      last = r.status();
+    }
+    if (!impl->recognizer)
+      return last.WithContext(std::string("no recognizer of tier '") + TierName(config.tier) + "' could be loaded");
+  }
+
+  impl->calibration_path = FindCalibration(config, impl->models_dir);
+  if (!impl->calibration_path.empty() && impl->recognizer) {
+    auto tables = LoadCalibration(impl->calibration_path);
+    if (!tables.ok()) return tables.status();
+    const auto& spec = impl->recognizer->spec();
+    for (const auto& t : *tables)
+      if (t.model == spec.id && t.model_version == spec.version && t.flip_tta == impl->flip) impl->roc = t;
+    if (!impl->roc)  // same model, other TTA setting: close enough to estimate FAR
+      for (const auto& t : *tables)
+        if (t.model == spec.id && t.model_version == spec.version) impl->roc = t;
+  }
+  return std::unique_ptr<FaceEngine>(new FaceEngine(std::move(impl)));
+}
+
+Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
+  const Impl& m = *impl_;
+  if (image.empty()) return InvalidArgument("process: empty image");
+  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, m.detector->Detect(image));
+  std::vector<Face> faces(dets.size());
+  if (dets.empty()) return faces;
+  std::vector<pipeline::MeshResult> meshes;
+  if (m.mesh) {
+    FK_ASSIGN_OR_RETURN(meshes, m.mesh->Run(image, dets));
+  }
+  std::vector<std::array<Point2f, 5>> pts(dets.size());
+  for (size_t i = 0; i < dets.size(); ++i) {
+    Face& f = faces[i];
+    f.box = dets[i].box;
+    f.score = dets[i].score;
+    // The mesh replaces the detector keypoints unless its face flag says it lost the face.
+    if (!meshes.empty() && meshes[i].score >= 0.5f) {
+      pts[i] = meshes[i].five;
+      f.landmark_source = "facemesh";
+      f.mesh = std::move(meshes[i].points);
+    } else {
+      pts[i] = pipeline::FivePointsFromDetector(dets[i]);
+      f.landmark_source = "detector";
+    }
+    if (!meshes.empty()) f.mesh_score = meshes[i].score;
+    f.landmarks = pts[i];
+    f.pose = pipeline::EstimatePose(pts[i]);
+    FK_ASSIGN_OR_RETURN(vision::Affine2x3 a, vision::AlignmentTransform5(pts[i], 112));
+    FK_ASSIGN_OR_RETURN(Image chip, vision::WarpAffine(image, a, 112, 112, {}, /*antialias=*/true));
+    f.quality = pipeline::EstimateQuality(chip, pts[i], f.pose);
+  }
+  if (m.cfg.embed && m.recognizer) {
+    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, m.recognizer->Embed(image, pts, m.flip));
+    for (size_t i = 0; i < faces.size(); ++i) faces[i].templ = std::move(t[i]);
+  }
+  // Back to the coordinates of the original photo.
+  const float sx = static_cast<float>(image.source_width()) / image.width();
+  const float sy = static_cast<float>(image.source_height()) / image.height();
+  if (sx != 1.f || sy != 1.f) {
+    for (Face& f : faces) {
+      f.box = {f.box.x0 * sx, f.box.y0 * sy, f.box.x1 * sx, f.box.y1 * sy};
+      for (auto& p : f.landmarks) p = {p.x * sx, p.y * sy};
+      for (auto& p : f.mesh) p = {p.x * sx, p.y * sy};
+    }
+  }
+  return faces;
+}
+
+Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path) const {
+  DecodeOptions opts;
+  opts.max_side = impl_->cfg.max_image_side;
+  FK_ASSIGN_OR_RETURN(Image img, DecodeImageFile(path, opts));
+  auto faces = Process(img);
+  if (!faces.ok()) return faces.status().WithContext(path);
+  return faces;
+}
+
+Result<FaceTemplate> FaceEngine::Embed(const Image& image, const Face& face) const {
+  if (!impl_->recognizer) return FailedPrecondition("this engine was created with \"embed\": false");
+  const float sx = static_cast<float>(image.width()) / image.source_width();
+  const float sy = static_cast<float>(image.height()) / image.source_height();
+  std::array<Point2f, 5> p = face.landmarks;
+  for (auto& q : p) q = {q.x * sx, q.y * sy};
+  std::array<std::array<Point2f, 5>, 1> one = {p};
+  FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, impl_->recognizer->Embed(image, one, impl_->flip));
+  return std::move(t[0]);
+}
+
+Result<VerifyResult> FaceEngine::Verify(const FaceTemplate& a, const FaceTemplate& b) const {
+  FK_ASSIGN_OR_RETURN(float s, CompareTemplates(a, b));
+  VerifyResult r;
+  r.similarity = s;
+  const RocTable* roc = nullptr;
+  if (impl_->roc && impl_->roc->model == a.model && impl_->roc->model_version == a.model_version) roc = &*impl_->roc;
+  if (roc) {
+    r.calibrated = true;
+    r.far = roc->FarAt(s);
+    r.frr = roc->FrrAt(s);
+    r.threshold = roc->ThresholdForFar(impl_->cfg.target_far);
+  } else {
+    const auto* spec = pipeline::FindRecognizer(a.model);
+    r.threshold = spec ? spec->default_threshold : 0.5f;
+  }
+  r.match = s >= r.threshold;
+  return r;
+}
+
+float FaceEngine::ThresholdForFar(double far) const {
+  if (impl_->roc) return impl_->roc->ThresholdForFar(far);
+  return impl_->recognizer ? impl_->recognizer->spec().default_threshold : 0.5f;
+}
+
+bool FaceEngine::calibrated() const { return impl_->roc.has_value(); }
+const FaceConfig& FaceEngine::config() const { return impl_->cfg; }
+std::string FaceEngine::recognizer() const { return impl_->recognizer ? impl_->recognizer->spec().id : ""; }
+std::string FaceEngine::detector() const { return impl_->detector_id; }
+
+std::string FaceEngine::description() const {
+  const Impl& m = *impl_;
+  std::string s = std::string("tier ") + TierName(m.cfg.tier) + ": detector " + m.detector_id +
+                  (m.mesh ? " + facemesh" : " (detector keypoints)");
+  if (m.recognizer) s += ", recognizer " + m.recognizer->spec().id + (m.flip ? " + flip TTA" : "");
+  s += ", backend " + (m.cfg.use_cuda ? std::string("cuda") : m.cfg.backend);
+  s += m.roc ? ", calibrated (" + m.calibration_path + ")" : ", uncalibrated";
+  if (!m.recognizer_note.empty()) s += " [" + m.recognizer_note + "]";
+  return s;
+}
+
+}  // namespace fk

@@ -1,0 +1,188 @@
+// facemesh landmarks (Human's face/facemesh.ts crop: detector box enlarged 1.4x and
+// squared, 192x192, pixels 0..1), the 5 alignment points, head pose and quality.
+#include <algorithm>
+#include <cmath>
+
+#include "pipeline/pipeline_internal.h"
+
+namespace fk::pipeline {
+
+namespace {
+
+constexpr int kMeshSize = 192;
+constexpr int kMeshPoints = 468;
+constexpr double kPi = 3.14159265358979323846;
+
+// facemeshcoords.ts: the subject's right eye (image left) contour = rightEyeUpper0 +
+// rightEyeLower0; the subject's left eye = leftEyeUpper0 + leftEyeLower0.
+constexpr int kEyeImageLeft[] = {246, 161, 160, 159, 158, 157, 173, 33, 7, 163, 144, 145, 153, 154, 155, 133};
+constexpr int kEyeImageRight[] = {466, 388, 387, 386, 385, 384, 398, 263, 249, 390, 373, 374, 380, 381, 382, 362};
+constexpr int kNoseTip = 1;
+constexpr int kMouthImageLeft = 61;
+constexpr int kMouthImageRight = 291;
+
+Point2f Mean(std::span<const Point2f> pts, std::span<const int> idx) {
+  double x = 0, y = 0;
+  for (int i : idx) {
+    x += pts[i].x;
+    y += pts[i].y;
+  }
+  return {static_cast<float>(x / idx.size()), static_cast<float>(y / idx.size())};
+}
+
+}  // namespace
+
+std::array<Point2f, 5> FivePointsFromMesh(std::span<const Point2f> m) {
+  return {Mean(m, kEyeImageLeft), Mean(m, kEyeImageRight), m[kNoseTip], m[kMouthImageLeft], m[kMouthImageRight]};
+}
+
+std::array<Point2f, 5> FivePointsFromDetector(const Detection& d) {
+  const Point2f le = d.keypoints[0], re = d.keypoints[1], nose = d.keypoints[2], mouth = d.keypoints[3];
+  // ArcFace template: mouth width / eye distance = 29.2 / 35.2; mouth corners sit on a line
+  // parallel to the eye line through the mouth centre.
+  const float hx = 0.415f * (re.x - le.x), hy = 0.415f * (re.y - le.y);
+  return {le, re, nose, Point2f{mouth.x - hx, mouth.y - hy}, Point2f{mouth.x + hx, mouth.y + hy}};
+}
+
+Result<std::unique_ptr<FaceMesh>> FaceMesh::Load(const std::string& path, const ModelOptions& opts) {
+  auto fm = std::make_unique<FaceMesh>();
+  FK_ASSIGN_OR_RETURN(fm->model_, Model::Load(path, opts));
+  const auto& in = fm->model_->inputs();
+  if (in.size() != 1 || in[0].shape.rank() != 4 || in[0].shape[1] != kMeshSize || in[0].shape[2] != kMeshSize)
+    return InvalidArgument("landmark model " + path + ": expected a [N,192,192,3] input (facemesh)");
+  return fm;
+}
+
+Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<const Detection> dets) const {
+  std::vector<MeshResult> results(dets.size());
+  if (dets.empty()) return results;
+  const int n = static_cast<int>(dets.size());
+  const int64_t per = int64_t{kMeshSize} * kMeshSize * 3;
+  Tensor input(DType::kFloat32, Shape({n, kMeshSize, kMeshSize, 3}));
+  std::vector<vision::Affine2x3> inverse(dets.size());
+  for (int i = 0; i < n; ++i) {
+    const Detection& d = dets[i];
+    const float cx = (d.box.x0 + d.box.x1) / 2, cy = (d.box.y0 + d.box.y1) / 2;
+    const float side = 1.4f * std::max(d.box.width(), d.box.height());
+    // Level the eyes: rotate the crop by the detector's eye-line angle (Human can do the
+    // same with detector.rotation; the mesh is more accurate on upright faces).
+    const Point2f le = d.keypoints[0], re = d.keypoints[1];
+    const double angle = std::atan2(re.y - le.y, re.x - le.x);
+    const double scale = kMeshSize / std::max(side, 1.f);
+    const vision::Affine2x3 rot = vision::Affine2x3::Similarity(scale, -angle, {cx, cy});
+    const vision::Affine2x3 to_chip =
+        vision::Compose(vision::Affine2x3::Translation(kMeshSize / 2.0 - cx, kMeshSize / 2.0 - cy), rot);
+    FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
+    FK_RETURN_IF_ERROR(vision::WarpAffineInto(image, to_chip, kMeshSize, kMeshSize, vision::Normalize::ZeroOne(),
+                                              input.data<float>() + i * per, 0.f, /*antialias=*/true));
+  }
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({input}));
+  const float* mesh = nullptr;
+  const float* flag = nullptr;
+  for (const auto& t : outs) {
+    const auto& s = t.shape();
+    if (s.rank() != 2 || s[0] != n) continue;
+    if (s[1] == kMeshPoints * 3) mesh = t.data<float>();
+    if (s[1] == 1) flag = t.data<float>();
+  }
+  if (!mesh) return Internal("facemesh: no [N,1404] output");
+  for (int i = 0; i < n; ++i) {
+    MeshResult& r = results[i];
+    r.points.resize(kMeshPoints);
+    for (int k = 0; k < kMeshPoints; ++k) {
+      const float* p = mesh + (int64_t{i} * kMeshPoints + k) * 3;
+      r.points[k] = inverse[i].Apply({p[0], p[1]});
+    }
+    r.score = flag ? flag[i] : 1.f;
+    if (r.score < 0.f || r.score > 1.f) r.score = 1.f / (1.f + std::exp(-r.score));
+    r.five = FivePointsFromMesh(r.points);
+  }
+  return results;
+}
+
+HeadPose EstimatePose(std::span<const Point2f, 5> p) {
+  HeadPose pose;
+  const double ex = p[1].x - p[0].x, ey = p[1].y - p[0].y;
+  const double roll = std::atan2(ey, ex);
+  pose.roll = static_cast<float>(roll * 180 / kPi);
+  const double iod = std::hypot(ex, ey);
+  if (iod < 1e-6) return pose;
+  // Work in a frame where the eye line is horizontal, origin at the eye midpoint.
+  const double c = std::cos(-roll), s = std::sin(-roll);
+  const double mx = (p[0].x + p[1].x) / 2, my = (p[0].y + p[1].y) / 2;
+  auto tr = [&](Point2f q) {
+    const double dx = q.x - mx, dy = q.y - my;
+    return std::array<double, 2>{c * dx - s * dy, s * dx + c * dy};
+  };
+  const auto nose = tr(p[2]);
+  const auto ml = tr(p[3]), mr = tr(p[4]);
+  const double mouth_x = (ml[0] + mr[0]) / 2, mouth_y = (ml[1] + mr[1]) / 2;
+  // Yaw: the nose tip stands out of the face plane by about half the eye distance, so it
+  // moves sideways by 0.5 * iod * tan(yaw) relative to the eye/mouth midline.
+  const double midline = mouth_x / 2;
+  pose.yaw = static_cast<float>(std::atan((nose[0] - midline) / (0.5 * iod)) * 180 / kPi);
+  // Pitch: the nose tip sits at 0.494 of the way from the eye line to the mouth line in the
+  // ArcFace (frontal) template; tilting up moves it towards the eyes.
+  if (mouth_y > 1e-6) {
+    const double t = nose[1] / mouth_y;
+    pose.pitch = static_cast<float>(std::atan((0.494 - t) * mouth_y / (0.5 * iod)) * 180 / kPi);
+  }
+  return pose;
+}
+
+double LaplacianVariance(const Image& img) {
+  const int w = img.width(), h = img.height();
+  if (w < 3 || h < 3) return 0.0;
+  std::vector<float> g(static_cast<size_t>(w) * h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const uint8_t* px = img.at(x, y);
+      g[static_cast<size_t>(y) * w + x] = 0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2];
+    }
+  double sum = 0, sum2 = 0;
+  int64_t cnt = 0;
+  for (int y = 1; y < h - 1; ++y)
+    for (int x = 1; x < w - 1; ++x) {
+      const size_t i = static_cast<size_t>(y) * w + x;
+      const double l = g[i - 1] + g[i + 1] + g[i - w] + g[i + w] - 4.0 * g[i];
+      sum += l;
+      sum2 += l * l;
+      ++cnt;
+    }
+  const double mean = sum / cnt;
+  return sum2 / cnt - mean * mean;
+}
+
+FaceQuality EstimateQuality(const Image& chip, std::span<const Point2f, 5> p, const HeadPose& pose) {
+  FaceQuality q;
+  const double iod = std::hypot(p[1].x - p[0].x, p[1].y - p[0].y);
+  q.size = static_cast<float>(std::clamp((iod - 10.0) / 50.0, 0.0, 1.0));
+  const double v = LaplacianVariance(chip);
+  q.blur = static_cast<float>(v / (v + 100.0));
+  q.pose = static_cast<float>(std::clamp(1.0 - std::max(std::fabs(pose.yaw) / 60.0, std::fabs(pose.pitch) / 45.0), 0.0, 1.0));
+  // Exposure on the central part of the chip (the face, little background).
+  double sum = 0;
+  int64_t n = 0, clipped = 0;
+  const int w = chip.width(), h = chip.height();
+  for (int y = h / 4; y < h - h / 8; ++y)
+    for (int x = w / 4; x < w - w / 4; ++x) {
+      const uint8_t* px = chip.at(x, y);
+      const double l = 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2];
+      sum += l;
+      ++n;
+      if (l < 8 || l > 247) ++clipped;
+    }
+  if (n > 0) {
+    const double mean = sum / n;
+    const double e1 = std::clamp(1.0 - std::max(0.0, std::fabs(mean - 128.0) - 40.0) / 80.0, 0.0, 1.0);
+    const double e2 = std::clamp(1.0 - 2.0 * static_cast<double>(clipped) / n, 0.0, 1.0);
+    q.exposure = static_cast<float>(e1 * e2);
+  }
+  const double g = std::pow(std::max(q.size, 1e-3f) * std::max(q.blur, 1e-3f) * std::max(q.pose, 1e-3f) *
+                                std::max(q.exposure, 1e-3f),
+                            0.25);
+  q.score = static_cast<float>(std::clamp(g, 0.0, 1.0));
+  return q;
+}
+
+}  // namespace fk::pipeline

@@ -1,0 +1,177 @@
+// Recognizers: alignment to each model's canonical 5 points, input normalisation, batched
+// embedding with optional flip TTA, L2 normalisation.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "pipeline/pipeline_internal.h"
+
+namespace fk::pipeline {
+
+namespace {
+
+std::vector<RecognizerSpec> MakeSpecs() {
+  std::vector<RecognizerSpec> v;
+  {
+    // mobileface (human-models): 112x112 ArcFace chip, RGB 0..255, 256-d.
+    RecognizerSpec s;
+    s.id = "mobileface";
+    s.file = "human/mobileface.json";
+    s.chip_size = 112;
+    s.norm = vision::Normalize::Raw();
+    s.dim = 256;
+    s.default_threshold = 0.45f;
+    v.push_back(s);
+  }
+  {
+    // faceres (human-models): Human feeds the 1.4x-enlarged detector box, 0..1 * 255, at
+    // 224x224. Our chip puts the ArcFace points where that crop has them on average
+    // (face_scale/y_shift measured on LFW, docs/pipeline.md), but aligned by similarity.
+    RecognizerSpec s;
+    s.id = "faceres";
+    s.file = "human/faceres.json";
+    s.chip_size = 224;
+    s.face_scale = 0.80f;
+    s.y_shift = 0.0f;
+    s.norm = vision::Normalize::Raw();
+    s.dim = 1024;
+    s.default_threshold = 0.6f;
+    v.push_back(s);
+  }
+  {
+    // fr_feature (faceplugin-face-recognition-js, ONNX): 112x112 ArcFace chip,
+    // (pixel - 127) / 128, BGR (measured better than the package's RGB), 512-d.
+    RecognizerSpec s;
+    s.id = "fr_feature";
+    s.file = "faceplugin/fr_feature.onnx";
+    s.chip_size = 112;
+    s.norm = vision::Normalize{{1 / 128.f, 1 / 128.f, 1 / 128.f}, {-127 / 128.f, -127 / 128.f, -127 / 128.f},
+                               vision::ChannelOrder::kBGR};
+    s.dim = 512;
+    s.default_threshold = 0.3f;
+    v.push_back(s);
+  }
+  return v;
+}
+
+const std::vector<RecognizerSpec>& Specs() {
+  static const std::vector<RecognizerSpec> specs = MakeSpecs();
+  return specs;
+}
+
+}  // namespace
+
+const RecognizerSpec* FindRecognizer(const std::string& id) {
+  for (const auto& s : Specs())
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+std::array<Point2f, 5> CanonicalPoints(const RecognizerSpec& spec) {
+  auto t = vision::ArcFaceTemplate(spec.chip_size);
+  const float c = spec.chip_size / 2.f;
+  for (auto& p : t) {
+    p.x = c + (p.x - c) * spec.face_scale;
+    p.y = c + (p.y - c) * spec.face_scale + spec.y_shift * spec.chip_size;
+  }
+  return t;
+}
+
+std::string ResolveModelsDir(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) return e;
+  return "models";
+}
+
+Result<std::unique_ptr<Recognizer>> Recognizer::Load(const RecognizerSpec& spec, const std::string& models_dir,
+                                                     const ModelOptions& opts) {
+  auto r = std::make_unique<Recognizer>();
+  r->spec_ = spec;
+  const std::string path = models_dir + "/" + spec.file;
+  if (!std::filesystem::exists(path))
+    return NotFound("recognizer model '" + spec.id + "' not found at " + path +
+                    " (fetch the models with scripts/fetch_models.sh or set models_dir)");
+  FK_ASSIGN_OR_RETURN(r->model_, Model::Load(path, opts));
+  const auto& in = r->model_->inputs();
+  if (in.size() != 1 || in[0].shape.rank() != 4)
+    return InvalidArgument("recognizer " + path + ": expected one image input");
+  const auto& s = in[0].shape;
+  if (s[3] == 3 && (s[1] == spec.chip_size || s[1] < 0)) {
+    r->nchw_ = false;
+  } else if (s[1] == 3 && (s[2] == spec.chip_size || s[2] < 0)) {
+    r->nchw_ = true;  // ONNX models keep their NCHW input
+  } else {
+    return InvalidArgument("recognizer " + path + ": input " + s.ToString() + " is not a " +
+                           std::to_string(spec.chip_size) + "x" + std::to_string(spec.chip_size) + " RGB image");
+  }
+  bool has_out = false;
+  for (const auto& o : r->model_->outputs())
+    if (o.shape.rank() == 2 && o.shape[1] == spec.dim) has_out = true;
+  if (!has_out) return InvalidArgument("recognizer " + path + ": no output of dimension " + std::to_string(spec.dim));
+  return r;
+}
+
+Result<std::vector<FaceTemplate>> Recognizer::Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
+                                                    bool flip) const {
+  std::vector<FaceTemplate> out;
+  if (pts.empty()) return out;
+  const int faces = static_cast<int>(pts.size());
+  const int views = flip ? 2 : 1;
+  const int n = faces * views;
+  const int S = spec_.chip_size;
+  const int64_t per = int64_t{S} * S * 3;
+  const auto canon = CanonicalPoints(spec_);
+  std::vector<float> hwc(static_cast<size_t>(n * per));
+  for (int f = 0; f < faces; ++f) {
+    FK_ASSIGN_OR_RETURN(vision::Affine2x3 m, vision::EstimateSimilarity(pts[f], canon));
+    float* dst = hwc.data() + int64_t{f} * views * per;
+    FK_RETURN_IF_ERROR(vision::WarpAffineInto(image, m, S, S, spec_.norm, dst, 0.f, /*antialias=*/true));
+    if (flip) {
+      // Mirrored chip: x -> S - x on the chip (exact in facekit coordinates).
+      float* m2 = dst + per;
+      for (int y = 0; y < S; ++y)
+        for (int x = 0; x < S; ++x)
+          for (int c = 0; c < 3; ++c) m2[(int64_t{y} * S + x) * 3 + c] = dst[(int64_t{y} * S + (S - 1 - x)) * 3 + c];
+    }
+  }
+  Tensor input;
+  if (!nchw_) {
+    input = Tensor(DType::kFloat32, Shape({n, S, S, 3}));
+    std::copy(hwc.begin(), hwc.end(), input.data<float>());
+  } else {
+    input = Tensor(DType::kFloat32, Shape({n, 3, S, S}));
+    float* d = input.data<float>();
+    for (int i = 0; i < n; ++i)
+      for (int c = 0; c < 3; ++c)
+        for (int64_t p = 0; p < int64_t{S} * S; ++p) d[i * per + c * S * S + p] = hwc[i * per + p * 3 + c];
+  }
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({input}));
+  const float* emb = nullptr;
+  for (const auto& t : outs)
+    if (t.shape().rank() == 2 && t.shape()[0] == n && t.shape()[1] == spec_.dim) emb = t.data<float>();
+  if (!emb) return Internal("recognizer " + spec_.id + ": no [" + std::to_string(n) + "," + std::to_string(spec_.dim) + "] output");
+  for (int f = 0; f < faces; ++f) {
+    FaceTemplate t;
+    t.model = spec_.id;
+    t.model_version = spec_.version;
+    t.flip_tta = flip;
+    t.data.assign(spec_.dim, 0.f);
+    for (int v = 0; v < views; ++v) {
+      const float* e = emb + (int64_t{f} * views + v) * spec_.dim;
+      // Each view is normalised before summing so both count equally.
+      double nn = 0;
+      for (int k = 0; k < spec_.dim; ++k) nn += double{e[k]} * e[k];
+      const float inv = nn > 0 ? static_cast<float>(1.0 / std::sqrt(nn)) : 0.f;
+      for (int k = 0; k < spec_.dim; ++k) t.data[k] += e[k] * inv;
+    }
+    double nn = 0;
+    for (float x : t.data) nn += double{x} * x;
+    if (!(nn > 0) || !std::isfinite(nn)) return Internal("recognizer " + spec_.id + ": zero or non-finite embedding");
+    const float inv = static_cast<float>(1.0 / std::sqrt(nn));
+    for (float& x : t.data) x *= inv;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace fk::pipeline
