@@ -10,7 +10,7 @@ APT_PACKAGES=(
   nodejs npm
   libdnnl-dev nlohmann-json3-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
-  libsqlite3-dev libopenblas-dev libfaiss-dev libpq-dev
+  libsqlite3-dev libopenblas-dev libfaiss-dev libpq-dev postgresql
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
 )

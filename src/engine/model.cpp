@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "engine/executor.h"
+#include "engine/import/onnx_loader.h"
 #include "engine/import/tfjs_loader.h"
 #include "facekit/engine.h"
 
@@ -13,8 +14,7 @@ Result<ir::Graph> ImportModel(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ext == ".json") return LoadTfjsGraphModel(path);
-  if (ext == ".onnx")
-    return Unsupported("'" + path + "': ONNX models are not supported yet (use a TF.js graph model, model.json)");
+  if (ext == ".onnx") return LoadOnnxModel(path);  // NCHW -> NHWC at import (docs/onnx.md)
   return Unsupported("'" + path + "': unknown model format '" + ext +
                      "' (expected a TF.js graph model, model.json)");
 }

@@ -118,11 +118,19 @@ std::string CpuFlagsOfInterest() {
         std::string pat = std::string(" ") + fl;
         size_t p = line.find(pat);
         if (p != std::string::npos && (p + pat.size() == line.size() || line[p + pat.size()] == ' '))
-          out += (out.empty() ? "" : " ") + std::string(fl);
+          out.append(out.empty() ? "" : " ").append(fl);
       }
       return out;
     }
   return "";
+}
+
+// "/proc/loadavg" first three fields: other work on the machine skews timings.
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "unknown";
+  return a + " " + b + " " + c;
 }
 
 std::string NowUtc() {
@@ -289,8 +297,8 @@ Result<json> RunTfjsPeer(const std::string& ref_dir, const std::string& models_d
   if (!std::filesystem::exists(ref_dir + "/node_modules/@tensorflow/tfjs-backend-wasm"))
     return NotFound("TF.js peer not installed: run `npm ci` in " + ref_dir);
   std::string list, bl;
-  for (const auto& m : models) list += (list.empty() ? "" : ",") + m;
-  for (int b : batches) bl += (bl.empty() ? "" : ",") + std::to_string(b);
+  for (const auto& m : models) list.append(list.empty() ? "" : ",").append(m);
+  for (int b : batches) bl.append(bl.empty() ? "" : ",").append(std::to_string(b));
   char tbuf[32];
   std::snprintf(tbuf, sizeof tbuf, "%.2f", secs);
   const std::string cmd = "node '" + script + "' --models-dir '" + models_dir + "' --models " + list +
@@ -381,6 +389,7 @@ int BenchEngine(const Args& args) {
     std::fflush(stderr);
   };
 
+  const std::string load_before = LoadAverage();
   // 1. Peak.
   std::map<int, PeakFlops> peak;
   for (int t : *threads) {
@@ -502,6 +511,7 @@ int BenchEngine(const Args& args) {
                        {"cpu_flags", CpuFlagsOfInterest()},
                        {"kernel", std::string(un.sysname) + " " + un.release}};
   report["date"] = NowUtc();
+  report["load_average"] = {{"start", load_before}, {"end", LoadAverage()}};
   report["command"] = command;
   for (const auto& [t, p] : peak) report["peak_gflops"][std::to_string(t)] = p.gflops;
   report["peak_isa"] = peak.empty() ? "" : peak.begin()->second.isa;
@@ -568,7 +578,9 @@ int BenchEngine(const Args& args) {
      << "- Machine: " << report["machine"]["cpu"].get<std::string>() << ", "
      << report["machine"]["logical_cpus"].get<unsigned>() << " logical CPUs (" << report["machine"]["cpu_flags"].get<std::string>()
      << "), " << report["machine"]["kernel"].get<std::string>() << "\n"
-     << "- Date: " << report["date"].get<std::string>() << "\n"
+     << "- Date: " << report["date"].get<std::string>() << "; load average (1/5/15 min) at start "
+     << load_before << ", at end " << report["load_average"]["end"].get<std::string>()
+     << " — a load above the core count means other work shared the CPUs and timings (2 threads most) are pessimistic\n"
      << "- facekit: backend `cpu` (oneDNN), fp32, NHWC; ms/input = median run time / batch after one warm-up run, "
      << "each cell time-boxed to ~" << Fmt("%.1f", cell_secs) << " s\n"
      << "- GFLOP/input = 2 x MACs of Conv2D, DepthwiseConv2D and MatMul on the optimised graph "
