@@ -10,6 +10,8 @@
 //  - Reads that must be consistent (export) run in a REPEATABLE READ snapshot.
 //  - Server errors become fk::Status by SQLSTATE; connection failures say how to
 //    start the server or where to point --db.
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -206,6 +208,11 @@ class PgStore final : public Store {
   Status Exec(const std::string& sql) override {
     FK_RETURN_IF_ERROR(EnsureConnected());
     PGresult* r = PQexec(conn_, sql.c_str());
+    if (LostOutsideTxn(r)) {  // the server restarted since the last statement: reconnect, once
+      PQclear(r);
+      FK_RETURN_IF_ERROR(EnsureConnected());
+      r = PQexec(conn_, sql.c_str());
+    }
     Status s = Check(r, "executing '" + sql.substr(0, 60) + "'");
     PQclear(r);
     return s;
@@ -299,8 +306,16 @@ class PgStore final : public Store {
       ptrs[i] = values[i] ? values[i]->data() : nullptr;
       lengths[i] = values[i] ? static_cast<int>(values[i]->size()) : 0;
     }
-    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, ptrs.data(),
-                               lengths.data(), formats.data(), /*text results*/ 0);
+    auto exec = [&] {
+      return PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, ptrs.data(), lengths.data(),
+                          formats.data(), /*text results*/ 0);
+    };
+    PGresult* r = exec();
+    if (LostOutsideTxn(r)) {  // the server restarted since the last statement: reconnect, once
+      PQclear(r);
+      FK_RETURN_IF_ERROR(EnsureConnected());
+      r = exec();
+    }
     Status s = Check(r, "executing '" + original.substr(0, 60) + "'");
     if (!s.ok()) {
       PQclear(r);
@@ -310,6 +325,13 @@ class PgStore final : public Store {
   }
 
  private:
+  // A statement outside a transaction failed because the connection is gone
+  // (e.g. the server was restarted): safe to reconnect and run it again, since
+  // nothing of it can have been executed or committed.
+  bool LostOutsideTxn(const PGresult* r) const {
+    return !in_txn_ && (!r || PQresultStatus(r) == PGRES_FATAL_ERROR) && PQstatus(conn_) == CONNECTION_BAD;
+  }
+
   Status Check(PGresult* r, const std::string& what) {
     const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {

@@ -24,7 +24,8 @@ struct ModelCost {
 Result<ModelCost> CountModelCost(const std::string& model_path, const std::vector<Shape>& input_shapes);
 
 // Measured fp32 peak of this CPU: independent FMA chains (AVX-512 when available,
-// else AVX2+FMA, else scalar) on `threads` threads for about `seconds`. GFLOP/s.
+// else AVX2+FMA, else scalar) on `threads` threads for about `seconds`. GFLOP/s, the
+// sum over threads of flops / thread CPU time (robust to other load on the machine).
 struct PeakFlops {
   double gflops = 0;
   std::string isa;  // "avx512f", "avx2+fma" or "scalar"

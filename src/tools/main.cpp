@@ -24,6 +24,10 @@ const Command kCommands[] = {
     {"identify", fk::tools::CmdIdentify, "search a gallery for the closest subjects (1:N)"},
     {"subject", fk::tools::CmdSubject, "list|show|delete subjects of a gallery"},
     {"selftest", fk::tools::CmdSelftest, "run every model on a device (--device cuda) and compare with the CPU"},
+    {"detect", fk::tools::CmdDetect, "find faces, landmarks, pose and quality in photos (--json, --draw)"},
+    {"embed", fk::tools::CmdEmbed, "face template of the largest face in a photo (--out T.bin)"},
+    {"verify", fk::tools::CmdVerify, "1:1 verification of two photos or templates (calibrated FAR)"},
+    {"eval", fk::tools::CmdEval, "evaluations: lfw (accuracy, ROC, calibration) | speed (photos/s)"},
     {"bench", fk::tools::CmdBench, "benchmarks: engine (vs TF.js wasm) | search"},
 };
 

@@ -1,0 +1,866 @@
+// facekit detect | embed | verify | eval — the face pipeline from the command line
+// (include/facekit/face.h, docs/pipeline.md).
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "facekit/face.h"
+#include "facekit/image.h"
+#include "tools/commands.h"
+#include "vision/draw.h"
+
+namespace fk::tools {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kValueFlags = {"--config", "--tier",   "--models", "--threads", "--backend",
+                                              "--draw",   "--out",    "--min-confidence", "--face", "--images",
+                                              "--pairs",  "--limit",  "--calibration-out", "--calibration",
+                                              "--max-side", "--repeat", "--detector", "--labels"};
+
+int Fail(const char* cmd, const Status& s) {
+  std::fprintf(stderr, "facekit %s: %s\n", cmd, s.ToString().c_str());
+  return 1;
+}
+
+// Config from --config FILE, then command-line overrides.
+Result<FaceConfig> ConfigFromArgs(const Args& args) {
+  FaceConfig c;
+  if (auto p = FlagValue(args, "--config"); !p.empty()) {
+    FK_ASSIGN_OR_RETURN(c, FaceConfig::FromFile(p));
+  }
+  if (auto t = FlagValue(args, "--tier"); !t.empty()) {
+    if (t == "fast") c.tier = Tier::kFast;
+    else if (t == "balanced") c.tier = Tier::kBalanced;
+    else if (t == "accurate") c.tier = Tier::kAccurate;
+    else return InvalidArgument("--tier '" + t + "' is not one of fast, balanced, accurate");
+  }
+  c.models_dir = FlagValue(args, "--models", c.models_dir.empty() ? ModelsDir() : c.models_dir);
+  if (auto v = FlagValue(args, "--backend"); !v.empty()) c.backend = v;
+  if (auto v = FlagValue(args, "--detector"); !v.empty()) c.detector.model = v;
+  if (auto v = FlagValue(args, "--calibration"); !v.empty()) c.calibration = v;
+  try {
+    if (auto v = FlagValue(args, "--min-confidence"); !v.empty()) c.detector.min_confidence = std::stof(v);
+    if (auto v = FlagValue(args, "--max-side"); !v.empty()) c.max_image_side = std::stoi(v);
+  } catch (...) {
+    return InvalidArgument("--min-confidence / --max-side need a number");
+  }
+  if (HasFlag(args, "--no-landmarks")) c.landmarks = false;
+  if (HasFlag(args, "--flip")) c.flip_tta = true;
+  if (HasFlag(args, "--no-small-faces")) c.detector.small_faces = false;
+  FK_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+int IntFlag(const Args& args, const std::string& flag, int def) {
+  const std::string v = FlagValue(args, flag);
+  if (v.empty()) return def;
+  try {
+    return std::stoi(v);
+  } catch (...) {
+    return def;
+  }
+}
+
+bool IsImageFile(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), ::tolower);
+  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".webp";
+}
+
+// Files as given; directories walked recursively (image extensions only), sorted.
+std::vector<std::string> ExpandInputs(const std::vector<std::string>& in) {
+  std::vector<std::string> out;
+  for (const auto& p : in) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec))
+        if (it->is_regular_file(ec) && IsImageFile(it->path())) found.push_back(it->path().string());
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+class Progress {
+ public:
+  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && total >= 5), start_(Clock::now()) {}
+  void Tick() {
+    if (!enabled_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    ++done_;
+    const double el = std::chrono::duration<double>(Clock::now() - start_).count();
+    if (done_ != total_ && el - last_ < 0.2) return;
+    last_ = el;
+    const int width = 30;
+    const int fill = static_cast<int>(width * done_ / std::max<size_t>(total_, 1));
+    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.1f/s ", fill, "##############################", width - fill, "",
+                 done_, total_, done_ / std::max(el, 1e-9));
+    if (done_ == total_) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  size_t total_, done_ = 0;
+  bool enabled_;
+  Clock::time_point start_;
+  double last_ = -1;
+  std::mutex mu_;
+};
+
+json FaceJson(const Face& f, bool with_template) {
+  json j;
+  j["box"] = {f.box.x0, f.box.y0, f.box.x1, f.box.y1};
+  j["score"] = f.score;
+  json lm = json::array();
+  for (const auto& p : f.landmarks) lm.push_back({p.x, p.y});
+  j["landmarks"] = lm;
+  j["landmark_source"] = f.landmark_source;
+  if (!f.landmark_source.empty() && f.mesh_score > 0) j["mesh_score"] = f.mesh_score;
+  j["pose"] = {{"yaw", f.pose.yaw}, {"pitch", f.pose.pitch}, {"roll", f.pose.roll}};
+  j["quality"] = {{"score", f.quality.score},
+                  {"size", f.quality.size},
+                  {"blur", f.quality.blur},
+                  {"pose", f.quality.pose},
+                  {"exposure", f.quality.exposure}};
+  if (with_template && !f.templ.empty()) {
+    j["template"] = {{"model", f.templ.model}, {"model_version", f.templ.model_version},
+                     {"flip_tta", f.templ.flip_tta}, {"dim", f.templ.data.size()}, {"data", f.templ.data}};
+  }
+  return j;
+}
+
+void DrawFaces(Image& img, const std::vector<Face>& faces) {
+  const float sx = static_cast<float>(img.width()) / img.source_width();
+  const float sy = static_cast<float>(img.height()) / img.source_height();
+  const int thick = std::max(2, std::max(img.width(), img.height()) / 400);
+  for (size_t i = 0; i < faces.size(); ++i) {
+    const Face& f = faces[i];
+    const Rgb col = vision::PaletteColor(static_cast<int>(i));
+    vision::DrawBox(img, {f.box.x0 * sx, f.box.y0 * sy, f.box.x1 * sx, f.box.y1 * sy}, col, thick);
+    for (int k = 0; k < 5; ++k)
+      vision::DrawMarker(img, {f.landmarks[k].x * sx, f.landmarks[k].y * sy}, vision::PaletteColor(k + 1),
+                         vision::MarkerShape::kDisc, thick + 1);
+    // Score bar above the box: length proportional to the detector score.
+    const float w = (f.box.x1 - f.box.x0) * sx * f.score;
+    vision::FillBox(img, {f.box.x0 * sx, f.box.y0 * sy - 2 * thick, f.box.x0 * sx + w, f.box.y0 * sy - thick}, col);
+  }
+}
+
+// The face a single-face command uses: --face K, else the largest.
+int PickFace(const std::vector<Face>& faces, const Args& args) {
+  if (faces.empty()) return -1;
+  const int k = IntFlag(args, "--face", -1);
+  if (k >= 0) return k < static_cast<int>(faces.size()) ? k : -1;
+  int best = 0;
+  for (size_t i = 1; i < faces.size(); ++i)
+    if (faces[i].box.width() * faces[i].box.height() > faces[best].box.width() * faces[best].box.height())
+      best = static_cast<int>(i);
+  return best;
+}
+
+}  // namespace
+
+int CmdDetect(const Args& args) {
+  if (HasFlag(args, "--help") || args.empty()) {
+    std::fprintf(stderr,
+                 "usage: facekit detect IMAGES|DIRS... [--json] [--draw OUT.png|OUTDIR] [--config FILE]\n"
+                 "       [--detector blazeface-back|blazeface-front] [--min-confidence C] [--no-landmarks]\n"
+                 "       [--no-small-faces] [--threads N] [--backend cpu|ref] [--models DIR] [--quiet]\n");
+    return args.empty() ? 2 : 0;
+  }
+  auto cfg = ConfigFromArgs(args);
+  if (!cfg.ok()) return Fail("detect", cfg.status());
+  cfg->embed = false;
+  if (auto t = IntFlag(args, "--threads", -1); t >= 0) cfg->num_threads = t;
+  auto engine = FaceEngine::Create(*cfg);
+  if (!engine.ok()) return Fail("detect", engine.status());
+  const auto files = ExpandInputs(Positional(args, kValueFlags));
+  if (files.empty()) return Fail("detect", InvalidArgument("no image files given"));
+  const bool as_json = HasFlag(args, "--json");
+  const std::string draw = FlagValue(args, "--draw");
+  Progress progress(files.size(), !HasFlag(args, "--quiet"));
+  json out = json::array();
+  int errors = 0;
+  for (const auto& file : files) {
+    DecodeOptions dopt;
+    dopt.max_side = cfg->max_image_side;
+    auto img = DecodeImageFile(file, dopt);
+    std::vector<Face> faces;
+    Status st = img.status();
+    if (img.ok()) {
+      auto r = (*engine)->Process(*img);
+      st = r.status();
+      if (r.ok()) faces = std::move(r).value();
+    }
+    progress.Tick();
+    if (!st.ok()) {
+      ++errors;
+      std::fprintf(stderr, "facekit detect: %s: %s\n", file.c_str(), st.ToString().c_str());
+      if (as_json) out.push_back({{"file", file}, {"error", st.ToString()}});
+      continue;
+    }
+    if (as_json) {
+      json j = {{"file", file}, {"width", img->source_width()}, {"height", img->source_height()}};
+      j["faces"] = json::array();
+      for (const auto& f : faces) j["faces"].push_back(FaceJson(f, false));
+      out.push_back(j);
+    } else {
+      std::printf("%s: %zu face%s\n", file.c_str(), faces.size(), faces.size() == 1 ? "" : "s");
+      for (const auto& f : faces)
+        std::printf("  box %.0f,%.0f %.0fx%.0f score %.3f  yaw %+.0f pitch %+.0f roll %+.0f  quality %.2f (%s)\n",
+                    f.box.x0, f.box.y0, f.box.width(), f.box.height(), f.score, f.pose.yaw, f.pose.pitch, f.pose.roll,
+                    f.quality.score, f.landmark_source.c_str());
+    }
+    if (!draw.empty()) {
+      std::string dst = draw;
+      if (files.size() > 1) {
+        fs::create_directories(draw);
+        dst = (fs::path(draw) / (fs::path(file).stem().string() + ".png")).string();
+      }
+      Image canvas = *img;
+      DrawFaces(canvas, faces);
+      if (Status s = SaveImage(dst, canvas); !s.ok()) return Fail("detect", s);
+    }
+  }
+  if (as_json) std::printf("%s\n", (files.size() == 1 && !out.empty() ? out[0] : out).dump(1).c_str());
+  return errors ? 1 : 0;
+}
+
+int CmdEmbed(const Args& args) {
+  const auto pos = Positional(args, kValueFlags);
+  if (HasFlag(args, "--help") || pos.size() != 1) {
+    std::fprintf(stderr,
+                 "usage: facekit embed IMAGE [--out T.bin] [--json] [--face K] [--tier fast|balanced|accurate]\n"
+                 "       [--flip] [--config FILE] [--models DIR]\n  (the largest face unless --face K)\n");
+    return HasFlag(args, "--help") ? 0 : 2;
+  }
+  auto cfg = ConfigFromArgs(args);
+  if (!cfg.ok()) return Fail("embed", cfg.status());
+  auto engine = FaceEngine::Create(*cfg);
+  if (!engine.ok()) return Fail("embed", engine.status());
+  auto faces = (*engine)->ProcessFile(pos[0]);
+  if (!faces.ok()) return Fail("embed", faces.status());
+  const int k = PickFace(*faces, args);
+  if (k < 0) return Fail("embed", NotFound("no face found in " + pos[0]));
+  const Face& f = (*faces)[k];
+  if (auto out = FlagValue(args, "--out"); !out.empty())
+    if (Status s = f.templ.Save(out); !s.ok()) return Fail("embed", s);
+  if (HasFlag(args, "--json")) {
+    json j = FaceJson(f, true);
+    j["file"] = pos[0];
+    j["faces_in_image"] = faces->size();
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s: face %d of %zu, box %.0f,%.0f %.0fx%.0f, template %s v%d (%zu-d%s)%s\n", pos[0].c_str(), k,
+                faces->size(), f.box.x0, f.box.y0, f.box.width(), f.box.height(), f.templ.model.c_str(),
+                f.templ.model_version, f.templ.data.size(), f.templ.flip_tta ? ", flip TTA" : "",
+                FlagValue(args, "--out").empty() ? "" : (" -> " + FlagValue(args, "--out")).c_str());
+  }
+  return 0;
+}
+
+int CmdVerify(const Args& args) {
+  const auto pos = Positional(args, kValueFlags);
+  if (HasFlag(args, "--help") || pos.size() != 2) {
+    std::fprintf(stderr,
+                 "usage: facekit verify A B [--json] [--tier T] [--flip] [--config FILE]\n"
+                 "  A, B: images (largest face) or templates saved by `facekit embed --out`\n");
+    return HasFlag(args, "--help") ? 0 : 2;
+  }
+  auto cfg = ConfigFromArgs(args);
+  if (!cfg.ok()) return Fail("verify", cfg.status());
+  auto engine = FaceEngine::Create(*cfg);
+  if (!engine.ok()) return Fail("verify", engine.status());
+  FaceTemplate t[2];
+  for (int i = 0; i < 2; ++i) {
+    if (fs::path(pos[i]).extension() == ".bin") {
+      auto r = FaceTemplate::Load(pos[i]);
+      if (!r.ok()) return Fail("verify", r.status());
+      t[i] = std::move(r).value();
+      continue;
+    }
+    auto faces = (*engine)->ProcessFile(pos[i]);
+    if (!faces.ok()) return Fail("verify", faces.status());
+    const int k = PickFace(*faces, {});
+    if (k < 0) return Fail("verify", NotFound("no face found in " + pos[i]));
+    t[i] = (*faces)[k].templ;
+  }
+  auto v = (*engine)->Verify(t[0], t[1]);
+  if (!v.ok()) return Fail("verify", v.status());
+  if (HasFlag(args, "--json")) {
+    json j = {{"similarity", v->similarity}, {"threshold", v->threshold}, {"match", v->match},
+              {"model", t[0].model},        {"calibrated", v->calibrated}};
+    if (v->calibrated) {
+      j["far"] = v->far;
+      j["frr"] = v->frr;
+      j["target_far"] = cfg->target_far;
+    }
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s: similarity %.4f, threshold %.4f (%s) -> %s", t[0].model.c_str(), v->similarity, v->threshold,
+                v->calibrated ? ("FAR " + std::to_string(cfg->target_far)).c_str() : "uncalibrated default",
+                v->match ? "MATCH" : "no match");
+    if (v->calibrated) std::printf("  (estimated FAR at this similarity %.2g)", v->far);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+// ---- eval ---------------------------------------------------------------------------------
+
+namespace {
+
+struct Pair {
+  std::string a, b;  // image keys "name/index"
+  bool same = false;
+  int fold = 0;
+};
+
+struct PairsFile {
+  std::vector<Pair> pairs;
+  int folds = 1;  // 1 = View 1 (development); > 1 = View 2
+};
+
+Result<PairsFile> ReadPairs(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return NotFound("pairs file " + path + " not found");
+  PairsFile pf;
+  std::string line;
+  if (!std::getline(f, line)) return DataLoss("pairs file " + path + " is empty");
+  std::istringstream head(line);
+  int a = 0, b = 0;
+  head >> a;
+  if (!(head >> b)) {  // View 1: "<n>"
+    pf.folds = 1;
+  } else {  // View 2: "<folds> <n>"
+    pf.folds = a;
+  }
+  const int per_fold = pf.folds == 1 ? 2 * a : 2 * b;
+  int lineno = 1;
+  while (std::getline(f, line)) {
+    ++lineno;
+    std::istringstream ss(line);
+    std::vector<std::string> tok;
+    for (std::string t; ss >> t;) tok.push_back(t);
+    if (tok.empty()) continue;
+    Pair p;
+    auto key = [](const std::string& name, const std::string& idx) { return name + "/" + idx; };
+    if (tok.size() == 3) {
+      p.a = key(tok[0], tok[1]);
+      p.b = key(tok[0], tok[2]);
+      p.same = true;
+    } else if (tok.size() == 4) {
+      p.a = key(tok[0], tok[1]);
+      p.b = key(tok[2], tok[3]);
+      p.same = false;
+    } else {
+      return DataLoss("pairs file " + path + " line " + std::to_string(lineno) + ": expected 3 or 4 fields");
+    }
+    p.fold = per_fold > 0 ? static_cast<int>(pf.pairs.size()) / per_fold : 0;
+    pf.pairs.push_back(p);
+  }
+  if (pf.pairs.empty()) return DataLoss("pairs file " + path + " lists no pairs");
+  return pf;
+}
+
+std::string LfwPath(const std::string& dir, const std::string& key) {
+  const auto slash = key.find('/');
+  const std::string name = key.substr(0, slash);
+  char idx[16];
+  std::snprintf(idx, sizeof idx, "%04d", std::atoi(key.c_str() + slash + 1));
+  return dir + "/" + name + "/" + name + "_" + idx + ".jpg";
+}
+
+// Best-threshold accuracy of scores on a set of pairs; returns the threshold too.
+std::pair<double, float> BestAccuracy(const std::vector<float>& s, const std::vector<bool>& same,
+                                      const std::vector<int>& idx) {
+  std::vector<int> order(idx);
+  std::sort(order.begin(), order.end(), [&](int x, int y) { return s[x] < s[y]; });
+  // Threshold below everything: all predicted same.
+  int pos = 0;
+  for (int i : order) pos += same[i];
+  int correct = pos;  // predicted same for all: correct = #same
+  int best = correct;
+  float best_thr = order.empty() ? 0.f : s[order[0]] - 1e-6f;
+  for (size_t k = 0; k < order.size(); ++k) {
+    // Threshold just above order[k]: pair order[k] becomes "different".
+    correct += same[order[k]] ? -1 : 1;
+    if (correct > best) {
+      best = correct;
+      best_thr = k + 1 < order.size() ? (s[order[k]] + s[order[k + 1]]) / 2 : s[order[k]] + 1e-6f;
+    }
+  }
+  return {idx.empty() ? 0.0 : static_cast<double>(best) / idx.size(), best_thr};
+}
+
+double Auc(const std::vector<float>& gen, const std::vector<float>& imp) {
+  std::vector<float> g(gen), im(imp);
+  std::sort(im.begin(), im.end());
+  double sum = 0;
+  for (float x : g) {
+    const auto lo = std::lower_bound(im.begin(), im.end(), x) - im.begin();
+    const auto hi = std::upper_bound(im.begin(), im.end(), x) - im.begin();
+    sum += lo + 0.5 * (hi - lo);
+  }
+  return g.empty() || im.empty() ? 0.0 : sum / (static_cast<double>(g.size()) * im.size());
+}
+
+double TarAtFar(const std::vector<float>& gen, const std::vector<float>& imp, double far) {
+  std::vector<float> im(imp);
+  std::sort(im.begin(), im.end());
+  if (im.empty() || gen.empty()) return 0.0;
+  const size_t allowed = static_cast<size_t>(std::floor(far * im.size()));
+  // Threshold: accept scores > the (n - allowed)-th impostor score.
+  const float thr = allowed >= im.size() ? -2.f : im[im.size() - 1 - allowed];
+  size_t acc = 0;
+  for (float x : gen) acc += x > thr;
+  return static_cast<double>(acc) / gen.size();
+}
+
+struct TierRun {
+  std::string name;  // fast / balanced / accurate / fusion(...)
+  std::string model;
+  bool flip = false;
+  std::unique_ptr<FaceEngine> engine;
+};
+
+std::string Fmt(double v, int prec = 4) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+}  // namespace
+
+int EvalLfw(const Args& args) {
+  const std::string images = FlagValue(args, "--images");
+  const std::string pairs_path = FlagValue(args, "--pairs");
+  if (images.empty() || pairs_path.empty()) {
+    std::fprintf(stderr,
+                 "usage: facekit eval lfw --images DIR --pairs FILE [--tier fast|balanced|accurate|all]\n"
+                 "       [--out docs/benchmarks] [--threads N] [--limit N] [--calibration-out FILE]\n");
+    return 2;
+  }
+  auto pf = ReadPairs(pairs_path);
+  if (!pf.ok()) return Fail("eval", pf.status());
+  if (int lim = IntFlag(args, "--limit", 0); lim > 0 && lim < static_cast<int>(pf->pairs.size())) {
+    // Keep the balance of same/different pairs: take from both halves.
+    std::vector<Pair> s, d;
+    for (const auto& p : pf->pairs) (p.same ? s : d).push_back(p);
+    s.resize(std::min<size_t>(s.size(), lim / 2));
+    d.resize(std::min<size_t>(d.size(), lim - lim / 2));
+    pf->pairs = s;
+    pf->pairs.insert(pf->pairs.end(), d.begin(), d.end());
+    pf->folds = 1;
+  }
+  auto base = ConfigFromArgs(args);
+  if (!base.ok()) return Fail("eval", base.status());
+  const int workers = std::max(1, IntFlag(args, "--threads", 2));
+  if (workers > 1) base->num_threads = 1;
+
+  // Engines: one detector/landmark engine, one recognizer engine per tier.
+  FaceConfig dcfg = *base;
+  dcfg.embed = false;
+  auto det = FaceEngine::Create(dcfg);
+  if (!det.ok()) return Fail("eval", det.status());
+  FaceConfig lowcfg = dcfg;  // retry for photos where nothing passes the threshold
+  lowcfg.detector.min_confidence = std::min(0.15f, dcfg.detector.min_confidence);
+  auto det_low = FaceEngine::Create(lowcfg);
+  if (!det_low.ok()) return Fail("eval", det_low.status());
+
+  std::vector<std::string> tier_names;
+  const std::string tier_arg = FlagValue(args, "--tier", "all");
+  if (tier_arg == "all") tier_names = {"fast", "balanced", "accurate"};
+  else tier_names = {tier_arg};
+  std::vector<TierRun> tiers;
+  std::set<std::pair<std::string, bool>> seen;
+  for (const auto& tn : tier_names) {
+    FaceConfig c = *base;
+    c.tier = tn == "fast" ? Tier::kFast : tn == "balanced" ? Tier::kBalanced : Tier::kAccurate;
+    if (tn != "fast" && tn != "balanced" && tn != "accurate")
+      return Fail("eval", InvalidArgument("--tier '" + tn + "' is not fast, balanced, accurate or all"));
+    auto e = FaceEngine::Create(c);
+    if (!e.ok()) return Fail("eval", e.status().WithContext("tier " + tn));
+    TierRun t;
+    t.name = tn;
+    t.model = (*e)->recognizer();
+    t.flip = c.flip_tta || c.tier == Tier::kAccurate;
+    std::fprintf(stderr, "eval: %s\n", (*e)->description().c_str());
+    t.engine = std::move(e).value();
+    tiers.push_back(std::move(t));
+  }
+
+  // Unique images.
+  std::vector<std::string> keys;
+  std::map<std::string, int> index;
+  for (const auto& p : pf->pairs)
+    for (const auto& k : {p.a, p.b})
+      if (!index.count(k)) {
+        index[k] = static_cast<int>(keys.size());
+        keys.push_back(k);
+      }
+  const size_t nimg = keys.size();
+  std::vector<std::vector<FaceTemplate>> templ(tiers.size(), std::vector<FaceTemplate>(nimg));
+  std::vector<int> status(nimg, 0);  // 0 ok, 1 found at low confidence, 2 no face, 3 error
+  std::vector<std::string> errors(nimg);
+  std::fprintf(stderr, "eval: %zu pairs (%s), %zu images, %d worker(s)\n", pf->pairs.size(),
+               pf->folds > 1 ? "View 2" : "View 1", nimg, workers);
+  Progress progress(nimg, true);
+  std::atomic<size_t> next{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto work = [&]() {
+    for (size_t i; (i = next++) < nimg;) {
+      const std::string path = LfwPath(images, keys[i]);
+      DecodeOptions dopt;
+      dopt.max_side = base->max_image_side;
+      auto img = DecodeImageFile(path, dopt);
+      if (!img.ok()) {
+        status[i] = 3;
+        errors[i] = img.status().ToString();
+        progress.Tick();
+        continue;
+      }
+      auto faces = (*det)->Process(*img);
+      if (faces.ok() && faces->empty()) {
+        faces = (*det_low)->Process(*img);
+        status[i] = 1;
+      }
+      if (!faces.ok() || faces->empty()) {
+        status[i] = faces.ok() ? 2 : 3;
+        if (!faces.ok()) errors[i] = faces.status().ToString();
+        progress.Tick();
+        continue;
+      }
+      // LFW photos are centred on the subject: take the face nearest the centre, large ones
+      // preferred.
+      const float cx = img->source_width() / 2.f, cy = img->source_height() / 2.f;
+      int best = 0;
+      double best_cost = 1e30;
+      for (size_t k = 0; k < faces->size(); ++k) {
+        const BoxF& b = (*faces)[k].box;
+        const double d = std::hypot((b.x0 + b.x1) / 2 - cx, (b.y0 + b.y1) / 2 - cy);
+        const double cost = d / std::max(1.f, b.width());
+        if (cost < best_cost) {
+          best_cost = cost;
+          best = static_cast<int>(k);
+        }
+      }
+      for (size_t t = 0; t < tiers.size(); ++t) {
+        auto e = tiers[t].engine->Embed(*img, (*faces)[best]);
+        if (e.ok()) templ[t][i] = std::move(e).value();
+        else {
+          status[i] = 3;
+          errors[i] = e.status().ToString();
+        }
+      }
+      progress.Tick();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w) pool.emplace_back(work);
+  for (auto& th : pool) th.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  int low = 0, miss = 0, err = 0;
+  std::vector<std::string> missed;
+  for (size_t i = 0; i < nimg; ++i) {
+    low += status[i] == 1;
+    miss += status[i] == 2;
+    err += status[i] == 3;
+    if (status[i] >= 2) missed.push_back(keys[i] + (errors[i].empty() ? "" : " (" + errors[i] + ")"));
+  }
+  for (const auto& m : missed) std::fprintf(stderr, "eval: no template for %s\n", m.c_str());
+
+  // Scores per tier (+ z-normalised fusion of the first two distinct models).
+  struct Scored {
+    std::string name, model;
+    bool flip = false;
+    std::vector<float> pair_scores;            // per pair; -1 when a template is missing
+    std::vector<float> all_gen, all_imp;       // all same/different-identity image pairs
+  };
+  std::vector<Scored> scored;
+  auto ident = [&](size_t i) { return keys[i].substr(0, keys[i].find('/')); };
+  for (size_t t = 0; t < tiers.size(); ++t) {
+    Scored s;
+    s.name = tiers[t].name;
+    s.model = tiers[t].model;
+    s.flip = tiers[t].flip;
+    for (const auto& p : pf->pairs) {
+      const auto& a = templ[t][index[p.a]];
+      const auto& b = templ[t][index[p.b]];
+      float v = -1.f;
+      if (!a.empty() && !b.empty())
+        if (auto r = CompareTemplates(a, b); r.ok()) v = *r;
+      s.pair_scores.push_back(v);
+    }
+    for (size_t i = 0; i < nimg; ++i)
+      for (size_t j = i + 1; j < nimg; ++j) {
+        if (templ[t][i].empty() || templ[t][j].empty()) continue;
+        auto r = CompareTemplates(templ[t][i], templ[t][j]);
+        if (!r.ok()) continue;
+        (ident(i) == ident(j) ? s.all_gen : s.all_imp).push_back(*r);
+      }
+    scored.push_back(std::move(s));
+  }
+  // Fusion: z-normalise each model's scores by its impostor mean/std, then average.
+  if (scored.size() >= 2) {
+    int a = 0, b = -1;
+    for (size_t k = 1; k < scored.size(); ++k)
+      if (scored[k].model != scored[a].model) {
+        b = static_cast<int>(k);
+        break;
+      }
+    if (b > 0) {
+      auto stats = [](const std::vector<float>& v) {
+        double m = 0, q = 0;
+        for (float x : v) m += x;
+        m /= std::max<size_t>(v.size(), 1);
+        for (float x : v) q += (x - m) * (x - m);
+        return std::pair<double, double>{m, std::sqrt(q / std::max<size_t>(v.size(), 1))};
+      };
+      auto [ma, sa] = stats(scored[a].all_imp);
+      auto [mb, sb] = stats(scored[b].all_imp);
+      Scored f;
+      f.name = "fusion";
+      f.model = scored[a].model + "+" + scored[b].model;
+      f.flip = scored[a].flip && scored[b].flip;
+      auto fuse = [&](float x, float y) {
+        return static_cast<float>(((x - ma) / sa + (y - mb) / sb) / 2.0 / 10.0);
+      };
+      for (size_t k = 0; k < pf->pairs.size(); ++k) {
+        const float x = scored[a].pair_scores[k], y = scored[b].pair_scores[k];
+        f.pair_scores.push_back(x <= -1.f || y <= -1.f ? -1.f : fuse(x, y));
+      }
+      // All-pairs lists are built in the same (i, j) order for every tier.
+      if (scored[a].all_gen.size() == scored[b].all_gen.size() && scored[a].all_imp.size() == scored[b].all_imp.size()) {
+        for (size_t k = 0; k < scored[a].all_gen.size(); ++k) f.all_gen.push_back(fuse(scored[a].all_gen[k], scored[b].all_gen[k]));
+        for (size_t k = 0; k < scored[a].all_imp.size(); ++k) f.all_imp.push_back(fuse(scored[a].all_imp[k], scored[b].all_imp[k]));
+      }
+      scored.push_back(std::move(f));
+    }
+  }
+
+  // Metrics.
+  json jout;
+  jout["dataset"] = {{"pairs_file", pairs_path}, {"images_dir", images}, {"pairs", pf->pairs.size()},
+                     {"protocol", pf->folds > 1 ? "View 2, 10-fold" : "View 1 (development), best threshold"},
+                     {"images", nimg}};
+  jout["detection"] = {{"detector", (*det)->detector()}, {"landmarks", base->landmarks ? "facemesh" : "detector"},
+                       {"found_at_low_confidence", low}, {"no_face", miss}, {"errors", err}, {"missed", missed}};
+  jout["time_s"] = seconds;
+  jout["workers"] = workers;
+  jout["backend"] = base->backend;
+  jout["results"] = json::array();
+  std::vector<RocTable> calib;
+  std::vector<bool> same;
+  for (const auto& p : pf->pairs) same.push_back(p.same);
+  for (const auto& s : scored) {
+    std::vector<int> all(pf->pairs.size());
+    std::iota(all.begin(), all.end(), 0);
+    double acc;
+    float thr;
+    std::vector<double> fold_acc;
+    if (pf->folds > 1) {
+      double sum = 0;
+      for (int f = 0; f < pf->folds; ++f) {
+        std::vector<int> train, test;
+        for (int k : all) (pf->pairs[k].fold == f ? test : train).push_back(k);
+        auto [tacc, tthr] = BestAccuracy(s.pair_scores, same, train);
+        (void)tacc;
+        int c = 0;
+        for (int k : test) c += (s.pair_scores[k] >= tthr) == same[k];
+        fold_acc.push_back(test.empty() ? 0.0 : static_cast<double>(c) / test.size());
+        sum += fold_acc.back();
+      }
+      acc = sum / pf->folds;
+      thr = BestAccuracy(s.pair_scores, same, all).second;
+    } else {
+      std::tie(acc, thr) = BestAccuracy(s.pair_scores, same, all);
+    }
+    std::vector<float> gen, imp;
+    for (size_t k = 0; k < same.size(); ++k) (same[k] ? gen : imp).push_back(s.pair_scores[k]);
+    json r = {{"tier", s.name},
+              {"model", s.model},
+              {"flip_tta", s.flip},
+              {"accuracy", acc},
+              {"best_threshold", thr},
+              {"roc_auc", Auc(gen, imp)},
+              {"pairs_tar_at_far_1e-2", TarAtFar(gen, imp, 1e-2)},
+              {"all_pairs_genuine", s.all_gen.size()},
+              {"all_pairs_impostor", s.all_imp.size()},
+              {"tar_at_far_1e-2", TarAtFar(s.all_gen, s.all_imp, 1e-2)},
+              {"tar_at_far_1e-3", TarAtFar(s.all_gen, s.all_imp, 1e-3)},
+              {"all_pairs_roc_auc", Auc(s.all_gen, s.all_imp)}};
+    if (!fold_acc.empty()) r["fold_accuracy"] = fold_acc;
+    jout["results"].push_back(r);
+    if (s.name != "fusion") {
+      RocTable t = BuildRocTable(s.all_gen, s.all_imp);
+      t.model = s.model;
+      t.flip_tta = s.flip;
+      t.source = "LFW " + std::string(pf->folds > 1 ? "View 2" : "View 1 DevTest") + " images, all cross pairs (" +
+                 std::to_string(nimg) + " images)";
+      bool dup = false;
+      for (const auto& c : calib) dup |= c.model == t.model && c.flip_tta == t.flip_tta;
+      if (!dup) calib.push_back(std::move(t));
+    }
+    std::fprintf(stderr, "eval: %-9s %-22s acc %.4f  AUC %.4f  TAR@FAR1e-2 %.4f  TAR@FAR1e-3 %.4f\n", s.name.c_str(),
+                 (s.model + (s.flip ? "+flip" : "")).c_str(), acc, r["roc_auc"].get<double>(),
+                 r["tar_at_far_1e-2"].get<double>(), r["tar_at_far_1e-3"].get<double>());
+  }
+  if (auto cp = FlagValue(args, "--calibration-out"); !cp.empty()) {
+    if (Status st = SaveCalibration(cp, calib); !st.ok()) return Fail("eval", st);
+    std::fprintf(stderr, "eval: wrote calibration %s\n", cp.c_str());
+  }
+  const std::string out_dir = FlagValue(args, "--out");
+  if (!out_dir.empty()) {
+    fs::create_directories(out_dir);
+    std::ofstream(out_dir + "/accuracy.json") << jout.dump(1) << "\n";
+    std::ostringstream md;
+    md << "# Face verification accuracy (LFW)\n\n"
+       << "Produced by `facekit eval lfw --images " << images << " --pairs " << pairs_path << " --tier " << tier_arg
+       << " --out " << out_dir << "`.\n\n"
+       << "- Protocol: " << jout["dataset"]["protocol"].get<std::string>() << "; " << pf->pairs.size() << " pairs, "
+       << nimg << " images.\n"
+       << "- Pipeline: " << (*det)->detector() << " (min confidence " << base->detector.min_confidence
+       << ", retry at " << lowcfg.detector.min_confidence << "), "
+       << (base->landmarks ? "facemesh 5 points" : "detector keypoints")
+       << ", similarity alignment, cosine similarity. Backend `" << base->backend << "`, " << workers
+       << " worker(s), " << Fmt(seconds, 1) << " s.\n"
+       << "- Detection: " << low << " image(s) needed the low-confidence retry, " << miss << " without a face, " << err
+       << " error(s) (pairs with a missing template count as non-matching).\n"
+       << "- TAR at FAR 1e-2 / 1e-3 and the calibration ROC use **all** image pairs of the set (every same-identity "
+          "pair as genuine, every cross-identity pair as impostor), because 500 impostor pairs cannot resolve a FAR "
+          "of 1e-3.\n\n"
+       << "| tier | model | flip TTA | accuracy | threshold | ROC AUC (pairs) | TAR@FAR=1e-2 | TAR@FAR=1e-3 | "
+          "genuine / impostor (all pairs) |\n|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& r : jout["results"])
+      md << "| " << r["tier"].get<std::string>() << " | " << r["model"].get<std::string>() << " | "
+         << (r["flip_tta"].get<bool>() ? "yes" : "no") << " | " << Fmt(100 * r["accuracy"].get<double>(), 2) << "% | "
+         << Fmt(r["best_threshold"].get<double>(), 3) << " | " << Fmt(r["roc_auc"].get<double>(), 4) << " | "
+         << Fmt(r["tar_at_far_1e-2"].get<double>(), 4) << " | " << Fmt(r["tar_at_far_1e-3"].get<double>(), 4) << " | "
+         << r["all_pairs_genuine"].get<size_t>() << " / " << r["all_pairs_impostor"].get<size_t>() << " |\n";
+    md << "\nTF.js reference numbers on the same pairs (issue 4): mobileface 94.5%, faceres 95.2%, faceres-deep "
+          "91.7%, fr_feature (ONNX, BGR) 99.3%, face-api ResNet 98.5%.\n";
+    if (!missed.empty()) {
+      md << "\nImages without a template:\n\n";
+      for (const auto& m : missed) md << "- " << m << "\n";
+    }
+    std::ofstream(out_dir + "/accuracy.md") << md.str();
+    std::fprintf(stderr, "eval: wrote %s/accuracy.md and accuracy.json\n", out_dir.c_str());
+  }
+  std::printf("%s\n", jout["results"].dump().c_str());
+  return 0;
+}
+
+// End-to-end speed: decode -> detect -> landmarks -> align -> embed, per tier.
+int EvalSpeed(const Args& args) {
+  const auto pos = Positional(args, kValueFlags);
+  std::vector<std::string> files;
+  if (!pos.empty()) files = ExpandInputs(pos);
+  if (auto d = FlagValue(args, "--images"); !d.empty()) {
+    auto more = ExpandInputs({d});
+    files.insert(files.end(), more.begin(), more.end());
+  }
+  if (files.empty()) {
+    std::fprintf(stderr, "usage: facekit eval speed --images DIR|FILES... [--tier T|all] [--threads N] [--repeat R]\n"
+                         "       [--out docs/benchmarks]\n");
+    return 2;
+  }
+  auto base = ConfigFromArgs(args);
+  if (!base.ok()) return Fail("eval", base.status());
+  const int threads = IntFlag(args, "--threads", 1);
+  base->num_threads = threads;
+  const int repeat = std::max(1, IntFlag(args, "--repeat", 1));
+  const std::string tier_arg = FlagValue(args, "--tier", "all");
+  std::vector<std::string> tier_names =
+      tier_arg == "all" ? std::vector<std::string>{"fast", "balanced", "accurate"} : std::vector<std::string>{tier_arg};
+  json results = json::array();
+  std::ostringstream rows;
+  for (const auto& tn : tier_names) {
+    FaceConfig c = *base;
+    c.tier = tn == "fast" ? Tier::kFast : tn == "balanced" ? Tier::kBalanced : Tier::kAccurate;
+    auto e = FaceEngine::Create(c);
+    if (!e.ok()) return Fail("eval", e.status());
+    // Warm-up (plans are built on first use per input shape).
+    (void)(*e)->ProcessFile(files[0]);
+    size_t photos = 0, faces = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < repeat; ++r)
+      for (const auto& f : files) {
+        auto res = (*e)->ProcessFile(f);
+        ++photos;
+        if (res.ok()) faces += res->size();
+      }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    json j = {{"tier", tn},           {"description", (*e)->description()}, {"photos", photos},
+              {"faces", faces},       {"seconds", s},                       {"photos_per_s", photos / s},
+              {"faces_per_s", faces / s}, {"ms_per_photo", 1000 * s / photos}};
+    results.push_back(j);
+    std::fprintf(stderr, "eval speed: %-9s %zu photos, %zu faces in %.2f s: %.2f photos/s, %.2f faces/s\n", tn.c_str(),
+                 photos, faces, s, photos / s, faces / s);
+    rows << "| " << tn << " | " << (*e)->recognizer() << (c.flip_tta || c.tier == Tier::kAccurate ? " + flip" : "")
+         << " | " << photos << " | " << faces << " | " << Fmt(s, 2) << " | " << Fmt(photos / s, 2) << " | "
+         << Fmt(faces / s, 2) << " | " << Fmt(1000 * s / photos, 1) << " |\n";
+  }
+  if (auto out = FlagValue(args, "--out"); !out.empty()) {
+    fs::create_directories(out);
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    json j = {{"command", "facekit eval speed"}, {"files", files.size()}, {"repeat", repeat}, {"threads", threads},
+              {"backend", base->backend}, {"machine", std::string(host) + ", " +
+                                                         std::to_string(std::thread::hardware_concurrency()) +
+                                                         " hardware threads"},
+              {"results", results}};
+    std::ofstream(out + "/pipeline-cpu.json") << j.dump(1) << "\n";
+    std::ofstream md(out + "/pipeline-cpu.md");
+    md << "# End-to-end pipeline speed on CPU\n\n"
+       << "Produced by `facekit eval speed` on " << files.size() << " photo(s) x " << repeat
+       << " repeat(s): decode (max side " << base->max_image_side
+       << ") -> BlazeFace (+ tiles) -> facemesh -> quality -> alignment -> embedding, one photo at a time, "
+       << threads << " thread(s) per model run, backend `" << base->backend << "`. Machine: "
+       << j["machine"].get<std::string>() << " (shared with other jobs while measured: treat as a lower bound).\n\n"
+       << "| tier | recognizer | photos | faces | seconds | photos/s | faces/s | ms/photo |\n"
+       << "|---|---|---|---|---|---|---|---|\n"
+       << rows.str()
+       << "\nPeer comparison with the Human library (TF.js wasm) in the same run: not done yet.\n";
+  }
+  std::printf("%s\n", results.dump().c_str());
+  return 0;
+}
+
+int CmdEval(const Args& args) {
+  if (args.empty() || HasFlag(args, "--help")) {
+    std::fprintf(stderr, "usage: facekit eval lfw --images DIR --pairs FILE [--tier T|all] [--out DIR]\n"
+                         "       facekit eval speed --images DIR [--tier T|all] [--out DIR]\n");
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "lfw") return EvalLfw(Args(args.begin() + 1, args.end()));
+  if (args[0] == "speed") return EvalSpeed(Args(args.begin() + 1, args.end()));
+  std::fprintf(stderr, "facekit eval: unknown evaluation '%s' (lfw, speed)\n", args[0].c_str());
+  return 2;
+}
+
+}  // namespace fk::tools
