@@ -64,6 +64,9 @@ struct FaceConfig {
   bool landmarks = true;   // refine with facemesh; false = the detector's 6 keypoints
   bool flip_tta = false;   // template = normalise(embed(chip) + embed(mirrored chip))
   bool embed = true;       // compute templates in Process*()
+  // Force a recognizer ("mobileface", "faceres", "fr_feature") instead of the tier's
+  // choice; empty = by tier.
+  std::string recognizer;
   // Device: use_cuda/gpu_index are passed through to the engine once the CUDA backend
   // exists; today use_cuda=true fails Create() with Unavailable unless "cuda" is compiled in.
   bool use_cuda = false;
@@ -80,7 +83,7 @@ struct FaceConfig {
 
   // JSON (the project's one config format). Every key is optional; unknown keys, wrong
   // types and out-of-range values are InvalidArgument naming the key. Keys:
-  //   tier, landmarks, flip_tta, embed, models_dir, max_image_side, target_far, calibration,
+  //   tier, recognizer, landmarks, flip_tta, embed, models_dir, max_image_side, target_far, calibration,
   //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
   //   device: {use_cuda, gpu_index, backend, num_threads}  (also accepted at top level).
   static Result<FaceConfig> FromJson(const std::string& json_text);

@@ -74,6 +74,8 @@ Status FaceConfig::Validate() const {
     return InvalidArgument("config: detector.iou_threshold must be in (0, 1], got " + std::to_string(d.iou_threshold));
   if (d.max_faces < 1) return InvalidArgument("config: detector.max_faces must be >= 1");
   if (!(d.min_face_size >= 0.f)) return InvalidArgument("config: detector.min_face_size must be >= 0");
+  if (!recognizer.empty() && recognizer != "mobileface" && recognizer != "faceres" && recognizer != "fr_feature")
+    return InvalidArgument("config: recognizer '" + recognizer + "' is not one of mobileface, faceres, fr_feature");
   if (backend != "cpu" && backend != "ref" && backend != "cuda")
     return InvalidArgument("config: backend '" + backend + "' is not one of cpu, ref, cuda");
   if (num_threads < 0) return InvalidArgument("config: num_threads must be >= 0 (0 = all cores)");
@@ -88,7 +90,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
   if (j.is_discarded()) return InvalidArgument("config: not valid JSON");
   if (!j.is_object()) return InvalidArgument("config: the top level must be a JSON object");
   FK_RETURN_IF_ERROR(CheckKeys(j,
-                               {"tier", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
+                               {"tier", "recognizer", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
                                 "backend", "num_threads", "models_dir", "max_image_side", "target_far", "calibration"},
                                ""));
   FaceConfig c;
@@ -112,6 +114,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
     FK_RETURN_IF_ERROR(Get(d, "min_face_size", "detector.", &c.detector.min_face_size));
     FK_RETURN_IF_ERROR(Get(d, "small_faces", "detector.", &c.detector.small_faces));
   }
+  FK_RETURN_IF_ERROR(Get(j, "recognizer", "", &c.recognizer));
   FK_RETURN_IF_ERROR(Get(j, "landmarks", "", &c.landmarks));
   FK_RETURN_IF_ERROR(Get(j, "flip_tta", "", &c.flip_tta));
   FK_RETURN_IF_ERROR(Get(j, "embed", "", &c.embed));
@@ -149,6 +152,7 @@ std::string FaceConfig::ToJson() const {
                    {"max_faces", detector.max_faces},
                    {"min_face_size", detector.min_face_size},
                    {"small_faces", detector.small_faces}};
+  if (!recognizer.empty()) j["recognizer"] = recognizer;
   j["landmarks"] = landmarks;
   j["flip_tta"] = flip_tta;
   j["embed"] = embed;

@@ -117,8 +117,9 @@ Status BlazeFace::RunRegions(const Image& image, std::span<const BoxF> regions,
     FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], size_, size_, vision::Normalize::MinusOneOne(),
                                               input.data<float>() + i * per, 0.f));
   FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({input}));
-  const int64_t a1 = 2LL * (size_ / 16) * (size_ / 16);
-  const int64_t a2 = 6LL * (size_ / 8) * (size_ / 8);
+  // Grids of 16x16 (stride size/16) and 8x8 (stride size/8) cells, whatever the input size.
+  const int64_t a1 = 2 * 16 * 16;
+  const int64_t a2 = 6 * 8 * 8;
   Heads h;
   for (const auto& t : outs) {
     const auto& s = t.shape();

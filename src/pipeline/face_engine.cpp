@@ -71,6 +71,7 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
       case Tier::kBalanced: prefs = {"fr_feature", "faceres"}; break;
       case Tier::kAccurate: prefs = {"fr_feature", "faceres"}; break;
     }
+    if (!config.recognizer.empty()) prefs = {config.recognizer};
     impl->flip = config.flip_tta || config.tier == Tier::kAccurate;
     Status last;
     for (const auto& id : prefs) {

@@ -494,14 +494,27 @@ int EvalLfw(const Args& args) {
   std::vector<std::string> tier_names;
   const std::string tier_arg = FlagValue(args, "--tier", "all");
   if (tier_arg == "all") tier_names = {"fast", "balanced", "accurate"};
-  else tier_names = {tier_arg};
+  else {
+    std::stringstream ts(tier_arg);
+    for (std::string t; std::getline(ts, t, ',');) tier_names.push_back(t);
+  }
   std::vector<TierRun> tiers;
   std::set<std::pair<std::string, bool>> seen;
   for (const auto& tn : tier_names) {
     FaceConfig c = *base;
     c.tier = tn == "fast" ? Tier::kFast : tn == "balanced" ? Tier::kBalanced : Tier::kAccurate;
-    if (tn != "fast" && tn != "balanced" && tn != "accurate")
-      return Fail("eval", InvalidArgument("--tier '" + tn + "' is not fast, balanced, accurate or all"));
+    if (tn != "fast" && tn != "balanced" && tn != "accurate") {
+      // A recognizer id (e.g. "faceres", "faceres+flip") measured outside the tier mapping.
+      std::string id = tn;
+      if (id.size() > 5 && id.substr(id.size() - 5) == "+flip") {
+        id = id.substr(0, id.size() - 5);
+        c.flip_tta = true;
+      }
+      c.tier = Tier::kFast;
+      c.recognizer = id;
+      if (Status vs = c.Validate(); !vs.ok())
+        return Fail("eval", InvalidArgument("--tier '" + tn + "' is not fast, balanced, accurate, all or a recognizer id"));
+    }
     auto e = FaceEngine::Create(c);
     if (!e.ok()) return Fail("eval", e.status().WithContext("tier " + tn));
     TierRun t;
@@ -626,14 +639,11 @@ int EvalLfw(const Args& args) {
     scored.push_back(std::move(s));
   }
   // Fusion: z-normalise each model's scores by its impostor mean/std, then average.
-  if (scored.size() >= 2) {
-    int a = 0, b = -1;
-    for (size_t k = 1; k < scored.size(); ++k)
-      if (scored[k].model != scored[a].model) {
-        b = static_cast<int>(k);
-        break;
-      }
-    if (b > 0) {
+  const size_t nsingle = scored.size();
+  for (size_t a = 0; a < nsingle; ++a)
+    for (size_t b = a + 1; b < nsingle; ++b) {
+    if (scored[a].model == scored[b].model || scored[a].flip != scored[b].flip) continue;
+    {
       auto stats = [](const std::vector<float>& v) {
         double m = 0, q = 0;
         for (float x : v) m += x;
@@ -661,6 +671,7 @@ int EvalLfw(const Args& args) {
       }
       scored.push_back(std::move(f));
     }
+  }
   }
 
   // Metrics.

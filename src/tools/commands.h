@@ -20,11 +20,11 @@ int CmdGallery(const Args& args);     // facekit gallery create|list|delete
 int CmdEnroll(const Args& args);
 int CmdIdentify(const Args& args);
 int CmdSubject(const Args& args);
-int CmdSelftest(const Args& args);
+int CmdSelftest(const Args& args);    // facekit selftest --device cuda[:N] [--models DIR] [--json]
 int CmdDetect(const Args& args);      // facekit detect IMAGES... [--json] [--draw OUT]   (cmd_face.cpp)
 int CmdEmbed(const Args& args);       // facekit embed IMAGE [--out T.bin] [--json]
 int CmdVerify(const Args& args);      // facekit verify A B [--json]
-int CmdEval(const Args& args);        // facekit eval lfw|speed ...    // facekit selftest --device cuda[:N] [--models DIR] [--json]
+int CmdEval(const Args& args);        // facekit eval lfw|speed ...
 
 // Small helpers shared by commands (cli_util.cpp).
 bool HasFlag(const Args& args, const std::string& flag);

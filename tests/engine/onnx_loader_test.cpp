@@ -344,6 +344,48 @@ TEST(OnnxLoader, AxisOpsKeepNchwSemantics) {
   fs::remove(p);
 }
 
+// ShuffleNet channel shuffle: Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose [0,2,1,3,4],
+// Reshape back. Runs as one NHWC transpose, with the batch dynamic.
+TEST(OnnxLoader, ChannelShuffleIsOneTranspose) {
+  OnnxBuilder b;
+  b.Input("x", {1, 6, 2, 3});
+  b.InitI64("s5", {1, 2, 3, 2, 3});
+  b.InitI64("s4", {1, -1, 2, 3});
+  b.Node("Relu", {"x"}, {"r"});
+  b.Node("Reshape", {"r", "s5"}, {"r5"});
+  auto* tr = b.Node("Transpose", {"r5"}, {"t5"});
+  OnnxBuilder::Ints(tr, "perm", {0, 2, 1, 3, 4});
+  b.Node("Reshape", {"t5", "s4"}, {"y"});
+  b.Output("y");
+  const std::string p = b.Save("shuffle.onnx");
+  auto g = engine::LoadOnnxModel(p);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  int transposes = 0;
+  for (const auto& n : g->nodes()) transposes += n.op == ir::OpType::kTranspose;
+  EXPECT_EQ(transposes, 1);
+  auto m = Model::Load(p, {.backend = "ref"});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const int n = 2;
+  std::vector<float> nchw = Random(n * 36, 12);
+  Tensor x(DType::kFloat32, Shape({n, 2, 3, 6}));
+  for (int bb = 0; bb < n; ++bb)
+    for (int c = 0; c < 6; ++c)
+      for (int i = 0; i < 6; ++i) x.data<float>()[(bb * 6 + i) * 6 + c] = nchw[(bb * 6 + c) * 6 + i];
+  auto out = (*m)->Run({x});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const Tensor& y = (*out)[0];
+  ASSERT_EQ(y.shape(), Shape({n, 2, 3, 6}));  // NHWC
+  for (int bb = 0; bb < n; ++bb)
+    for (int gi = 0; gi < 2; ++gi)
+      for (int ci = 0; ci < 3; ++ci) {
+        const int in_c = gi * 3 + ci, out_c = ci * 2 + gi;  // shuffled channel order
+        for (int i = 0; i < 6; ++i)
+          EXPECT_FLOAT_EQ(y.data<float>()[(bb * 6 + i) * 6 + out_c], std::max(nchw[(bb * 6 + in_c) * 6 + i], 0.f))
+              << bb << "," << in_c << "," << i;
+      }
+  fs::remove(p);
+}
+
 TEST(OnnxLoader, GroupedConvIsRefusedClearly) {
   OnnxBuilder b;
   b.Input("x", {1, 4, 5, 5});

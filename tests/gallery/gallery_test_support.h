@@ -209,11 +209,17 @@ class PgTestServer {
   }
 
   bool StartServer() {
-    // The server's own default is synchronous_commit=off: facekit must turn it on
-    // for its session (the crash test in postgres_test.cpp relies on this).
+    // The server's own default is synchronous_commit=off, with the WAL writer
+    // asleep for 10 s: a commit is then written only from the WAL buffers in shared
+    // memory, which a crash loses. facekit must turn synchronous_commit on for its
+    // session (the crash test in postgres_test.cpp relies on this). fsync=off keeps
+    // the suite fast: WAL that was written survives a crash of the server process
+    // (the page cache outlives it), which is what the tests simulate; power-loss
+    // durability is the production server's fsync=on.
     const std::string opts = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
                              " -c unix_socket_directories=" + dir_ +
-                             " -c synchronous_commit=off -c max_connections=40 -c shared_buffers=16MB";
+                             " -c synchronous_commit=off -c wal_writer_delay=10000 -c fsync=off"
+                             " -c full_page_writes=off -c max_connections=40 -c shared_buffers=16MB";
     return RunAsServerUser({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w", "-t", "60",
                             "-o", opts, "start"},
                            dir_ + "/pg_ctl.log") == 0;

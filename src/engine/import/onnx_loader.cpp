@@ -220,7 +220,12 @@ const std::set<std::string>& SupportedOps() {
 
 struct OVal {
   ValueId id = ir::kNoValue;
-  bool nhwc = false;  // ONNX NCHW 4-D value held as NHWC
+  bool nhwc = false;      // ONNX NCHW 4-D value held as NHWC
+  // ONNX 5-D [N,a,b,H,W] held as [N,H,W,a,b]: the middle of a ShuffleNet channel shuffle
+  // (Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose [0,2,1,3,4], Reshape back), which then
+  // runs as one NHWC transpose instead of a round trip through NCHW. Only Reshape and
+  // Transpose read such values (GetRaw); Get() hands every other op the plain tensor.
+  bool shuffle5 = false;
 };
 
 class Importer {
@@ -321,9 +326,9 @@ class Importer {
     // Graph outputs: 4-D NCHW outputs are returned NHWC (the boundary contract).
     std::set<ValueId> used_as_output;
     for (const auto& o : g.output()) {
-      auto it = vals_.find(o.name());
-      if (it == vals_.end()) return DataLoss("'" + path_ + "': graph output '" + o.name() + "' is never produced");
-      ValueId id = it->second.id;
+      if (!vals_.count(o.name())) return DataLoss("'" + path_ + "': graph output '" + o.name() + "' is never produced");
+      FK_ASSIGN_OR_RETURN(OVal ov, Get(o.name()));
+      ValueId id = ov.id;
       const ir::Value& v = graph_.value(id);
       const bool is_input = std::find(graph_.inputs().begin(), graph_.inputs().end(), id) != graph_.inputs().end();
       if (v.name != o.name() || is_input || v.is_constant() || used_as_output.count(id)) {
@@ -335,7 +340,7 @@ class Importer {
       }
       used_as_output.insert(id);
       graph_.outputs().push_back(id);
-      if (info_) info_->output_was_nchw.push_back(it->second.nhwc);
+      if (info_) info_->output_was_nchw.push_back(ov.nhwc);
     }
     FK_RETURN_IF_ERROR(graph_.Compact().WithContext(path_));
     FK_RETURN_IF_ERROR(MakeBatchDynamic().WithContext(path_));
@@ -345,10 +350,22 @@ class Importer {
 
  private:
   // ---- value helpers ------------------------------------------------------------------
-  Result<OVal> Get(const std::string& name) const {
+  Result<OVal> GetRaw(const std::string& name) const {
     auto it = vals_.find(name);
     if (it == vals_.end()) return DataLoss("input '" + name + "' is not produced by any earlier node");
     return it->second;
+  }
+  // An ONNX value as NCHW-4-D-held-NHWC or plain (shuffle5 values are made plain).
+  Result<OVal> Get(const std::string& name) {
+    FK_ASSIGN_OR_RETURN(OVal v, GetRaw(name));
+    if (!v.shuffle5) return v;
+    auto it = to_plain_.find(v.id);
+    if (it != to_plain_.end()) return OVal{it->second, false, false};
+    Attrs a;
+    a.set("perm", std::vector<int64_t>{0, 3, 4, 1, 2});
+    FK_ASSIGN_OR_RETURN(ValueId id, Emit1(OpType::kTranspose, {v.id}, a, graph_.value(v.id).name + "/nchw"));
+    to_plain_[v.id] = id;
+    return OVal{id, false, false};
   }
   const Shape& IrShape(ValueId id) const { return graph_.value(id).shape; }
   int Rank(const OVal& v) const { return IrShape(v.id).rank(); }
@@ -480,8 +497,8 @@ class Importer {
     return Plain(v);
   }
 
-  void Set(const onnx::NodeProto& n, int k, ValueId id, bool nhwc) {
-    if (k < n.output_size() && !n.output(k).empty()) vals_[n.output(k)] = {id, nhwc};
+  void Set(const onnx::NodeProto& n, int k, ValueId id, bool nhwc, bool shuffle5 = false) {
+    if (k < n.output_size() && !n.output(k).empty()) vals_[n.output(k)] = {id, nhwc, shuffle5};
   }
   std::vector<std::string> OutNames(const onnx::NodeProto& n) const {
     return std::vector<std::string>(n.output().begin(), n.output().end());
@@ -1128,9 +1145,18 @@ Status Importer::Convert(const onnx::NodeProto& n) {
     return OkStatus();
   }
   if (t == "Transpose") {
-    FK_ASSIGN_OR_RETURN(OVal x, Get(n.input(0)));
-    const int r = Rank(x);
+    FK_ASSIGN_OR_RETURN(OVal x, GetRaw(n.input(0)));
     std::vector<int64_t> p = AttrInts(n, "perm");
+    if (x.shuffle5 && p == std::vector<int64_t>{0, 2, 1, 3, 4}) {
+      // [N,a,b,H,W] -> [N,b,a,H,W]: held as [N,H,W,a,b] -> [N,H,W,b,a].
+      Attrs a;
+      a.set("perm", std::vector<int64_t>{0, 1, 2, 4, 3});
+      FK_ASSIGN_OR_RETURN(ValueId y, Emit1(OpType::kTranspose, {x.id}, a, Out0(n)));
+      Set(n, 0, y, false, true);
+      return OkStatus();
+    }
+    FK_ASSIGN_OR_RETURN(x, Get(n.input(0)));
+    const int r = Rank(x);
     if (p.empty())
       for (int k = r - 1; k >= 0; --k) p.push_back(k);
     if (static_cast<int>(p.size()) != r) return InvalidArgument("perm " + Join(p) + " does not match rank " + std::to_string(r));
@@ -1160,6 +1186,34 @@ Status Importer::Convert(const onnx::NodeProto& n) {
     FK_ASSIGN_OR_RETURN(ValueId y, Emit1(OpType::kTranspose, {x.id}, a, Out0(n)));
     Set(n, 0, y, false);
     return OkStatus();
+  }
+  if (t == "Reshape" && opset_ >= 5) {
+    FK_ASSIGN_OR_RETURN(OVal x, GetRaw(n.input(0)));
+    FK_ASSIGN_OR_RETURN(OVal sv, Get(n.input(1)));
+    const Tensor* st = Known(sv.id);
+    const Shape& xs = IrShape(x.id);
+    if (st && st->dtype() == DType::kInt32 && (x.nhwc || x.shuffle5) && xs.is_fully_defined()) {
+      std::vector<int64_t> sh(st->data<int32_t>(), st->data<int32_t>() + st->num_elements());
+      const bool batch_ok = !sh.empty() && (sh[0] == xs[0] || sh[0] == 0 || sh[0] == -1);
+      std::optional<std::vector<int64_t>> ir_shape;
+      bool to_shuffle = false;
+      if (x.nhwc && batch_ok && sh.size() == 5 && sh[1] > 0 && sh[2] > 0 && sh[1] * sh[2] == xs[3] &&
+          sh[3] == xs[1] && sh[4] == xs[2]) {
+        ir_shape = std::vector<int64_t>{0, xs[1], xs[2], sh[1], sh[2]};  // [N,C,H,W] -> [N,g,C/g,H,W]
+        to_shuffle = true;
+      } else if (x.shuffle5 && batch_ok && sh.size() == 4 && (sh[1] == xs[3] * xs[4] || sh[1] == -1) &&
+                 sh[2] == xs[1] && sh[3] == xs[2]) {
+        ir_shape = std::vector<int64_t>{0, xs[1], xs[2], xs[3] * xs[4]};  // [N,a,b,H,W] -> [N,a*b,H,W]
+      }
+      if (ir_shape) {
+        Attrs a;
+        a.set("onnx_zero_copy", int64_t{1});
+        FK_ASSIGN_OR_RETURN(ValueId y, Emit1(OpType::kReshape, {x.id, ConstI32(node_name_ + "/nhwc_shape", *ir_shape)},
+                                             a, Out0(n)));
+        Set(n, 0, y, !to_shuffle, to_shuffle);
+        return OkStatus();
+      }
+    }
   }
   if (t == "Reshape" || t == "Flatten") {
     FK_ASSIGN_OR_RETURN(OVal x, Get(n.input(0)));
