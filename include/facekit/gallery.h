@@ -1,6 +1,6 @@
 // facekit — gallery: durable subjects and face templates, and 1:N search.
 //
-// A *database* (one SQLite file, or a PostgreSQL URL — not implemented yet) holds
+// A *database* (one SQLite file, or a PostgreSQL database given by a URL) holds
 // several named *galleries*. A gallery is bound at creation to ONE embedding model
 // (model id + model version + dimension): every template enrolled into it and every
 // probe searched against it must come from that model, otherwise the call fails with
@@ -14,7 +14,8 @@
 //  - Templates are L2-normalised on enrollment and probes on search (a zero vector
 //    is refused). The score of a match is the cosine similarity in [-1, 1].
 //  - Durability: an Enroll() that returned OK is committed (SQLite WAL,
-//    synchronous=FULL) and survives a crash or kill -9 of the process right after.
+//    synchronous=FULL; PostgreSQL synchronous_commit=on) and survives a crash or
+//    kill -9 of the process (or of the PostgreSQL server) right after.
 //  - Every write is one transaction: it happens completely or not at all.
 //  - Identify() searches the in-memory index of this Gallery handle: the index is
 //    built from the store when the gallery is opened and kept in step with every
@@ -144,7 +145,11 @@ class Gallery;
 class GalleryDb {
  public:
   // `location`: a file path (created if missing, unless read_only), or a
-  // postgresql:// URL (Unsupported in this build).
+  // postgresql://USER[:PW]@HOST[:PORT]/DBNAME URL (or postgres://; unix socket:
+  // postgresql://USER@/DBNAME?host=/SOCKET/DIR) of an existing database: see
+  // docs/gallery.md. Unavailable if the server cannot be reached; NotFound for an
+  // unknown database; Unsupported for a URL in a build without libpq, or with
+  // DbOptions::max_size_bytes (SQLite only).
   // Errors: DataLoss if the file is not a facekit/SQLite database or is corrupt
   // (the message names the file); IoError if it cannot be opened/created;
   // FailedPrecondition if its schema is newer than this facekit.
@@ -168,8 +173,10 @@ class GalleryDb {
 
   // Online backup to `dest_path` (a new SQLite file) while other threads and
   // processes keep reading and writing. The copy is a consistent snapshot.
+  // SQLite only: a PostgreSQL database gives Unsupported (use pg_dump).
   Status Backup(const std::string& dest_path);
-  // PRAGMA integrity_check; DataLoss with SQLite's report when it fails.
+  // SQLite: PRAGMA integrity_check + foreign_key_check; PostgreSQL: every template
+  // matches its gallery's model/dimension. DataLoss with the report when it fails.
   Status IntegrityCheck();
 
   // Export one gallery to a file (format: docs/gallery.md, "facekit-gallery" JSONL v1).

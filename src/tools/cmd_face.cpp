@@ -40,12 +40,12 @@ int Fail(const char* cmd, const Status& s) {
 }
 
 // Config from --config FILE, then command-line overrides.
-Result<FaceConfig> ConfigFromArgs(const Args& args) {
+Result<FaceConfig> ConfigFromArgs(const Args& args, bool tier_flag = true) {
   FaceConfig c;
   if (auto p = FlagValue(args, "--config"); !p.empty()) {
     FK_ASSIGN_OR_RETURN(c, FaceConfig::FromFile(p));
   }
-  if (auto t = FlagValue(args, "--tier"); !t.empty()) {
+  if (auto t = tier_flag ? FlagValue(args, "--tier") : std::string(); !t.empty()) {
     if (t == "fast") c.tier = Tier::kFast;
     else if (t == "balanced") c.tier = Tier::kBalanced;
     else if (t == "accurate") c.tier = Tier::kAccurate;
@@ -476,7 +476,7 @@ int EvalLfw(const Args& args) {
     pf->pairs.insert(pf->pairs.end(), d.begin(), d.end());
     pf->folds = 1;
   }
-  auto base = ConfigFromArgs(args);
+  auto base = ConfigFromArgs(args, /*tier_flag=*/false);
   if (!base.ok()) return Fail("eval", base.status());
   const int workers = std::max(1, IntFlag(args, "--threads", 2));
   if (workers > 1) base->num_threads = 1;
@@ -672,7 +672,6 @@ int EvalLfw(const Args& args) {
       scored.push_back(std::move(f));
     }
   }
-  }
 
   // Metrics.
   json jout;
@@ -742,6 +741,7 @@ int EvalLfw(const Args& args) {
                  r["tar_at_far_1e-2"].get<double>(), r["tar_at_far_1e-3"].get<double>());
   }
   if (auto cp = FlagValue(args, "--calibration-out"); !cp.empty()) {
+    if (fs::path(cp).has_parent_path()) fs::create_directories(fs::path(cp).parent_path());
     if (Status st = SaveCalibration(cp, calib); !st.ok()) return Fail("eval", st);
     std::fprintf(stderr, "eval: wrote calibration %s\n", cp.c_str());
   }
@@ -800,7 +800,7 @@ int EvalSpeed(const Args& args) {
                          "       [--out docs/benchmarks]\n");
     return 2;
   }
-  auto base = ConfigFromArgs(args);
+  auto base = ConfigFromArgs(args, /*tier_flag=*/false);
   if (!base.ok()) return Fail("eval", base.status());
   const int threads = IntFlag(args, "--threads", 1);
   base->num_threads = threads;

@@ -1,0 +1,259 @@
+// Unit tests of the face pipeline pieces that need no model: config parsing, anchors,
+// weighted NMS, templates, ROC calibration, pose.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "facekit/face.h"
+#include "pipeline/pipeline_internal.h"
+
+namespace fk {
+namespace {
+
+TEST(FaceConfig, DefaultsAndOverrides) {
+  auto c = FaceConfig::FromJson(R"({
+    "tier": "balanced",
+    "detector": {"model": "blazeface-front", "min_confidence": 0.6, "max_faces": 3, "small_faces": false},
+    "device": {"num_threads": 2, "backend": "ref", "use_cuda": false, "gpu_index": 1},
+    "flip_tta": true, "landmarks": false, "target_far": 0.01
+  })");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->tier, Tier::kBalanced);
+  EXPECT_EQ(c->detector.model, "blazeface-front");
+  EXPECT_FLOAT_EQ(c->detector.min_confidence, 0.6f);
+  EXPECT_EQ(c->detector.max_faces, 3);
+  EXPECT_FALSE(c->detector.small_faces);
+  EXPECT_EQ(c->num_threads, 2);
+  EXPECT_EQ(c->backend, "ref");
+  EXPECT_EQ(c->gpu_index, 1);
+  EXPECT_TRUE(c->flip_tta);
+  EXPECT_FALSE(c->landmarks);
+  EXPECT_DOUBLE_EQ(c->target_far, 0.01);
+  // Round trip through ToJson.
+  auto c2 = FaceConfig::FromJson(c->ToJson());
+  ASSERT_TRUE(c2.ok()) << c2.status().ToString();
+  EXPECT_EQ(c2->ToJson(), c->ToJson());
+  auto d = FaceConfig::FromJson("{}");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->tier, Tier::kFast);
+  EXPECT_EQ(d->detector.model, "blazeface-back");
+}
+
+TEST(FaceConfig, ClearErrors) {
+  struct Case {
+    const char* json;
+    const char* must_mention;
+  } cases[] = {
+      {"not json", "JSON"},
+      {"[1, 2]", "object"},
+      {R"({"tier": "turbo"})", "turbo"},
+      {R"({"tier": 3})", "tier"},
+      {R"({"detecter": {}})", "detecter"},
+      {R"({"detector": {"min_confidence": 1.5}})", "min_confidence"},
+      {R"({"detector": {"iou_threshold": "high"}})", "iou_threshold"},
+      {R"({"detector": {"max_faces": 0}})", "max_faces"},
+      {R"({"detector": {"model": "yolo"}})", "yolo"},
+      {R"({"detector": {"colour": 1}})", "detector.colour"},
+      {R"({"device": {"num_threads": -1}})", "num_threads"},
+      {R"({"backend": "tpu"})", "tpu"},
+      {R"({"target_far": 0})", "target_far"},
+      {R"({"recognizer": "vgg"})", "vgg"},
+  };
+  for (const auto& c : cases) {
+    auto r = FaceConfig::FromJson(c.json);
+    ASSERT_FALSE(r.ok()) << c.json;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.json;
+    EXPECT_NE(r.status().message().find(c.must_mention), std::string::npos)
+        << c.json << " -> " << r.status().message();
+  }
+  auto f = FaceConfig::FromFile("/nonexistent/facekit.json");
+  EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
+}
+
+TEST(BlazeFace, AnchorsMatchHuman) {
+  // Human's generateAnchors(256): strides 16 (2 per cell, 16x16) then 32 (6 per cell, 8x8).
+  auto a = pipeline::BlazeFaceAnchors(256);
+  ASSERT_EQ(a.size(), 896u);
+  EXPECT_FLOAT_EQ(a[0].x, 8.f);
+  EXPECT_FLOAT_EQ(a[0].y, 8.f);
+  EXPECT_FLOAT_EQ(a[1].x, 8.f);   // second anchor of the same cell
+  EXPECT_FLOAT_EQ(a[2].x, 24.f);  // next cell to the right
+  EXPECT_FLOAT_EQ(a[511].x, 248.f);
+  EXPECT_FLOAT_EQ(a[511].y, 248.f);
+  EXPECT_FLOAT_EQ(a[512].x, 16.f);  // first cell of the stride-32 grid
+  EXPECT_FLOAT_EQ(a[512].y, 16.f);
+  EXPECT_FLOAT_EQ(a[517].x, 16.f);
+  EXPECT_FLOAT_EQ(a[518].x, 48.f);
+  EXPECT_FLOAT_EQ(a[895].y, 240.f);
+  auto f = pipeline::BlazeFaceAnchors(128);
+  ASSERT_EQ(f.size(), 896u);
+  EXPECT_FLOAT_EQ(f[0].x, 4.f);
+  EXPECT_FLOAT_EQ(f[512].x, 8.f);
+}
+
+pipeline::Detection Det(float x0, float y0, float x1, float y1, float s) {
+  pipeline::Detection d;
+  d.box = {x0, y0, x1, y1};
+  d.score = s;
+  for (int k = 0; k < 6; ++k) d.keypoints[k] = {(x0 + x1) / 2 + k, (y0 + y1) / 2};
+  return d;
+}
+
+TEST(BlazeFace, WeightedNmsBlendsOverlapsAndKeepsSeparateFaces) {
+  std::vector<pipeline::Detection> d = {Det(0, 0, 10, 10, 0.6f), Det(100, 100, 120, 120, 0.7f),
+                                        Det(1, 1, 11, 11, 0.9f)};
+  EXPECT_NEAR(pipeline::IoU(d[0].box, d[2].box), 81.f / 119.f, 1e-5f);
+  auto out = pipeline::WeightedNms(d, 0.3f, 10);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FLOAT_EQ(out[0].score, 0.9f);  // best first, keeps the best score
+  // Blend weighted by score: x0 = (0.9 * 1 + 0.6 * 0) / 1.5.
+  EXPECT_NEAR(out[0].box.x0, 0.6f, 1e-5f);
+  EXPECT_NEAR(out[0].box.x1, 10.6f, 1e-5f);
+  EXPECT_NEAR(out[0].keypoints[0].x, 5.6f, 1e-5f);
+  EXPECT_FLOAT_EQ(out[1].box.x0, 100.f);
+  EXPECT_EQ(pipeline::WeightedNms(d, 0.3f, 1).size(), 1u);
+  // A high IoU threshold keeps the overlapping boxes apart.
+  EXPECT_EQ(pipeline::WeightedNms(d, 0.9f, 10).size(), 3u);
+}
+
+TEST(FaceTemplate, SerializationRoundTripIsStable) {
+  FaceTemplate t;
+  t.model = "mobileface";
+  t.model_version = 3;
+  t.flip_tta = true;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> n;
+  for (int i = 0; i < 256; ++i) t.data.push_back(n(rng));
+  const auto bytes = t.Serialize();
+  ASSERT_EQ(bytes.size(), 4u + 8u + t.model.size() + 4u + 4u * 256u + 4u);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 4), "FKTP");
+  auto back = FaceTemplate::Deserialize(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->model, "mobileface");
+  EXPECT_EQ(back->model_version, 3);
+  EXPECT_TRUE(back->flip_tta);
+  EXPECT_EQ(back->data, t.data);  // bit-exact
+  EXPECT_EQ(back->Serialize(), bytes);
+  // Save / Load.
+  const std::string path = std::filesystem::temp_directory_path() / "fk_pipeline_template_test.bin";
+  ASSERT_TRUE(t.Save(path).ok());
+  auto loaded = FaceTemplate::Load(path);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->data, t.data);
+  std::filesystem::remove(path);
+}
+
+TEST(FaceTemplate, CorruptOrTruncatedIsDataLoss) {
+  FaceTemplate t;
+  t.model = "faceres";
+  t.data = {0.6f, 0.8f};
+  auto bytes = t.Serialize();
+  auto flipped = bytes;
+  flipped[20] ^= 0x40;
+  EXPECT_EQ(FaceTemplate::Deserialize(flipped).status().code(), StatusCode::kDataLoss);
+  std::vector<uint8_t> cut(bytes.begin(), bytes.end() - 3);
+  EXPECT_EQ(FaceTemplate::Deserialize(cut).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(FaceTemplate::Deserialize({}).status().code(), StatusCode::kDataLoss);
+  auto v2 = bytes;
+  v2[4] = 9;
+  EXPECT_EQ(FaceTemplate::Deserialize(v2).status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(FaceTemplate::Load("/nonexistent/t.bin").status().code(), StatusCode::kNotFound);
+}
+
+TEST(FaceTemplate, CompareRequiresTheSameModel) {
+  FaceTemplate a{"mobileface", 1, false, {0.6f, 0.8f}};
+  FaceTemplate b{"mobileface", 1, false, {0.8f, 0.6f}};
+  auto s = CompareTemplates(a, b);
+  ASSERT_TRUE(s.ok());
+  EXPECT_NEAR(*s, 0.96f, 1e-6f);
+  FaceTemplate c{"faceres", 1, false, {0.6f, 0.8f}};
+  auto e = CompareTemplates(a, c);
+  EXPECT_EQ(e.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(e.status().message().find("faceres"), std::string::npos);
+  FaceTemplate d{"mobileface", 2, false, {0.6f, 0.8f}};
+  EXPECT_EQ(CompareTemplates(a, d).status().code(), StatusCode::kFailedPrecondition);
+  FaceTemplate e3{"mobileface", 1, false, {1.f, 0.f, 0.f}};
+  EXPECT_EQ(CompareTemplates(a, e3).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CompareTemplates(a, FaceTemplate{}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Calibration, RocTableFromScores) {
+  // Impostors uniform on [0, 0.5), genuine uniform on [0.4, 1).
+  std::vector<float> imp, gen;
+  for (int i = 0; i < 10000; ++i) imp.push_back(0.5f * i / 10000);
+  for (int i = 0; i < 1000; ++i) gen.push_back(0.4f + 0.6f * i / 1000);
+  RocTable t = BuildRocTable(gen, imp);
+  ASSERT_GT(t.points.size(), 100u);
+  for (size_t i = 1; i < t.points.size(); ++i) {
+    EXPECT_GT(t.points[i].threshold, t.points[i - 1].threshold);
+    EXPECT_LE(t.points[i].far, t.points[i - 1].far);
+    EXPECT_GE(t.points[i].frr, t.points[i - 1].frr);
+  }
+  EXPECT_NEAR(t.FarAt(0.25f), 0.5, 0.01);
+  EXPECT_NEAR(t.FarAt(0.45f), 0.1, 0.01);
+  EXPECT_NEAR(t.FrrAt(0.7f), 0.5, 0.01);
+  EXPECT_DOUBLE_EQ(t.FarAt(2.f), 0.0);
+  // FAR 1e-3 -> the top 10 impostors are accepted: threshold ~0.4995.
+  EXPECT_NEAR(t.ThresholdForFar(1e-3), 0.4995f, 1e-3f);
+  EXPECT_NEAR(t.ThresholdForFar(1e-2), 0.495f, 1e-3f);
+  EXPECT_LE(t.FarAt(t.ThresholdForFar(1e-2)), 1e-2 + 1e-4);
+
+  t.model = "mobileface";
+  const std::string path = std::filesystem::temp_directory_path() / "fk_pipeline_calib_test.json";
+  ASSERT_TRUE(SaveCalibration(path, {t}).ok());
+  auto back = LoadCalibration(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].model, "mobileface");
+  EXPECT_EQ((*back)[0].points.size(), t.points.size());
+  EXPECT_NEAR((*back)[0].ThresholdForFar(1e-3), t.ThresholdForFar(1e-3), 1e-4f);
+  std::filesystem::remove(path);
+  EXPECT_EQ(LoadCalibration("/nonexistent.json").status().code(), StatusCode::kNotFound);
+}
+
+TEST(Pose, FrontalTemplateHasZeroPoseAndRollFollowsRotation) {
+  auto t = vision::ArcFaceTemplate(112);
+  HeadPose p = pipeline::EstimatePose(t);
+  EXPECT_NEAR(p.roll, 0.f, 1.f);
+  EXPECT_NEAR(p.yaw, 0.f, 3.f);
+  EXPECT_NEAR(p.pitch, 0.f, 3.f);
+  // Rotate the template by 30 degrees (clockwise as displayed).
+  auto m = vision::Affine2x3::Similarity(1.0, 30 * 3.14159265 / 180, {56, 56});
+  std::array<Point2f, 5> r;
+  for (int i = 0; i < 5; ++i) r[i] = m.Apply(t[i]);
+  HeadPose pr = pipeline::EstimatePose(r);
+  EXPECT_NEAR(pr.roll, 30.f, 0.5f);
+  EXPECT_NEAR(pr.yaw, p.yaw, 0.5f);
+  // Nose moved towards image right: yaw positive.
+  auto y = t;
+  y[2].x += 8;
+  EXPECT_GT(pipeline::EstimatePose(y).yaw, 15.f);
+}
+
+TEST(Quality, BlurLowersTheBlurScore) {
+  Image sharp(112, 112);
+  for (int y = 0; y < 112; ++y)
+    for (int x = 0; x < 112; ++x) {
+      const uint8_t v = ((x / 4 + y / 4) % 2) ? 200 : 60;
+      uint8_t* p = sharp.at(x, y);
+      p[0] = p[1] = p[2] = v;
+    }
+  Image flat(112, 112, {128, 128, 128});
+  EXPECT_GT(pipeline::LaplacianVariance(sharp), 1000.0);
+  EXPECT_NEAR(pipeline::LaplacianVariance(flat), 0.0, 1e-9);
+  auto t = vision::ArcFaceTemplate(112);
+  HeadPose pose;
+  FaceQuality qs = pipeline::EstimateQuality(sharp, t, pose);
+  FaceQuality qf = pipeline::EstimateQuality(flat, t, pose);
+  EXPECT_GT(qs.blur, 0.9f);
+  EXPECT_LT(qf.blur, 0.01f);
+  EXPECT_GT(qs.score, qf.score);
+  EXPECT_GE(qf.score, 0.f);
+  EXPECT_LE(qs.score, 1.f);
+}
+
+}  // namespace
+}  // namespace fk
