@@ -27,7 +27,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 # Node reference runners (pinned in package-lock.json).
-for dir in "$ROOT"/tests/reference; do
+for dir in "$ROOT"/tests/reference "$ROOT"/tests/reference/onnx; do
   if [[ -f "$dir/package.json" ]]; then
     stamp="$dir/node_modules/.facekit-stamp"
     lock="$dir/package-lock.json"

@@ -78,7 +78,9 @@ struct FaceConfig {
   // Verification operating point: decision threshold = ThresholdForFar(target_far).
   double target_far = 1e-3;
   // ROC calibration file (written by `facekit eval lfw`); empty = search
-  // $FK_CALIBRATION, <models_dir>/calibration.json, <models_dir>/../src/pipeline/data/.
+  // $FK_CALIBRATION, <models_dir>/calibration.json, <models_dir>/../src/pipeline/data/;
+  // "none" = uncalibrated (built-in default thresholds). A named file that is missing or
+  // malformed fails Create().
   std::string calibration;
 
   // JSON (the project's one config format). Every key is optional; unknown keys, wrong

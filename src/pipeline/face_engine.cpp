@@ -27,6 +27,7 @@ FaceEngine::~FaceEngine() = default;
 namespace {
 
 std::string FindCalibration(const FaceConfig& cfg, const std::string& models_dir) {
+  if (cfg.calibration == "none") return "";
   if (!cfg.calibration.empty()) return cfg.calibration;
   if (const char* e = std::getenv("FK_CALIBRATION"); e && *e) return e;
   for (const std::string& p : {models_dir + "/calibration.json", models_dir + "/../src/pipeline/data/calibration.json",

@@ -2,6 +2,7 @@
 // built here with the ONNX protobuf classes and checked against naive NCHW arithmetic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -384,6 +385,49 @@ TEST(OnnxLoader, ChannelShuffleIsOneTranspose) {
               << bb << "," << in_c << "," << i;
       }
   fs::remove(p);
+}
+
+// Resize (opset 13, scales input) nearest and linear/half_pixel on an NCHW tensor, vs naive.
+TEST(OnnxLoader, ResizeMatchesNaive) {
+  for (const std::string mode : {"nearest", "linear"}) {
+    OnnxBuilder b;
+    b.Input("x", {1, 2, 3, 4});
+    b.InitF("scales", {4}, {1.f, 1.f, 2.f, 2.f});
+    auto* r = b.Node("Resize", {"x", "", "scales"}, {"y"});
+    auto* a = r->add_attribute();
+    a->set_name("mode");
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(mode);
+    b.Output("y");
+    const std::string p = b.Save("resize_" + mode + ".onnx");
+    auto m = Model::Load(p, {.backend = "ref"});
+    ASSERT_TRUE(m.ok()) << mode << ": " << m.status().ToString();
+    std::vector<float> nchw = Random(24, 13);
+    Tensor x(DType::kFloat32, Shape({1, 3, 4, 2}));
+    for (int c = 0; c < 2; ++c)
+      for (int i = 0; i < 12; ++i) x.data<float>()[i * 2 + c] = nchw[c * 12 + i];
+    auto out = (*m)->Run({x});
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    const Tensor& y = (*out)[0];
+    ASSERT_EQ(y.shape(), Shape({1, 6, 8, 2}));
+    auto at = [&](int c, int yy, int xx) { return nchw[(c * 3 + yy) * 4 + xx]; };
+    for (int c = 0; c < 2; ++c)
+      for (int oy = 0; oy < 6; ++oy)
+        for (int ox = 0; ox < 8; ++ox) {
+          float want;
+          if (mode == "nearest") {
+            want = at(c, oy / 2, ox / 2);
+          } else {  // half_pixel: src = (dst + 0.5) / scale - 0.5, clamped
+            const float sy = std::clamp((oy + 0.5f) / 2.f - 0.5f, 0.f, 2.f), sx = std::clamp((ox + 0.5f) / 2.f - 0.5f, 0.f, 3.f);
+            const int y0 = static_cast<int>(sy), x0 = static_cast<int>(sx);
+            const int y1 = std::min(y0 + 1, 2), x1 = std::min(x0 + 1, 3);
+            const float fy = sy - y0, fx = sx - x0;
+            want = (1 - fy) * ((1 - fx) * at(c, y0, x0) + fx * at(c, y0, x1)) + fy * ((1 - fx) * at(c, y1, x0) + fx * at(c, y1, x1));
+          }
+          EXPECT_NEAR(y.data<float>()[(oy * 8 + ox) * 2 + c], want, 1e-5) << mode << " c" << c << " " << oy << "," << ox;
+        }
+    fs::remove(p);
+  }
 }
 
 TEST(OnnxLoader, GroupedConvIsRefusedClearly) {
