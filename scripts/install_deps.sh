@@ -7,7 +7,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
-  nodejs npm
   libdnnl-dev nlohmann-json3-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
   libsqlite3-dev libopenblas-dev libfaiss-dev libpq-dev postgresql
@@ -16,6 +15,10 @@ APT_PACKAGES=(
 )
 
 missing=()
+# Node.js + npm run the reference runners; any install of them will do (Debian's or another).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

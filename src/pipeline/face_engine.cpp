@@ -17,7 +17,8 @@ struct FaceEngine::Impl {
   std::unique_ptr<pipeline::Recognizer> recognizer;  // null when cfg.embed is false
   std::string recognizer_note;                       // why a fallback was chosen
   bool flip = false;
-  std::optional<RocTable> roc;
+  std::optional<RocTable> roc;  // of this engine's recognizer
+  std::vector<RocTable> tables; // every table of the calibration file (Verify of other models' templates)
   std::string calibration_path;
 };
 
@@ -90,10 +91,11 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   }
 
   impl->calibration_path = FindCalibration(config, impl->models_dir);
-  if (!impl->calibration_path.empty() && impl->recognizer) {
+  if (!impl->calibration_path.empty()) {
     auto tables = LoadCalibration(impl->calibration_path);
     if (!tables.ok()) return tables.status();
-    const auto& spec = impl->recognizer->spec();
+    impl->tables = *tables;
+    const auto& spec = impl->recognizer ? impl->recognizer->spec() : *pipeline::FindRecognizer("mobileface");
     for (const auto& t : *tables)
       if (t.model == spec.id && t.model_version == spec.version && t.flip_tta == impl->flip) impl->roc = t;
     if (!impl->roc)  // same model, other TTA setting: close enough to estimate FAR
@@ -129,7 +131,8 @@ Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
     }
     if (!meshes.empty()) f.mesh_score = meshes[i].score;
     f.landmarks = pts[i];
-    f.pose = pipeline::EstimatePose(pts[i]);
+    f.pose = pipeline::EstimatePose(pts[i], f.landmark_source == "facemesh" ? pipeline::kNoseRefFaceMesh
+                                                                             : pipeline::kNoseRefDetector);
     FK_ASSIGN_OR_RETURN(vision::Affine2x3 a, vision::AlignmentTransform5(pts[i], 112));
     FK_ASSIGN_OR_RETURN(Image chip, vision::WarpAffine(image, a, 112, 112, {}, /*antialias=*/true));
     f.quality = pipeline::EstimateQuality(chip, pts[i], f.pose);
@@ -175,8 +178,11 @@ Result<VerifyResult> FaceEngine::Verify(const FaceTemplate& a, const FaceTemplat
   FK_ASSIGN_OR_RETURN(float s, CompareTemplates(a, b));
   VerifyResult r;
   r.similarity = s;
+  // The table of the templates' model: same TTA setting if there is one, else any.
   const RocTable* roc = nullptr;
-  if (impl_->roc && impl_->roc->model == a.model && impl_->roc->model_version == a.model_version) roc = &*impl_->roc;
+  for (const auto& t : impl_->tables)
+    if (t.model == a.model && t.model_version == a.model_version && (!roc || t.flip_tta == (a.flip_tta && b.flip_tta)))
+      roc = &t;
   if (roc) {
     r.calibrated = true;
     r.far = roc->FarAt(s);

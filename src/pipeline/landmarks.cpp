@@ -100,7 +100,7 @@ Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<cons
   return results;
 }
 
-HeadPose EstimatePose(std::span<const Point2f, 5> p) {
+HeadPose EstimatePose(std::span<const Point2f, 5> p, float nose_ref) {
   HeadPose pose;
   const double ex = p[1].x - p[0].x, ey = p[1].y - p[0].y;
   const double roll = std::atan2(ey, ex);
@@ -121,11 +121,11 @@ HeadPose EstimatePose(std::span<const Point2f, 5> p) {
   // moves sideways by 0.5 * iod * tan(yaw) relative to the eye/mouth midline.
   const double midline = mouth_x / 2;
   pose.yaw = static_cast<float>(std::atan((nose[0] - midline) / (0.5 * iod)) * 180 / kPi);
-  // Pitch: the nose tip sits at 0.494 of the way from the eye line to the mouth line in the
-  // ArcFace (frontal) template; tilting up moves it towards the eyes.
+  // Pitch: on a frontal face the nose tip sits at nose_ref of the way from the eye line to
+  // the mouth line; tilting up moves it towards the eyes.
   if (mouth_y > 1e-6) {
     const double t = nose[1] / mouth_y;
-    pose.pitch = static_cast<float>(std::atan((0.494 - t) * mouth_y / (0.5 * iod)) * 180 / kPi);
+    pose.pitch = static_cast<float>(std::atan((nose_ref - t) * mouth_y / (0.5 * iod)) * 180 / kPi);
   }
   return pose;
 }
