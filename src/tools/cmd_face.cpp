@@ -817,18 +817,25 @@ int EvalSpeed(const Args& args) {
     if (!e.ok()) return Fail("eval", e.status());
     // Warm-up (plans are built on first use per input shape).
     (void)(*e)->ProcessFile(files[0]);
-    size_t photos = 0, faces = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int r = 0; r < repeat; ++r)
+    // Each round processes every photo once; the fastest round is reported (the machine is
+    // shared, slower rounds measure other jobs), all rounds are in the JSON.
+    size_t photos = files.size(), faces = 0;
+    double s = 1e30;
+    std::vector<double> rounds;
+    for (int r = 0; r < repeat; ++r) {
+      size_t round_faces = 0;
+      const auto t0 = std::chrono::steady_clock::now();
       for (const auto& f : files) {
         auto res = (*e)->ProcessFile(f);
-        ++photos;
-        if (res.ok()) faces += res->size();
+        if (res.ok()) round_faces += res->size();
       }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      rounds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      s = std::min(s, rounds.back());
+      faces = round_faces;
+    }
     json j = {{"tier", tn},           {"description", (*e)->description()}, {"photos", photos},
               {"faces", faces},       {"seconds", s},                       {"photos_per_s", photos / s},
-              {"faces_per_s", faces / s}, {"ms_per_photo", 1000 * s / photos}};
+              {"faces_per_s", faces / s}, {"ms_per_photo", 1000 * s / photos}, {"round_seconds", rounds}};
     results.push_back(j);
     std::fprintf(stderr, "eval speed: %-9s %zu photos, %zu faces in %.2f s: %.2f photos/s, %.2f faces/s\n", tn.c_str(),
                  photos, faces, s, photos / s, faces / s);
@@ -848,12 +855,12 @@ int EvalSpeed(const Args& args) {
     std::ofstream(out + "/pipeline-cpu.json") << j.dump(1) << "\n";
     std::ofstream md(out + "/pipeline-cpu.md");
     md << "# End-to-end pipeline speed on CPU\n\n"
-       << "Produced by `facekit eval speed` on " << files.size() << " photo(s) x " << repeat
-       << " repeat(s): decode (max side " << base->max_image_side
+       << "Produced by `facekit eval speed` on " << files.size() << " photo(s), best of " << repeat
+       << " round(s): decode (max side " << base->max_image_side
        << ") -> BlazeFace (+ tiles) -> facemesh -> quality -> alignment -> embedding, one photo at a time, "
        << threads << " thread(s) per model run, backend `" << base->backend << "`. Machine: "
        << j["machine"].get<std::string>() << " (shared with other jobs while measured: treat as a lower bound).\n\n"
-       << "| tier | recognizer | photos | faces | seconds | photos/s | faces/s | ms/photo |\n"
+       << "| tier | recognizer | photos | faces | seconds (best round) | photos/s | faces/s | ms/photo |\n"
        << "|---|---|---|---|---|---|---|---|\n"
        << rows.str()
        << "\nPeer comparison with the Human library (TF.js wasm) in the same run: not done yet.\n";
