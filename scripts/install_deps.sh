@@ -30,7 +30,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 # Node reference runners (pinned in package-lock.json).
-for dir in "$ROOT"/tests/reference "$ROOT"/tests/reference/onnx; do
+for dir in "$ROOT"/tests/reference "$ROOT"/tests/reference/onnx "$ROOT"/tests/reference/faceapi; do
   if [[ -f "$dir/package.json" ]]; then
     stamp="$dir/node_modules/.facekit-stamp"
     lock="$dir/package-lock.json"

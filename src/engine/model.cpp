@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "engine/executor.h"
+#include "engine/import/faceapi_nets.h"
 #include "engine/import/onnx_loader.h"
 #include "engine/import/tfjs_loader.h"
 #include "facekit/engine.h"
@@ -13,6 +14,7 @@ namespace engine {
 Result<ir::Graph> ImportModel(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (IsFaceApiManifest(path)) return LoadFaceApiModel(path);  // weights-only nets (docs/faceapi.md)
   if (ext == ".json") return LoadTfjsGraphModel(path);
   if (ext == ".onnx") return LoadOnnxModel(path);  // NCHW -> NHWC at import (docs/onnx.md)
   return Unsupported("'" + path + "': unknown model format '" + ext +

@@ -31,7 +31,7 @@ std::vector<RecognizerSpec> MakeSpecs() {
     s.id = "faceres";
     s.file = "human/faceres.json";
     s.chip_size = 224;
-    s.face_scale = 0.80f;
+    s.face_scale = 0.90f;
     s.y_shift = 0.0f;
     s.norm = vision::Normalize::Raw();
     s.dim = 1024;

@@ -169,6 +169,115 @@ TEST(Optimizer, FoldsConstantsAndRemovesIdentities) {
   EXPECT_FLOAT_EQ(opt.value(*folded).constant.data<float>()[2], 18.f);
 }
 
+TEST(Optimizer, FusesMaxMinMulPreluPatternIntoConv) {
+  // mobileface (MXNet) PReLU: Add(Maximum(0, x), Mul(alpha, Minimum(0, x))), operands in the
+  // export's order for the first block and swapped for the second.
+  GraphBuilder b;
+  auto x = b.Input("x", Shape{-1, 5, 5, 3});
+  auto conv = b.Op(OpType::kConv2D, "conv", {x, b.ConstRandom("w", Shape{3, 3, 3, 4})}, ConvAttrs());
+  auto mx = b.Op(OpType::kMaximum, "max", {b.Const("z0", Shape{}, {0.f}), conv});
+  auto mn = b.Op(OpType::kMinimum, "min", {b.Const("z1", Shape{}, {0.f}), conv});
+  auto mul = b.Op(OpType::kMul, "mul", {b.ConstRandom("gamma", Shape{4}, 0.5f), mn});
+  auto add = b.Op(OpType::kAdd, "add", {mx, mul});
+  auto dw = b.Op(OpType::kDepthwiseConv2D, "dw", {add, b.ConstRandom("w2", Shape{3, 3, 4, 1})}, ConvAttrs());
+  auto mn2 = b.Op(OpType::kMinimum, "min2", {dw, b.Const("z2", Shape{}, {0.f})});
+  auto mx2 = b.Op(OpType::kMaximum, "max2", {dw, b.Const("z3", Shape{}, {0.f})});
+  auto mul2 = b.Op(OpType::kMul, "mul2", {mn2, b.ConstRandom("gamma2", Shape{1, 1, 1, 4}, 0.5f)});
+  auto add2 = b.Op(OpType::kAdd, "add2", {mul2, mx2});
+  b.Output(add2);
+  OptimizeStats st;
+  auto opt = OptimizeAndCompare(b.g, {RandomInput(Shape{2, 5, 5, 3})}, &st, 1e-5f);
+  EXPECT_EQ(st.prelu_patterns_fused, 2);
+  ASSERT_EQ(opt.nodes().size(), 2u) << opt.ToString();
+  EXPECT_EQ(opt.nodes()[0].activation(), ir::Activation::kPrelu);
+  EXPECT_EQ(opt.nodes()[1].activation(), ir::Activation::kPrelu);
+  EXPECT_EQ(opt.value(opt.outputs()[0]).name, "add2");
+}
+
+TEST(Optimizer, PreluPatternNeedsZeroAndSoleUses) {
+  GraphBuilder b;
+  auto x = b.Input("x", Shape{-1, 4, 4, 2});
+  // Not a PReLU: Maximum against 1 instead of 0.
+  auto mx = b.Op(OpType::kMaximum, "max", {x, b.Const("one", Shape{}, {1.f})});
+  auto mn = b.Op(OpType::kMinimum, "min", {x, b.Const("z", Shape{}, {0.f})});
+  auto mul = b.Op(OpType::kMul, "mul", {b.ConstRandom("gamma", Shape{2}, 0.5f), mn});
+  auto add = b.Op(OpType::kAdd, "add", {mx, mul});
+  // A real PReLU pattern on a graph input (no producer to fuse into: stays a Prelu node) ...
+  auto mx2 = b.Op(OpType::kMaximum, "max2", {x, b.Const("z2", Shape{}, {0.f})});
+  auto mn2 = b.Op(OpType::kMinimum, "min2", {x, b.Const("z3", Shape{}, {0.f})});
+  auto mul2 = b.Op(OpType::kMul, "mul2", {b.ConstRandom("gamma2", Shape{2}, 0.5f), mn2});
+  auto add2 = b.Op(OpType::kAdd, "add2", {mx2, mul2});
+  // ... and one whose Minimum is also a graph output (must stay unfused).
+  auto mx3 = b.Op(OpType::kMaximum, "max3", {x, b.Const("z4", Shape{}, {0.f})});
+  auto mn3 = b.Op(OpType::kMinimum, "min3", {x, b.Const("z5", Shape{}, {0.f})});
+  auto mul3 = b.Op(OpType::kMul, "mul3", {b.ConstRandom("gamma3", Shape{2}, 0.5f), mn3});
+  auto add3 = b.Op(OpType::kAdd, "add3", {mx3, mul3});
+  b.Output(add);
+  b.Output(add2);
+  b.Output(add3);
+  b.Output(mn3);
+  OptimizeStats st;
+  auto opt = OptimizeAndCompare(b.g, {RandomInput(Shape{2, 4, 4, 2})}, &st, 1e-6f);
+  EXPECT_EQ(st.prelu_patterns_fused, 1);
+  EXPECT_EQ(CountOp(opt, OpType::kPrelu), 1);
+  EXPECT_EQ(CountOp(opt, OpType::kMaximum), 2);
+  EXPECT_EQ(CountOp(opt, OpType::kMinimum), 2);
+}
+
+#ifdef FK_HAVE_DNNL
+// The nodes the optimizer leaves behind in blazeface / facemesh (channel Pad for residuals,
+// spatial Pad before a SAME conv it cannot fold into, Reshape/Squeeze/ExpandDims heads) run
+// on the cpu backend and match ref.
+TEST(Optimizer, LeftoverPadAndReshapeRunOnCpuLikeRef) {
+  GraphBuilder b;
+  auto x = b.Input("x", Shape{-1, 6, 7, 5});
+  ir::Attrs pa;
+  pa.set("mode", std::string("CONSTANT"));
+  pa.set("constant_value", 0.f);
+  auto conv = b.Op(OpType::kConv2D, "conv", {x, b.ConstRandom("w", Shape{3, 3, 5, 3})}, ConvAttrs("SAME"));
+  auto chpad = b.Op(OpType::kPad, "chpad", {conv, b.ConstI32("p1", Shape{4, 2}, {0, 0, 0, 0, 0, 0, 0, 2})}, pa);
+  auto res = b.Op(OpType::kAdd, "res", {chpad, x});
+  ir::Attrs pv = pa;
+  pv.set("constant_value", -1.5f);
+  auto sp = b.Op(OpType::kPad, "sppad", {res, b.ConstI32("p2", Shape{4, 2}, {0, 1, 2, 0, 1, 3, 1, 0})}, pv);
+  auto pool = b.Op(OpType::kMaxPool, "pool", {sp}, [] {
+    ir::Attrs a;
+    a.set("ksize", std::vector<int64_t>{2, 2});
+    a.set("strides", std::vector<int64_t>{2, 2});
+    a.set("padding", std::string("VALID"));
+    return a;
+  }());
+  auto flat = b.Op(OpType::kReshape, "flat", {pool, b.ConstI32("shape", Shape{3}, {-1, 4, 6})});
+  auto ex = b.Op(OpType::kExpandDims, "ex", {flat, b.ConstI32("axis", Shape{}, {1})});
+  ir::Attrs sq;
+  sq.set("axes", std::vector<int64_t>{1});
+  auto out = b.Op(OpType::kSqueeze, "sq", {ex}, sq);
+  b.Output(out);
+  ir::Graph opt = b.g;
+  ASSERT_TRUE(Optimize(&opt).ok());
+  EXPECT_EQ(CountOp(opt, OpType::kPad), 2);
+  const std::vector<Tensor> in{RandomInput(Shape{2, 6, 7, 5}, 5)};
+  auto ref = RunRef(opt, in);
+  ExecutorOptions o;
+  o.backend = "cpu";
+  o.num_threads = 1;
+  auto exec = Executor::Create(opt, o);
+  ASSERT_TRUE(exec.ok()) << exec.status().ToString();
+  const auto assigned = (*exec)->StaticAssignment();
+  ASSERT_EQ(assigned.size(), opt.nodes().size());
+  for (size_t i = 0; i < assigned.size(); ++i) {
+    const OpType op = opt.nodes()[i].op;
+    if (op == OpType::kPad || op == OpType::kReshape || op == OpType::kExpandDims || op == OpType::kSqueeze)
+      EXPECT_EQ(assigned[i], "cpu") << opt.nodes()[i].name;
+  }
+  auto cpu = (*exec)->Run(in);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  ASSERT_EQ(ref.size(), 1u);
+  ASSERT_EQ((*cpu)[0].shape(), ref[0].shape());
+  EXPECT_LE(MaxAbsDiff((*cpu)[0], ref[0]), 1e-5f);
+}
+#endif  // FK_HAVE_DNNL
+
 TEST(Optimizer, OptionsDisableRewrites) {
   GraphBuilder b;
   auto x = b.Input("x", Shape{-1, 4, 4, 2});

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "facekit/face.h"
@@ -252,6 +253,66 @@ TEST(PipelineSamples, VerifyAndErrors) {
   auto none = engine->Process(grey);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+}  // namespace
+}  // namespace fk
+
+namespace fk {
+namespace {
+
+// Tier mapping: balanced uses fr_feature when its ONNX model loads, else faceres; accurate
+// adds flip TTA. A models folder without faceplugin/ must fall back, not fail.
+TEST(PipelineTiers, BalancedFallsBackToFaceresWithoutTheOnnxModel) {
+  if (!HaveModels({"blazeface-back", "facemesh", "faceres"})) GTEST_SKIP() << "human models missing";
+  const auto dir = std::filesystem::temp_directory_path() / "fk_pipeline_models_no_onnx";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/human"), dir / "human");
+  FaceConfig c;
+  c.models_dir = dir.string();
+  c.tier = Tier::kBalanced;
+  c.calibration = "none";
+  auto e = FaceEngine::Create(c);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->recognizer(), "faceres");
+  EXPECT_NE((*e)->description().find("fr_feature unavailable"), std::string::npos) << (*e)->description();
+  c.tier = Tier::kFast;
+  auto f = FaceEngine::Create(c);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ((*f)->recognizer(), "mobileface");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace fk
+
+namespace fk {
+namespace {
+
+// FaceEngine is documented thread-safe: concurrent Process() calls on one engine give the
+// same faces and templates as a serial call.
+TEST(PipelineThreads, ConcurrentProcessMatchesSerial) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
+  auto engine = MakeEngine(true);
+  ASSERT_TRUE(engine);
+  auto img = DecodeImageFile(Sample("sample2.jpg"), {.max_side = 960});
+  ASSERT_TRUE(img.ok());
+  auto ref = engine->Process(*img);
+  ASSERT_TRUE(ref.ok());
+  ASSERT_FALSE(ref->empty());
+  std::vector<Result<std::vector<Face>>> out(4, Status(StatusCode::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { out[t] = engine->Process(*img); });
+  for (auto& th : threads) th.join();
+  for (const auto& r : out) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->size(), ref->size());
+    for (size_t i = 0; i < ref->size(); ++i) {
+      EXPECT_NEAR((*r)[i].box.x0, (*ref)[i].box.x0, 1e-3f);
+      EXPECT_GT(*CompareTemplates((*r)[i].templ, (*ref)[i].templ), 0.9999f);
+    }
+  }
 }
 
 }  // namespace

@@ -75,6 +75,11 @@ constexpr Entry kTable[] = {
     {OpType::kMin, SupportsReduce, PlanReduce},
     {OpType::kProd, SupportsReduce, PlanReduce},
     {OpType::kConcat, SupportsConcat, PlanConcat},
+    {OpType::kPad, SupportsPad, PlanPad},
+    {OpType::kReshape, SupportsReshapeLike, PlanReshapeLike},
+    {OpType::kSqueeze, SupportsReshapeLike, PlanReshapeLike},
+    {OpType::kExpandDims, SupportsReshapeLike, PlanReshapeLike},
+    {OpType::kIdentity, SupportsReshapeLike, PlanReshapeLike},
 };
 
 const Entry* Find(OpType op) {

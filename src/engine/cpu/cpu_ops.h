@@ -47,6 +47,13 @@ Result<std::unique_ptr<Kernel>> PlanReduce(const PlanArgs& a);
 bool SupportsConcat(const ir::Graph& graph, const ir::Node& node);
 Result<std::unique_ptr<Kernel>> PlanConcat(const PlanArgs& a);
 
+// pad.cpp: Pad (CONSTANT mode, constant non-negative paddings, float32).
+bool SupportsPad(const ir::Graph& graph, const ir::Node& node);
+Result<std::unique_ptr<Kernel>> PlanPad(const PlanArgs& a);
+// reshape.cpp: Reshape, Squeeze, ExpandDims, Identity (a memcpy; the executor does not alias).
+bool SupportsReshapeLike(const ir::Graph& graph, const ir::Node& node);
+Result<std::unique_ptr<Kernel>> PlanReshapeLike(const PlanArgs& a);
+
 // A kernel for outputs with zero elements: writes nothing.
 std::unique_ptr<Kernel> MakeEmptyKernel();
 

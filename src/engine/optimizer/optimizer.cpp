@@ -28,7 +28,7 @@ std::string OptimizeStats::ToString() const {
   std::ostringstream os;
   os << "constants folded " << constants_folded << ", identities removed " << identities_removed
      << ", biases folded " << biases_folded << ", batch norms folded " << batchnorms_folded
-     << ", activations fused " << activations_fused << ", pads folded " << pads_folded;
+     << ", activations fused " << activations_fused << ", pads folded " << pads_folded << ", prelu patterns fused " << prelu_patterns_fused;
   return os.str();
 }
 
@@ -446,6 +446,104 @@ int FuseActivations(Graph* g) {
   return count;
 }
 
+// ---- PReLU pattern ---------------------------------------------------------------------------
+
+namespace {
+bool IsZeroScalar(const Graph& g, ValueId v) {
+  bool ok;
+  const float z = ScalarConst(g, v, &ok);
+  return ok && z == 0.f;
+}
+}  // namespace
+
+// Add(Maximum(x, 0), Mul(alpha, Minimum(x, 0))) (operands in any order, alpha a per-channel
+// constant over the last axis) -> Prelu(x, alpha). Exact for finite alpha: for x > 0 it is
+// x + alpha*0, otherwise 0 + alpha*x. The Prelu then fuses into x's producer like any other
+// activation (FuseActivations). mobileface (MXNet export) writes every PReLU this way.
+int FusePreluPattern(Graph* g) {
+  int count = 0;
+  auto cons = Consumers(*g);
+  std::vector<char> dead(g->nodes().size(), 0);
+  auto producer_of = [&](ValueId v) -> int { return g->value(v).producer; };
+  for (size_t i = 0; i < g->nodes().size(); ++i) {
+    Node& add = g->nodes()[i];
+    if (dead[i] || add.op != OpType::kAdd || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
+    // One operand is the Maximum, the other the Mul.
+    int imax = -1, imul = -1;
+    for (int k = 0; k < 2; ++k) {
+      const int p = producer_of(add.inputs[static_cast<size_t>(k)]);
+      if (p < 0 || dead[static_cast<size_t>(p)]) continue;
+      if (g->nodes()[static_cast<size_t>(p)].op == OpType::kMaximum) imax = p;
+      if (g->nodes()[static_cast<size_t>(p)].op == OpType::kMul) imul = p;
+    }
+    if (imax < 0 || imul < 0) continue;
+    const Node& mx = g->nodes()[static_cast<size_t>(imax)];
+    const Node& mul = g->nodes()[static_cast<size_t>(imul)];
+    if (mx.inputs.size() != 2 || mul.inputs.size() != 2 || mx.outputs.size() != 1 || mul.outputs.size() != 1) continue;
+    if (SoleConsumer(*g, cons, mx.outputs[0]) != static_cast<int>(i) ||
+        SoleConsumer(*g, cons, mul.outputs[0]) != static_cast<int>(i))
+      continue;
+    // Maximum(x, 0) / Maximum(0, x).
+    ValueId x;
+    if (IsZeroScalar(*g, mx.inputs[0])) x = mx.inputs[1];
+    else if (IsZeroScalar(*g, mx.inputs[1])) x = mx.inputs[0];
+    else continue;
+    if (g->value(x).is_constant()) continue;
+    // Mul(alpha, Minimum(x, 0)) in either order.
+    int imin = -1;
+    ValueId alpha_v = ir::kNoValue;
+    for (int k = 0; k < 2; ++k) {
+      const int p = producer_of(mul.inputs[static_cast<size_t>(k)]);
+      if (p < 0 || dead[static_cast<size_t>(p)] || g->nodes()[static_cast<size_t>(p)].op != OpType::kMinimum) continue;
+      imin = p;
+      alpha_v = mul.inputs[static_cast<size_t>(1 - k)];
+    }
+    if (imin < 0) continue;
+    const Node& mn = g->nodes()[static_cast<size_t>(imin)];
+    if (mn.inputs.size() != 2 || mn.outputs.size() != 1) continue;
+    if (SoleConsumer(*g, cons, mn.outputs[0]) != imul) continue;
+    if (!((mn.inputs[0] == x && IsZeroScalar(*g, mn.inputs[1])) || (mn.inputs[1] == x && IsZeroScalar(*g, mn.inputs[0]))))
+      continue;
+    // alpha: a finite float constant whose only non-1 dim is the last one (or a scalar).
+    const ir::Value& av = g->value(alpha_v);
+    if (!av.is_constant() || av.constant.dtype() != DType::kFloat32) continue;
+    const Shape& as = av.constant.shape();
+    bool per_channel = true;
+    for (int d = 0; d + 1 < as.rank(); ++d) per_channel = per_channel && as[d] == 1;
+    if (!per_channel) continue;
+    const Shape& xs = g->value(x).shape;
+    // The Prelu keeps the Add's output shape only when alpha does not broadcast x up: alpha's
+    // rank must not exceed x's, and its channel count must match x's last dim (or be 1).
+    // A rank-0 shape or a -1 channel means "not inferred" (graphs built by hand): then a
+    // mismatch, which no real model has, is reported by Prelu at plan time, never computed.
+    if (as.rank() > 0 && xs.rank() > 0) {
+      if (as.rank() > xs.rank()) continue;
+      const int64_t c = as[as.rank() - 1], xc = xs[xs.rank() - 1];
+      if (c != 1 && xc >= 0 && xc != c) continue;
+    }
+    bool finite = true;
+    const float* ap = av.constant.data<float>();
+    for (int64_t k = 0; k < av.constant.num_elements(); ++k) finite = finite && std::isfinite(ap[k]);
+    if (!finite) continue;
+    // Prelu's alpha broadcasts over the last axis: store it as [C] (or [1] for a scalar).
+    Tensor alpha(DType::kFloat32, Shape{std::max<int64_t>(1, av.constant.num_elements())});
+    std::copy(ap, ap + av.constant.num_elements(), alpha.data<float>());
+    const std::string name = add.name;
+    const ValueId out = add.outputs[0];
+    const ValueId alpha_id = g->AddConstant(name + "/prelu_alpha", alpha);
+    Node& a = g->nodes()[i];  // AddConstant does not touch nodes, but re-fetch for clarity
+    a.op = OpType::kPrelu;
+    a.inputs = {x, alpha_id};
+    a.outputs = {out};
+    a.attrs = ir::Attrs{};
+    dead[static_cast<size_t>(imax)] = dead[static_cast<size_t>(imin)] = dead[static_cast<size_t>(imul)] = 1;
+    cons = Consumers(*g);
+    ++count;
+  }
+  if (count) EraseNodes(g, dead);
+  return count;
+}
+
 // ---- pad folding ----------------------------------------------------------------------------
 
 // Pad (constant 0, H/W only) -> Conv2D/DepthwiseConv2D with VALID or EXPLICIT padding: the pad
@@ -502,6 +600,7 @@ Status Optimize(Graph* g, const OptimizeOptions& o, OptimizeStats* stats) {
     if (o.fold_pad) { int k = FoldPad(g); st.pads_folded += k; changed += k; }
     if (o.fold_batchnorm) { int k = FoldBatchNorm(g); st.batchnorms_folded += k; changed += k; }
     if (o.fold_bias) { int k = FoldBias(g); st.biases_folded += k; changed += k; }
+    if (o.fuse_activations) { int k = FusePreluPattern(g); st.prelu_patterns_fused += k; changed += k; }
     if (o.fuse_activations) { int k = FuseActivations(g); st.activations_fused += k; changed += k; }
     if (!changed) break;
   }

@@ -17,7 +17,8 @@ struct OptimizeOptions {
   bool remove_identity = true;    // Identity nodes
   bool fold_bias = true;          // Conv/DWConv/MatMul + Add/BiasAdd(per-channel const) -> bias
   bool fold_batchnorm = true;     // BatchNorm / Mul(per-channel const) (+Add) -> conv weights/bias
-  bool fuse_activations = true;   // Relu/Relu6/Sigmoid/Tanh/LeakyRelu/Prelu/clip -> activation attr
+  bool fuse_activations = true;   // Relu/Relu6/Sigmoid/Tanh/LeakyRelu/Prelu/clip -> activation attr;
+                                  // also Maximum(x,0) + alpha*Minimum(x,0) -> Prelu
   bool fold_pad = true;           // zero spatial Pad -> following conv's explicit pads
 
   static OptimizeOptions None() {
@@ -35,6 +36,7 @@ struct OptimizeStats {
   int batchnorms_folded = 0;
   int activations_fused = 0;
   int pads_folded = 0;
+  int prelu_patterns_fused = 0;  // Maximum(x,0) + alpha*Minimum(x,0) -> Prelu
   std::string ToString() const;
 };
 
@@ -49,5 +51,6 @@ int FoldBias(ir::Graph* graph);
 int FoldBatchNorm(ir::Graph* graph);
 int FuseActivations(ir::Graph* graph);
 int FoldPad(ir::Graph* graph);
+int FusePreluPattern(ir::Graph* graph);
 
 }  // namespace fk::engine
