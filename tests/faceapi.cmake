@@ -17,7 +17,7 @@ endif()
 
 add_test(NAME faceapi_goldens
   COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/reference/faceapi/ctest_faceapi_goldens.sh ${_fk_faceapi_node}
-          ${PROJECT_SOURCE_DIR}/models/face-api ${FK_FACEAPI_GOLDENS_DIR})
+          ${PROJECT_SOURCE_DIR}/models/face-api ${FK_FACEAPI_GOLDENS_DIR} ${PROJECT_SOURCE_DIR}/data/samples)
 set_tests_properties(faceapi_goldens PROPERTIES
   FIXTURES_SETUP faceapi_goldens
   SKIP_RETURN_CODE 77

@@ -12,10 +12,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/npy.h"
 #include "engine/backend.h"
@@ -71,7 +70,9 @@ json TinyManifest() {
     {"name": "q", "shape": [3], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
     {"name": "conv", "shape": [1, 1, 2, 1], "dtype": "float32"}]}])");
 }
-std::string TinyShard() { return Floats({1.5f, -2.f}) + std::string("\x00\x02\xff", 3) + Floats({2.f, 3.f}); }
+std::string TinyShard() {
+  return Floats({1.5f, -2.f}) + std::string("\x00\x02\xff", 3) + Floats({2.f, 3.f});
+}
 
 TEST(FaceApiManifest, ReadsFloatAndUint8InManifestOrder) {
   TempDir d;
@@ -109,25 +110,29 @@ TEST(FaceApiManifest, RefusesTruncatedOrMissingShards) {
   ASSERT_FALSE(extra.ok());
   EXPECT_EQ(extra.status().code(), StatusCode::kDataLoss);
 
-  EXPECT_EQ(engine::ReadWeightsManifest(d.Write("bad.json", "{not json")).status().code(), StatusCode::kDataLoss);
-  EXPECT_EQ(engine::ReadWeightsManifest(d.Write("nope.json", "")).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(engine::ReadWeightsManifest(d.Write("bad.json", "{not json")).status().code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(engine::ReadWeightsManifest(d.Write("nope.json", "")).status().code(),
+            StatusCode::kDataLoss);
 }
 
 TEST(FaceApiBuilder, BuildsAndRunsASmallNet) {
   TempDir d;
   d.Write("tiny.bin", TinyShard());
-  auto w = engine::ReadWeightsManifest(d.Write("tiny-weights_manifest.json", TinyManifest().dump()));
+  auto w =
+      engine::ReadWeightsManifest(d.Write("tiny-weights_manifest.json", TinyManifest().dump()));
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   engine::GraphBuilder b("tiny", std::move(*w));
-  // y = relu(conv1x1(x, conv) + q[0]) * w[0]  (q[0] = -1, w[0] = 1.5), mean over H, W.
+  // y = mean_HW(relu(conv1x1(x, conv) - 1) * 1.5); "w" and "q" are bound but unused by the
+  // graph (Finish() requires every manifest weight to be bound).
   const auto x = b.Input("x", Shape{-1, 2, 2, 2});
-  const auto conv = b.Conv2D("conv", x, b.Weight("conv", Shape{1, 1, 2, 1}), ir::kNoValue, 1, "SAME");
-  const auto q = b.Weight("q");
-  const auto wv = b.Weight("w");
-  (void)q;
-  (void)wv;
+  const auto conv =
+      b.Conv2D("conv", x, b.Weight("conv", Shape{1, 1, 2, 1}), ir::kNoValue, 1, "SAME");
+  b.Weight("q");
+  b.Weight("w");
   const auto minus1 = b.ConstantFloats("minus1", Shape{1}, {-1.f});
-  const auto y = b.Mul("scale", b.Relu("relu", b.Add("add", conv, minus1)), b.ConstantFloats("k", Shape{}, {1.5f}));
+  const auto y = b.Mul("scale", b.Relu("relu", b.Add("add", conv, minus1)),
+                       b.ConstantFloats("k", Shape{}, {1.5f}));
   const auto out = b.Mean("mean", y, {1, 2});
   auto g = b.Finish({out});
   ASSERT_TRUE(g.ok()) << g.status().ToString();
@@ -166,7 +171,8 @@ TEST(FaceApiBuilder, ReportsMissingMismatchedAndUnusedWeights) {
     b.Weight("conv");
     auto g = b.Finish({b.Relu("r", x)});
     ASSERT_FALSE(g.ok());
-    EXPECT_NE(g.status().message().find("'w' has shape [2]"), std::string::npos) << g.status().message();
+    EXPECT_NE(g.status().message().find("'w' has shape [2]"), std::string::npos)
+        << g.status().message();
   }
   {
     engine::GraphBuilder b("tiny", *engine::ReadWeightsManifest(m));
@@ -179,9 +185,11 @@ TEST(FaceApiBuilder, ReportsMissingMismatchedAndUnusedWeights) {
 }
 
 TEST(FaceApiNets, LoadWithDeclaredShapes) {
-  for (const auto& [file, size, out] : {std::tuple{kRecognition, 150, 128}, std::tuple{kLandmarks, 112, 136}}) {
+  for (const auto& [file, size, out] :
+       {std::tuple{kRecognition, 150, 128}, std::tuple{kLandmarks, 112, 136}}) {
     const std::string path = FaceApiDir() + "/" + file;
-    if (!fs::exists(path)) GTEST_SKIP() << "model not fetched: " << path << " (run scripts/fetch_models.sh)";
+    if (!fs::exists(path))
+      GTEST_SKIP() << "model not fetched: " << path << " (run scripts/fetch_models.sh)";
     auto model = Model::Load(path, {.backend = "ref"});
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     ASSERT_EQ((*model)->inputs().size(), 1u);
@@ -196,13 +204,14 @@ TEST(FaceApiNets, LoadWithDeclaredShapes) {
 TEST(FaceApiNets, RefusesOtherFaceApiManifests) {
   TempDir d;
   d.Write("tiny.bin", TinyShard());
-  TinyManifest();
-  const std::string m = d.Write("tiny_face_detector_model-weights_manifest.json", TinyManifest().dump());
+  const std::string m =
+      d.Write("tiny_face_detector_model-weights_manifest.json", TinyManifest().dump());
   auto g = engine::LoadFaceApiModel(m);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), StatusCode::kUnsupported);
   // A recognition manifest with the wrong weights is refused with the missing weight named.
-  const std::string r = d.Write("face_recognition_model-weights_manifest.json", TinyManifest().dump());
+  const std::string r =
+      d.Write("face_recognition_model-weights_manifest.json", TinyManifest().dump());
   auto g2 = engine::LoadFaceApiModel(r);
   ASSERT_FALSE(g2.ok());
   EXPECT_NE(g2.status().message().find("conv32_down"), std::string::npos) << g2.status().message();
@@ -220,13 +229,17 @@ class FaceApiParity : public ::testing::TestWithParam<std::tuple<std::string, st
 TEST_P(FaceApiParity, MatchesFaceApi) {
   const auto& [name, backend] = GetParam();
   const std::string model_path = FaceApiDir() + "/" + name + "-weights_manifest.json";
-  if (!fs::exists(model_path)) GTEST_SKIP() << "model not fetched: " << model_path << " (run scripts/fetch_models.sh)";
-  if (!engine::GetBackend(backend)) GTEST_SKIP() << "backend '" << backend << "' is not compiled into this build";
+  if (!fs::exists(model_path))
+    GTEST_SKIP() << "model not fetched: " << model_path << " (run scripts/fetch_models.sh)";
+  if (!engine::GetBackend(backend))
+    GTEST_SKIP() << "backend '" << backend << "' is not compiled into this build";
   const std::string gdir = GoldensDir();
   if (!fs::exists(gdir + "/" + name + "_output.npy"))
-    GTEST_SKIP() << "face-api goldens missing in " << gdir << "; run 'npm ci' in tests/reference/faceapi and ctest "
-                 << "(fixture faceapi_goldens), or node tests/reference/faceapi/make_faceapi_goldens.mjs "
-                 << "--models DIR --out DIR";
+    GTEST_SKIP()
+        << "face-api goldens missing in " << gdir
+        << "; run 'npm ci' in tests/reference/faceapi and ctest "
+        << "(fixture faceapi_goldens), or node tests/reference/faceapi/make_faceapi_goldens.mjs "
+        << "--models DIR --out DIR";
   auto input = LoadNpy(gdir + "/" + name + "_input.npy");
   ASSERT_TRUE(input.ok()) << input.status().ToString();
   auto want = LoadNpy(gdir + "/" + name + "_output.npy");
@@ -247,9 +260,11 @@ TEST_P(FaceApiParity, MatchesFaceApi) {
     if (landmarks) {
       const double size = static_cast<double>(input->shape().dims()[1]);
       double worst = 0;
-      for (int64_t j = 0; j < k; ++j) worst = std::max(worst, std::abs(g[i * k + j] * size - w[i * k + j]));
+      for (int64_t j = 0; j < k; ++j)
+        worst = std::max(worst, std::abs(g[i * k + j] * size - w[i * k + j]));
       worst_px = std::max(worst_px, worst);
-      EXPECT_LE(worst, 0.01) << name << " chip " << i << ": max landmark difference " << worst << " px";
+      EXPECT_LE(worst, 0.01) << name << " chip " << i << ": max landmark difference " << worst
+                             << " px";
     } else {
       double dot = 0, ng = 0, nw = 0;
       for (int64_t j = 0; j < k; ++j) {
@@ -260,21 +275,23 @@ TEST_P(FaceApiParity, MatchesFaceApi) {
       const double cosine = dot / std::sqrt(ng * nw);
       worst_cos = std::min(worst_cos, cosine);
       EXPECT_GE(cosine, 0.99999) << name << " chip " << i;
-      EXPECT_NEAR(std::sqrt(ng), std::sqrt(nw), 1e-3 * std::sqrt(nw)) << name << " chip " << i << ": norm";
+      EXPECT_NEAR(std::sqrt(ng), std::sqrt(nw), 1e-3 * std::sqrt(nw))
+          << name << " chip " << i << ": norm";
     }
   }
-  if (landmarks) std::printf("  %s on %s: max landmark diff %.2e px over %lld chips\n", name.c_str(), backend.c_str(),
-                              worst_px, static_cast<long long>(n));
-  else std::printf("  %s on %s: min cosine 1 - %.2e over %lld chips\n", name.c_str(), backend.c_str(), 1 - worst_cos,
-                   static_cast<long long>(n));
+  if (landmarks)
+    std::printf("  %s on %s: max landmark diff %.2e px over %lld chips\n", name.c_str(),
+                backend.c_str(), worst_px, static_cast<long long>(n));
+  else
+    std::printf("  %s on %s: min cosine 1 - %.2e over %lld chips\n", name.c_str(), backend.c_str(),
+                1 - worst_cos, static_cast<long long>(n));
 }
 
-INSTANTIATE_TEST_SUITE_P(Nets, FaceApiParity,
-                         ::testing::Combine(::testing::Values("face_recognition_model", "face_landmark_68_model"),
-                                            ::testing::Values("ref", "cpu")),
-                         [](const auto& info) {
-                           return std::get<0>(info.param) + "_" + std::get<1>(info.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Nets, FaceApiParity,
+    ::testing::Combine(::testing::Values("face_recognition_model", "face_landmark_68_model"),
+                       ::testing::Values("ref", "cpu")),
+    [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 }  // namespace
 }  // namespace fk

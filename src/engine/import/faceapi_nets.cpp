@@ -16,7 +16,8 @@ using ir::ValueId;
 
 // normalize(x, [122.782, 117.001, 104.298]).div(255)
 ValueId Normalize(GraphBuilder& b, ValueId x) {
-  const ValueId mean = b.ConstantFloats("preprocess/mean_rgb", Shape{3}, {122.782f, 117.001f, 104.298f});
+  const ValueId mean =
+      b.ConstantFloats("preprocess/mean_rgb", Shape{3}, {122.782f, 117.001f, 104.298f});
   const ValueId s = b.ConstantFloats("preprocess/scale", Shape{}, {255.f});
   return b.Binary(ir::OpType::kDiv, "preprocess/div", b.Sub("preprocess/sub", x, mean), s);
 }
@@ -60,7 +61,8 @@ ValueId ResidualDown(GraphBuilder& b, const std::string& p, ValueId x, int64_t i
     const int32_t d = static_cast<int32_t>(pool_size - conv_size);
     y = b.Pad(p + "/pad_spatial", y, {0, 0, 0, d, 0, d, 0, 0});
   }
-  if (cout != cin) r = b.Pad(p + "/pad_channels", r, {0, 0, 0, 0, 0, 0, 0, static_cast<int32_t>(cout - cin)});
+  if (cout != cin)
+    r = b.Pad(p + "/pad_channels", r, {0, 0, 0, 0, 0, 0, 0, static_cast<int32_t>(cout - cin)});
   *out_size = pool_size;
   return b.Relu(p + "/out", b.Add(p + "/add", r, y));
 }
@@ -71,10 +73,10 @@ ValueId ResidualDown(GraphBuilder& b, const std::string& p, ValueId x, int64_t i
 ValueId SepConv(GraphBuilder& b, const std::string& p, ValueId x, int stride) {
   const std::vector<int64_t> pw = b.WeightDims(p + "/pointwise_filter");
   const int64_t cout = pw.size() == 4 ? pw[3] : 0;
-  const ValueId dw = b.DepthwiseConv2D(p + "/depthwise", x, b.Weight(p + "/depthwise_filter"), ir::kNoValue, stride,
-                                       "SAME");
-  return b.Conv2D(p + "/pointwise", dw, b.Weight(p + "/pointwise_filter"), b.Weight(p + "/bias", Shape{cout}), 1,
-                  "SAME");
+  const ValueId dw = b.DepthwiseConv2D(p + "/depthwise", x, b.Weight(p + "/depthwise_filter"),
+                                       ir::kNoValue, stride, "SAME");
+  return b.Conv2D(p + "/pointwise", dw, b.Weight(p + "/pointwise_filter"),
+                  b.Weight(p + "/bias", Shape{cout}), 1, "SAME");
 }
 
 // denseBlock4 (stride 2 in conv0; conv0 a plain conv2d in the first block).
@@ -83,8 +85,8 @@ ValueId DenseBlock4(GraphBuilder& b, const std::string& p, ValueId x, bool first
   if (first) {
     const std::vector<int64_t> wd = b.WeightDims(p + "/conv0/filters");
     const int64_t cout = wd.size() == 4 ? wd[3] : 0;
-    a = b.Conv2D(p + "/conv0", x, b.Weight(p + "/conv0/filters"), b.Weight(p + "/conv0/bias", Shape{cout}), 2,
-                 "SAME", Activation::kRelu);
+    a = b.Conv2D(p + "/conv0", x, b.Weight(p + "/conv0/filters"),
+                 b.Weight(p + "/conv0/bias", Shape{cout}), 2, "SAME", Activation::kRelu);
   } else {
     a = b.Relu(p + "/conv0/relu", SepConv(b, p + "/conv0", x, 2));
   }
@@ -98,13 +100,16 @@ ValueId DenseBlock4(GraphBuilder& b, const std::string& p, ValueId x, bool first
   return b.Relu(p + "/out", b.Add(p + "/add3", a, icq));
 }
 
-std::string FileName(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+std::string FileName(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
 
 }  // namespace
 
 bool IsFaceApiManifest(const std::string& path) {
   const std::string suffix = "-weights_manifest.json";
-  return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return path.size() >= suffix.size() &&
+         path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 Result<ir::Graph> LoadFaceApiRecognitionNet(const std::string& manifest_path) {
@@ -139,13 +144,14 @@ Result<ir::Graph> LoadFaceApiLandmark68Net(const std::string& manifest_path) {
   GraphBuilder b(manifest_path, std::move(weights));
   const ValueId in = b.Input("input", Shape{-1, 112, 112, 3});
   ValueId x = Normalize(b, in);
-  x = DenseBlock4(b, "dense0", x, true);   // 56
-  x = DenseBlock4(b, "dense1", x, false);  // 28
-  x = DenseBlock4(b, "dense2", x, false);  // 14
-  x = DenseBlock4(b, "dense3", x, false);  // 7
+  x = DenseBlock4(b, "dense0", x, true);    // 56
+  x = DenseBlock4(b, "dense1", x, false);   // 28
+  x = DenseBlock4(b, "dense2", x, false);   // 14
+  x = DenseBlock4(b, "dense3", x, false);   // 7
   x = b.AvgPool("pool", x, 7, 2, "VALID");  // 1x1x256
   x = b.Reshape("flatten", x, {-1, 256});
-  const ValueId out = b.MatMul("landmarks", x, b.Weight("fc/weights", Shape{256, 136}), b.Weight("fc/bias", Shape{136}));
+  const ValueId out = b.MatMul("landmarks", x, b.Weight("fc/weights", Shape{256, 136}),
+                               b.Weight("fc/bias", Shape{136}));
   return b.Finish({out});
 }
 
@@ -155,7 +161,8 @@ Result<ir::Graph> LoadFaceApiModel(const std::string& manifest_path) {
   if (name.rfind("face_landmark_68_model", 0) == 0) return LoadFaceApiLandmark68Net(manifest_path);
   return Unsupported("'" + manifest_path +
                      "': unknown face-api network (supported weights manifests: "
-                     "face_recognition_model-weights_manifest.json, face_landmark_68_model-weights_manifest.json)");
+                     "face_recognition_model-weights_manifest.json, "
+                     "face_landmark_68_model-weights_manifest.json)");
 }
 
 }  // namespace fk::engine

@@ -4,9 +4,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "engine/import/tfjs_loader.h"
 
@@ -28,8 +27,8 @@ std::string ShapeStr(const std::vector<int64_t>& d) {
 
 Status ReadGroup(const std::string& path, const std::string& dir, const json& group,
                  std::vector<ManifestWeight>* out) {
-  if (!group.is_object() || !group.contains("paths") || !group.contains("weights") || !group["paths"].is_array() ||
-      !group["weights"].is_array())
+  if (!group.is_object() || !group.contains("paths") || !group.contains("weights") ||
+      !group["paths"].is_array() || !group["weights"].is_array())
     return DataLoss(path + ": a weights manifest group needs 'paths' and 'weights' lists");
   std::string buf;
   for (const auto& p : group["paths"]) {
@@ -37,8 +36,9 @@ Status ReadGroup(const std::string& path, const std::string& dir, const json& gr
     const std::string shard = (std::filesystem::path(dir) / p.get<std::string>()).string();
     std::ifstream f(shard, std::ios::binary);
     if (!f)
-      return NotFound("weight shard '" + shard + "' listed in " + path +
-                      " does not exist or cannot be read (keep the .bin files next to the manifest)");
+      return NotFound(
+          "weight shard '" + shard + "' listed in " + path +
+          " does not exist or cannot be read (keep the .bin files next to the manifest)");
     std::ostringstream ss;
     ss << f.rdbuf();
     buf += ss.str();
@@ -70,11 +70,13 @@ Status ReadGroup(const std::string& path, const std::string& dir, const json& gr
     }
     size_t elem = 0;
     if (!q.empty()) {
-      if (q == "uint8") elem = 1;
-      else if (q == "uint16" || q == "float16") elem = 2;
+      if (q == "uint8")
+        elem = 1;
+      else if (q == "uint16" || q == "float16")
+        elem = 2;
       else
-        return Unsupported(path + ": weight '" + name + "' uses unsupported quantization dtype '" + q +
-                           "' (supported: uint8, uint16, float16)");
+        return Unsupported(path + ": weight '" + name + "' uses unsupported quantization dtype '" +
+                           q + "' (supported: uint8, uint16, float16)");
     } else if (dtype == "float32" || dtype == "int32") {
       elem = 4;
     } else {
@@ -83,9 +85,10 @@ Status ReadGroup(const std::string& path, const std::string& dir, const json& gr
     }
     const size_t bytes = n * elem;
     if (off + bytes > buf.size())
-      return DataLoss(path + ": weight '" + name + "' (" + ShapeStr(dims) + ", " + std::to_string(bytes) +
-                      " bytes at offset " + std::to_string(off) + ") runs past the end of the weight data (" +
-                      std::to_string(buf.size()) + " bytes): the .bin shard is truncated or belongs to another model");
+      return DataLoss(path + ": weight '" + name + "' (" + ShapeStr(dims) + ", " +
+                      std::to_string(bytes) + " bytes at offset " + std::to_string(off) +
+                      ") runs past the end of the weight data (" + std::to_string(buf.size()) +
+                      " bytes): the .bin shard is truncated or belongs to another model");
     const auto* src = reinterpret_cast<const unsigned char*>(buf.data()) + off;
     const bool is_int = dtype == "int32";
     Tensor t(is_int ? DType::kInt32 : DType::kFloat32, shape);
@@ -99,18 +102,22 @@ Status ReadGroup(const std::string& path, const std::string& dir, const json& gr
         } else {
           uint16_t u;
           std::memcpy(&u, src + 2 * k, 2);
-          v = q == "uint16" ? static_cast<double>(u) * scale + minv : static_cast<double>(HalfToFloat(u));
+          v = q == "uint16" ? static_cast<double>(u) * scale + minv
+                            : static_cast<double>(HalfToFloat(u));
         }
-        if (is_int) t.data<int32_t>()[k] = static_cast<int32_t>(std::llround(v));
-        else t.data<float>()[k] = static_cast<float>(v);
+        if (is_int)
+          t.data<int32_t>()[k] = static_cast<int32_t>(std::llround(v));
+        else
+          t.data<float>()[k] = static_cast<float>(v);
       }
     }
     out->push_back({name, std::move(t)});
     off += bytes;
   }
   if (off != buf.size())
-    return DataLoss(path + ": the weight data has " + std::to_string(buf.size()) + " bytes but the manifest describes " +
-                    std::to_string(off) + " (the .bin shard does not match the manifest)");
+    return DataLoss(path + ": the weight data has " + std::to_string(buf.size()) +
+                    " bytes but the manifest describes " + std::to_string(off) +
+                    " (the .bin shard does not match the manifest)");
   return OkStatus();
 }
 
@@ -118,11 +125,14 @@ Status ReadGroup(const std::string& path, const std::string& dir, const json& gr
 
 Result<std::vector<ManifestWeight>> ReadWeightsManifest(const std::string& manifest_path) {
   std::ifstream f(manifest_path);
-  if (!f) return NotFound("weights manifest '" + manifest_path + "' does not exist or cannot be read");
+  if (!f)
+    return NotFound("weights manifest '" + manifest_path + "' does not exist or cannot be read");
   json root = json::parse(f, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return DataLoss("'" + manifest_path + "' is not valid JSON");
   if (root.is_object() && root.contains("weightsManifest")) root = root["weightsManifest"];
-  if (!root.is_array()) return DataLoss("'" + manifest_path + "' is not a weights manifest (expected a list of groups)");
+  if (!root.is_array())
+    return DataLoss("'" + manifest_path +
+                    "' is not a weights manifest (expected a list of groups)");
   const std::string dir = std::filesystem::path(manifest_path).parent_path().string();
   std::vector<ManifestWeight> out;
   for (const auto& group : root) FK_RETURN_IF_ERROR(ReadGroup(manifest_path, dir, group, &out));
@@ -159,9 +169,12 @@ ir::ValueId GraphBuilder::Input(const std::string& name, Shape shape) {
   return id;
 }
 
-ir::ValueId GraphBuilder::Constant(const std::string& name, Tensor t) { return g_.AddConstant(name, std::move(t)); }
+ir::ValueId GraphBuilder::Constant(const std::string& name, Tensor t) {
+  return g_.AddConstant(name, std::move(t));
+}
 
-ir::ValueId GraphBuilder::ConstantFloats(const std::string& name, Shape shape, std::vector<float> v) {
+ir::ValueId GraphBuilder::ConstantFloats(const std::string& name, Shape shape,
+                                         std::vector<float> v) {
   Tensor t(DType::kFloat32, shape);
   if (static_cast<size_t>(t.num_elements()) != v.size()) {
     Fail(Internal(source_ + ": constant '" + name + "' has the wrong number of values"));
@@ -171,7 +184,8 @@ ir::ValueId GraphBuilder::ConstantFloats(const std::string& name, Shape shape, s
   return Constant(name, std::move(t));
 }
 
-ir::ValueId GraphBuilder::ConstantInts(const std::string& name, Shape shape, std::vector<int32_t> v) {
+ir::ValueId GraphBuilder::ConstantInts(const std::string& name, Shape shape,
+                                       std::vector<int32_t> v) {
   Tensor t(DType::kInt32, shape);
   if (static_cast<size_t>(t.num_elements()) != v.size()) {
     Fail(Internal(source_ + ": constant '" + name + "' has the wrong number of values"));
@@ -184,7 +198,8 @@ ir::ValueId GraphBuilder::ConstantInts(const std::string& name, Shape shape, std
 std::vector<int64_t> GraphBuilder::WeightDims(const std::string& name) {
   auto it = index_.find(name);
   if (it == index_.end()) {
-    Fail(DataLoss(source_ + ": weight '" + name + "' is missing from the manifest (is this the right model file?)"));
+    Fail(DataLoss(source_ + ": weight '" + name +
+                  "' is missing from the manifest (is this the right model file?)"));
     return {};
   }
   return weights_[it->second].tensor.shape().dims();
@@ -193,19 +208,20 @@ std::vector<int64_t> GraphBuilder::WeightDims(const std::string& name) {
 ir::ValueId GraphBuilder::Weight(const std::string& name, const Shape& expected) {
   auto it = index_.find(name);
   if (it == index_.end()) {
-    Fail(DataLoss(source_ + ": weight '" + name + "' is missing from the manifest (is this the right model file?)"));
+    Fail(DataLoss(source_ + ": weight '" + name +
+                  "' is missing from the manifest (is this the right model file?)"));
     return ConstantFloats(name + "/missing", Shape{1}, {0.f});
   }
   const Tensor& t = weights_[it->second].tensor;
   if (!expected.dims().empty() && expected.dims() != t.shape().dims())
-    Fail(DataLoss(source_ + ": weight '" + name + "' has shape " + ShapeStr(t.shape().dims()) + ", the network needs " +
-                  ShapeStr(expected.dims())));
+    Fail(DataLoss(source_ + ": weight '" + name + "' has shape " + ShapeStr(t.shape().dims()) +
+                  ", the network needs " + ShapeStr(expected.dims())));
   used_.insert(name);
   return g_.AddConstant(name, t);
 }
 
-ir::ValueId GraphBuilder::Emit(ir::OpType op, const std::string& name, std::vector<ir::ValueId> inputs,
-                               ir::Attrs attrs) {
+ir::ValueId GraphBuilder::Emit(ir::OpType op, const std::string& name,
+                               std::vector<ir::ValueId> inputs, ir::Attrs attrs) {
   const ir::ValueId out = NewValue(name);
   ir::Node n;
   n.name = name;
@@ -217,7 +233,8 @@ ir::ValueId GraphBuilder::Emit(ir::OpType op, const std::string& name, std::vect
   return out;
 }
 
-static ir::Attrs ConvAttrs(int stride, const std::string& padding, ir::Activation act, bool has_bias) {
+static ir::Attrs ConvAttrs(int stride, const std::string& padding, ir::Activation act,
+                           bool has_bias) {
   ir::Attrs a;
   a.set("strides", std::vector<int64_t>{stride, stride});
   a.set("dilations", std::vector<int64_t>{1, 1});
@@ -227,21 +244,25 @@ static ir::Attrs ConvAttrs(int stride, const std::string& padding, ir::Activatio
   return a;
 }
 
-ir::ValueId GraphBuilder::Conv2D(const std::string& name, ir::ValueId x, ir::ValueId w, ir::ValueId bias, int stride,
-                                 const std::string& padding, ir::Activation act) {
+ir::ValueId GraphBuilder::Conv2D(const std::string& name, ir::ValueId x, ir::ValueId w,
+                                 ir::ValueId bias, int stride, const std::string& padding,
+                                 ir::Activation act) {
   std::vector<ir::ValueId> in = {x, w};
   if (bias != ir::kNoValue) in.push_back(bias);
   return Emit(ir::OpType::kConv2D, name, in, ConvAttrs(stride, padding, act, bias != ir::kNoValue));
 }
 
-ir::ValueId GraphBuilder::DepthwiseConv2D(const std::string& name, ir::ValueId x, ir::ValueId w, ir::ValueId bias,
-                                          int stride, const std::string& padding, ir::Activation act) {
+ir::ValueId GraphBuilder::DepthwiseConv2D(const std::string& name, ir::ValueId x, ir::ValueId w,
+                                          ir::ValueId bias, int stride, const std::string& padding,
+                                          ir::Activation act) {
   std::vector<ir::ValueId> in = {x, w};
   if (bias != ir::kNoValue) in.push_back(bias);
-  return Emit(ir::OpType::kDepthwiseConv2D, name, in, ConvAttrs(stride, padding, act, bias != ir::kNoValue));
+  return Emit(ir::OpType::kDepthwiseConv2D, name, in,
+              ConvAttrs(stride, padding, act, bias != ir::kNoValue));
 }
 
-ir::ValueId GraphBuilder::MatMul(const std::string& name, ir::ValueId a, ir::ValueId b, ir::ValueId bias) {
+ir::ValueId GraphBuilder::MatMul(const std::string& name, ir::ValueId a, ir::ValueId b,
+                                 ir::ValueId bias) {
   ir::Attrs at;
   at.set("transpose_a", int64_t{0});
   at.set("transpose_b", int64_t{0});
@@ -253,11 +274,14 @@ ir::ValueId GraphBuilder::MatMul(const std::string& name, ir::ValueId a, ir::Val
   return Emit(ir::OpType::kMatMul, name, in, at);
 }
 
-ir::ValueId GraphBuilder::Binary(ir::OpType op, const std::string& name, ir::ValueId a, ir::ValueId b) {
+ir::ValueId GraphBuilder::Binary(ir::OpType op, const std::string& name, ir::ValueId a,
+                                 ir::ValueId b) {
   return Emit(op, name, {a, b});
 }
 
-ir::ValueId GraphBuilder::Relu(const std::string& name, ir::ValueId x) { return Emit(ir::OpType::kRelu, name, {x}); }
+ir::ValueId GraphBuilder::Relu(const std::string& name, ir::ValueId x) {
+  return Emit(ir::OpType::kRelu, name, {x});
+}
 
 static ir::Attrs PoolAttrs(int k, int stride, const std::string& padding) {
   ir::Attrs a;
@@ -294,7 +318,8 @@ ir::ValueId GraphBuilder::Pad(const std::string& name, ir::ValueId x, std::vecto
   return Emit(ir::OpType::kPad, name, {x, p}, a);
 }
 
-ir::ValueId GraphBuilder::Reshape(const std::string& name, ir::ValueId x, std::vector<int32_t> shape) {
+ir::ValueId GraphBuilder::Reshape(const std::string& name, ir::ValueId x,
+                                  std::vector<int32_t> shape) {
   const int64_t n = static_cast<int64_t>(shape.size());
   const ir::ValueId s = ConstantInts(name + "/shape", Shape{n}, std::move(shape));
   return Emit(ir::OpType::kReshape, name, {x, s});

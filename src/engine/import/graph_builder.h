@@ -55,18 +55,29 @@ class GraphBuilder {
   std::vector<int64_t> WeightDims(const std::string& name);
 
   // padding: "SAME" or "VALID". bias may be ir::kNoValue.
-  ir::ValueId Conv2D(const std::string& name, ir::ValueId x, ir::ValueId w, ir::ValueId bias, int stride,
-                     const std::string& padding, ir::Activation act = ir::Activation::kNone);
-  ir::ValueId DepthwiseConv2D(const std::string& name, ir::ValueId x, ir::ValueId w, ir::ValueId bias, int stride,
-                              const std::string& padding, ir::Activation act = ir::Activation::kNone);
-  ir::ValueId MatMul(const std::string& name, ir::ValueId a, ir::ValueId b, ir::ValueId bias = ir::kNoValue);
+  ir::ValueId Conv2D(const std::string& name, ir::ValueId x, ir::ValueId w, ir::ValueId bias,
+                     int stride, const std::string& padding,
+                     ir::Activation act = ir::Activation::kNone);
+  ir::ValueId DepthwiseConv2D(const std::string& name, ir::ValueId x, ir::ValueId w,
+                              ir::ValueId bias, int stride, const std::string& padding,
+                              ir::Activation act = ir::Activation::kNone);
+  ir::ValueId MatMul(const std::string& name, ir::ValueId a, ir::ValueId b,
+                     ir::ValueId bias = ir::kNoValue);
   ir::ValueId Binary(ir::OpType op, const std::string& name, ir::ValueId a, ir::ValueId b);
-  ir::ValueId Add(const std::string& name, ir::ValueId a, ir::ValueId b) { return Binary(ir::OpType::kAdd, name, a, b); }
-  ir::ValueId Sub(const std::string& name, ir::ValueId a, ir::ValueId b) { return Binary(ir::OpType::kSub, name, a, b); }
-  ir::ValueId Mul(const std::string& name, ir::ValueId a, ir::ValueId b) { return Binary(ir::OpType::kMul, name, a, b); }
+  ir::ValueId Add(const std::string& name, ir::ValueId a, ir::ValueId b) {
+    return Binary(ir::OpType::kAdd, name, a, b);
+  }
+  ir::ValueId Sub(const std::string& name, ir::ValueId a, ir::ValueId b) {
+    return Binary(ir::OpType::kSub, name, a, b);
+  }
+  ir::ValueId Mul(const std::string& name, ir::ValueId a, ir::ValueId b) {
+    return Binary(ir::OpType::kMul, name, a, b);
+  }
   ir::ValueId Relu(const std::string& name, ir::ValueId x);
-  ir::ValueId MaxPool(const std::string& name, ir::ValueId x, int k, int stride, const std::string& padding);
-  ir::ValueId AvgPool(const std::string& name, ir::ValueId x, int k, int stride, const std::string& padding);
+  ir::ValueId MaxPool(const std::string& name, ir::ValueId x, int k, int stride,
+                      const std::string& padding);
+  ir::ValueId AvgPool(const std::string& name, ir::ValueId x, int k, int stride,
+                      const std::string& padding);
   // Mean over `axes`, keep_dims = 0.
   ir::ValueId Mean(const std::string& name, ir::ValueId x, std::vector<int32_t> axes);
   // Zero padding; `pads` is [rank][2] flattened (before, after per dim).
@@ -80,7 +91,8 @@ class GraphBuilder {
 
  private:
   ir::ValueId NewValue(const std::string& name);
-  ir::ValueId Emit(ir::OpType op, const std::string& name, std::vector<ir::ValueId> inputs, ir::Attrs attrs = {});
+  ir::ValueId Emit(ir::OpType op, const std::string& name, std::vector<ir::ValueId> inputs,
+                   ir::Attrs attrs = {});
 
   std::string source_;
   std::vector<ManifestWeight> weights_;

@@ -1,15 +1,19 @@
 // face-api (@vladmandic/face-api 1.7.15 on @tensorflow/tfjs-backend-wasm 4.22.0) goldens for
 // facekit's weights-only nets (tests/engine/faceapi_test.cpp).
-//   node make_faceapi_goldens.mjs --models DIR --out DIR
+//   node make_faceapi_goldens.mjs --models DIR --out DIR [--samples DIR] [--count N]
 // DIR holds face_recognition_model-weights_manifest.json and face_landmark_68_model-... (+ .bin).
-// Inputs are seeded random RGB chips, 0..255 integers (uniform noise and smooth blobs), written
-// as NHWC .npy; outputs come from face-api's own API, one call per chip:
+// Inputs are N seeded random RGB chips, 0..255 integers (uniform noise and smooth blobs), then
+// (with --samples) one face crop per sample photo: a square around the first BlazeFace box of
+// ../face_boxes.json (1.3 x its longer side), bilinear tf.image.cropAndResize to the chip size.
+// Written as NHWC .npy; outputs come from face-api's own API, one call per chip:
 //   recognition: nets.faceRecognitionNet.computeFaceDescriptor(tensor [1,150,150,3]) -> [N,128]
 //   landmarks:   nets.faceLandmark68Net.detectLandmarks(tensor [1,112,112,3]).positions
 //                -> [N,136] pixels (x0,y0,x1,y1,...) in the 112 x 112 chip.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import jpeg from 'jpeg-js';
 
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
@@ -17,6 +21,8 @@ const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] :
 const modelsDir = opt('--models');
 const outDir = opt('--out');
 const count = Number(opt('--count', '4'));
+const samplesDir = opt('--samples');
+const here = path.dirname(fileURLToPath(import.meta.url));
 if (!modelsDir || !outDir) {
   console.error('usage: node make_faceapi_goldens.mjs --models DIR --out DIR [--count N]');
   process.exit(2);
@@ -75,6 +81,33 @@ function chip(size, seed) {
   return d;
 }
 
+// Face crops from the sample photos: [{ file, box: [y1, x1, y2, x2] normalised, square in pixels }].
+function faceCrops() {
+  if (!samplesDir || !fs.existsSync(samplesDir)) return [];
+  const boxes = JSON.parse(fs.readFileSync(path.join(here, '..', 'face_boxes.json'), 'utf8')).images;
+  const out = [];
+  for (const file of Object.keys(boxes).sort()) {
+    const e = boxes[file];
+    if (!e.faces.length || !fs.existsSync(path.join(samplesDir, file))) continue;
+    const [y1, x1, y2, x2] = e.faces[0].box;
+    const cy = (y1 + y2) / 2 * e.height, cx = (x1 + x2) / 2 * e.width;
+    const side = 1.3 * Math.max((y2 - y1) * e.height, (x2 - x1) * e.width);
+    out.push({ file, box: [(cy - side / 2) / e.height, (cx - side / 2) / e.width,
+                           (cy + side / 2) / e.height, (cx + side / 2) / e.width] });
+  }
+  return out;
+}
+const crops = faceCrops();
+const images = new Map();
+function cropChip(c, size) {
+  if (!images.has(c.file)) {
+    const img = jpeg.decode(fs.readFileSync(path.join(samplesDir, c.file)),
+                            { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
+    images.set(c.file, tf.tensor4d(Float32Array.from(img.data), [1, img.height, img.width, 3]));
+  }
+  return tf.tidy(() => tf.image.cropAndResize(images.get(c.file), [c.box], [0], [size, size], 'bilinear').dataSync());
+}
+
 fs.mkdirSync(outDir, { recursive: true });
 const manifest = { runtime: `@vladmandic/face-api ${faceapi.version} on tfjs ${tf.version.tfjs} (${tf.getBackend()})`,
                    layout: 'NHWC', cases: [] };
@@ -84,10 +117,11 @@ async function makeCase(name, net, size, outLen, run, seed0) {
   if (!fs.existsSync(file)) { console.log(`skip ${name}: ${file} missing`); return; }
   await net.loadFromDisk(modelsDir);
   const per = size * size * 3;
-  const x = new Float32Array(count * per);
-  const y = new Float32Array(count * outLen);
-  for (let i = 0; i < count; ++i) {
-    const d = chip(size, seed0 + i);
+  const total = count + crops.length;
+  const x = new Float32Array(total * per);
+  const y = new Float32Array(total * outLen);
+  for (let i = 0; i < total; ++i) {
+    const d = i < count ? chip(size, seed0 + i) : cropChip(crops[i - count], size);
     x.set(d, i * per);
     const t = tf.tensor4d(d, [1, size, size, 3], 'float32');
     const o = await run(t);
@@ -95,11 +129,11 @@ async function makeCase(name, net, size, outLen, run, seed0) {
     if (o.length !== outLen) throw new Error(`${name}: expected ${outLen} outputs, got ${o.length}`);
     y.set(o, i * outLen);
   }
-  writeNpy(path.join(outDir, `${name}_input.npy`), [count, size, size, 3], x);
-  writeNpy(path.join(outDir, `${name}_output.npy`), [count, outLen], y);
+  writeNpy(path.join(outDir, `${name}_input.npy`), [total, size, size, 3], x);
+  writeNpy(path.join(outDir, `${name}_output.npy`), [total, outLen], y);
   manifest.cases.push({ model: `${name}-weights_manifest.json`, input: `${name}_input.npy`, output: `${name}_output.npy`,
-                        size, count });
-  console.log(`${name}: ${count} chips`);
+                        size, random_chips: count, face_crops: crops.map((c) => c.file) });
+  console.log(`${name}: ${count} random chips + ${crops.length} face crops`);
 }
 
 await makeCase('face_recognition_model', faceapi.nets.faceRecognitionNet, 150, 128,
