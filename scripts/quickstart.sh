@@ -9,9 +9,13 @@ BUILD="${FK_BUILD_DIR:-$ROOT/build}"
 "$ROOT/scripts/build.sh"
 FK="$BUILD/facekit"
 export FK_MODELS_DIR="$ROOT/models"
-if "$FK" --help 2>&1 | grep -q "^  detect "; then
+HELP="$("$FK" --help 2>&1 || true)"
+if grep -q "^  detect " <<<"$HELP"; then
   # The face pipeline: every face in every sample photo, with templates.
+  echo "quickstart: every face in the sample photos (facekit detect; --json for machine output)"
   "$FK" detect "$ROOT"/data/samples/*.jpg
+  echo "quickstart: 1:1 verification of two sample photos"
+  "$FK" verify "$ROOT"/data/samples/sample1.jpg "$ROOT"/data/samples/sample2.jpg || true
 else
   # The engine's model runner on every face model (the pipeline has not landed yet).
   echo "quickstart: running every face model on the CPU backend"

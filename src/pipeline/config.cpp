@@ -74,8 +74,10 @@ Status FaceConfig::Validate() const {
     return InvalidArgument("config: detector.iou_threshold must be in (0, 1], got " + std::to_string(d.iou_threshold));
   if (d.max_faces < 1) return InvalidArgument("config: detector.max_faces must be >= 1");
   if (!(d.min_face_size >= 0.f)) return InvalidArgument("config: detector.min_face_size must be >= 0");
-  if (!recognizer.empty() && recognizer != "mobileface" && recognizer != "faceres" && recognizer != "fr_feature")
-    return InvalidArgument("config: recognizer '" + recognizer + "' is not one of mobileface, faceres, fr_feature");
+  if (!recognizer.empty() && recognizer != "mobileface" && recognizer != "faceres" && recognizer != "fr_feature" &&
+      recognizer != "faceapi_resnet")
+    return InvalidArgument("config: recognizer '" + recognizer +
+                           "' is not one of mobileface, faceres, fr_feature, faceapi_resnet");
   if (backend != "cpu" && backend != "ref" && backend != "cuda")
     return InvalidArgument("config: backend '" + backend + "' is not one of cpu, ref, cuda");
   if (num_threads < 0) return InvalidArgument("config: num_threads must be >= 0 (0 = all cores)");
