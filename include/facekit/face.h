@@ -64,7 +64,7 @@ struct FaceConfig {
   bool landmarks = true;   // refine with facemesh; false = the detector's 6 keypoints
   bool flip_tta = false;   // template = normalise(embed(chip) + embed(mirrored chip))
   bool embed = true;       // compute templates in Process*()
-  // Force a recognizer ("mobileface", "faceres", "fr_feature") instead of the tier's
+  // Force a recognizer ("mobileface", "faceres", "fr_feature", "faceapi_resnet") instead of the tier's
   // choice; empty = by tier.
   std::string recognizer;
   // Device: use_cuda/gpu_index are passed through to the engine once the CUDA backend
@@ -112,7 +112,7 @@ struct FaceQuality {
 // A face template: L2-normalised embedding of one recognizer. Templates of different
 // models (or model versions) cannot be compared.
 struct FaceTemplate {
-  std::string model;      // recognizer id: "mobileface", "faceres", "fr_feature"
+  std::string model;      // recognizer id: "mobileface", "faceres", "fr_feature", "faceapi_resnet"
   int model_version = 1;  // bumped when preprocessing/alignment of the model changes
   bool flip_tta = false;  // made with flip test-time augmentation
   std::vector<float> data;

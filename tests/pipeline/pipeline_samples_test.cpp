@@ -315,5 +315,56 @@ TEST(PipelineThreads, ConcurrentProcessMatchesSerial) {
   }
 }
 
+// face-api's ResNet (dlib-style 150x150 chip): 128-d templates that match the same face in
+// the mirrored photo better than any other face there; with flip TTA the template of a face
+// and of its mirror image are nearly the same (both average the two views).
+TEST(PipelineSamples, FaceapiResnetTemplatesAreStableUnderFlip) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh");
+  if (!std::filesystem::exists(ModelsDir() + "/face-api/face_recognition_model-weights_manifest.json"))
+    GTEST_SKIP() << "face-api recognition model missing in " << ModelsDir() << "/face-api (run scripts/fetch_models.sh)";
+  for (bool flip_tta : {false, true}) {
+    FaceConfig c;
+    c.models_dir = ModelsDir();
+    c.recognizer = "faceapi_resnet";
+    c.flip_tta = flip_tta;
+    c.num_threads = 2;
+    c.calibration = "none";
+    auto engine = FaceEngine::Create(c);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    auto img = DecodeImageFile(Sample("sample3.jpg"), {.max_side = 1280});
+    ASSERT_TRUE(img.ok());
+    auto faces = (*engine)->Process(*img);
+    ASSERT_TRUE(faces.ok()) << faces.status().ToString();
+    ASSERT_GE(faces->size(), 3u);
+    Image flipped = vision::FlipHorizontal(*img);
+    flipped.set_source_size(img->source_width(), img->source_height());
+    auto ff = (*engine)->Process(flipped);
+    ASSERT_TRUE(ff.ok());
+    ASSERT_GE(ff->size(), faces->size());
+    const float W = static_cast<float>(img->source_width());
+    for (const auto& f : *faces) {
+      EXPECT_EQ(f.templ.model, "faceapi_resnet");
+      EXPECT_EQ(f.templ.data.size(), 128u);
+      EXPECT_EQ(f.templ.flip_tta, flip_tta);
+      const float cx = W - (f.box.x0 + f.box.x1) / 2, cy = (f.box.y0 + f.box.y1) / 2;
+      const Face* m = nullptr;
+      for (const auto& g : *ff)
+        if (std::fabs((g.box.x0 + g.box.x1) / 2 - cx) < 0.3f * f.box.width() &&
+            std::fabs((g.box.y0 + g.box.y1) / 2 - cy) < 0.3f * f.box.height())
+          m = &g;
+      ASSERT_NE(m, nullptr);
+      auto same = CompareTemplates(f.templ, m->templ);
+      ASSERT_TRUE(same.ok());
+      EXPECT_GT(*same, flip_tta ? 0.97f : 0.9f) << "flip_tta " << flip_tta;
+      for (const auto& g : *ff) {
+        if (&g == m) continue;
+        auto other = CompareTemplates(f.templ, g.templ);
+        ASSERT_TRUE(other.ok());
+        EXPECT_LT(*other, *same - 0.02f) << "flip_tta " << flip_tta;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fk
