@@ -13,6 +13,9 @@
 
 #include "common/npy.h"
 #include "facekit/gallery.h"
+#ifdef FK_PIPELINE_ENABLED
+#include "facekit/face.h"
+#endif
 #include "tools/commands.h"
 
 namespace fk::tools {
@@ -22,7 +25,7 @@ using nlohmann::json;
 
 const std::vector<std::string> kValueFlags = {"--db",    "--gallery", "--subject", "--templates", "--template",
                                               "--top",   "--model",   "--model-version", "--dim", "--name",
-                                              "--display-name", "--metadata", "--precision", "--mode"};
+                                              "--display-name", "--metadata", "--precision", "--mode", "--threads"};
 
 std::string DbPath(const Args& args) {
   std::string def = "facekit.db";
@@ -99,6 +102,41 @@ json SubjectJson(const SubjectInfo& s) {
 
 // The gallery's own model unless --model/--model-version say otherwise (then the
 // gallery refuses a mismatch).
+
+// Templates of the largest face in each image, made by the face pipeline with the recognizer
+// the gallery holds (its model id), so that enrolment and search never mix models.
+Result<LoadedTemplates> TemplatesFromImages(const std::vector<std::string>& images,
+                                            const GalleryInfo& info, const Args& args,
+                                            std::vector<float>* qualities) {
+#ifdef FK_PIPELINE_ENABLED
+  FaceConfig config;
+  config.recognizer = info.model_id;
+  config.flip_tta = HasFlag(args, "--flip");
+  if (std::string th = FlagValue(args, "--threads"); !th.empty()) config.num_threads = std::atoi(th.c_str());
+  auto engine = FaceEngine::Create(config);
+  if (!engine.ok())
+    return engine.status().WithContext("gallery '" + info.name + "' holds model '" + info.model_id +
+                                       "' (create it with --model mobileface|fr_feature|faceres|faceapi_resnet "
+                                       "to enrol from photos)");
+  LoadedTemplates out;
+  for (const std::string& path : images) {
+    FK_ASSIGN_OR_RETURN(std::vector<Face> faces, (*engine)->ProcessFile(path));
+    if (faces.empty()) return NotFound("no face found in '" + path + "'");
+    const Face* best = &faces[0];
+    for (const Face& f : faces)
+      if (f.box.width() * f.box.height() > best->box.width() * best->box.height()) best = &f;
+    if (best->templ.data.empty()) return Internal("no template computed for '" + path + "'");
+    out.rows.push_back(best->templ.data);
+    out.model_id = best->templ.model;
+    out.model_version = std::to_string(best->templ.model_version);
+    if (qualities) qualities->push_back(best->quality.score);
+  }
+  return out;
+#else
+  return Unsupported("this facekit was built without the face pipeline; use --templates FILE");
+#endif
+}
+
 ModelTag ModelFor(const Gallery& g, const Args& args, const LoadedTemplates* t = nullptr) {
   GalleryInfo info = g.info();
   ModelTag m{info.model_id, info.model_version};
@@ -203,27 +241,28 @@ int CmdGallery(const Args& args) {
 
 int CmdEnroll(const Args& args) {
   const char* kUse =
-      "enroll --gallery G --subject ID --templates FILE(.npy|.json) [--display-name N] [--metadata JSON]\n"
+      "enroll --gallery G --subject ID (--templates FILE(.npy|.json) | IMAGES...) [--display-name N]\n"
+      "       [--metadata JSON] [--flip] [--threads N]\n"
       "       [--model ID --model-version V] [--db PATH] [--json]";
   const std::string gname = FlagValue(args, "--gallery"), subject = FlagValue(args, "--subject"),
                     file = FlagValue(args, "--templates");
-  if (gname.empty() || subject.empty() || file.empty() || HasFlag(args, "--help")) {
-    if (!Positional(args, kValueFlags).empty())
-      std::fprintf(stderr, "facekit enroll: enrolling from images needs the face pipeline; use --templates FILE\n");
+  const std::vector<std::string> images = Positional(args, kValueFlags);
+  if (gname.empty() || subject.empty() || (file.empty() == images.empty()) || HasFlag(args, "--help"))
     return Usage("enroll", kUse);
-  }
-  auto t = LoadTemplates(file);
-  if (!t.ok()) return Fail("enroll", t.status());
   auto dbr = GalleryDb::Open(DbPath(args));
   if (!dbr.ok()) return Fail("enroll", dbr.status());
   IndexOptions io;
   io.mode = SearchMode::kExact;
   auto g = (*dbr)->OpenGallery(gname, io);
   if (!g.ok()) return Fail("enroll", g.status());
+  std::vector<float> qualities;
+  auto t = file.empty() ? TemplatesFromImages(images, (*g)->info(), args, &qualities) : LoadTemplates(file);
+  if (!t.ok()) return Fail("enroll", t.status());
   std::vector<TemplateInput> in;
-  for (auto& r : t->rows) {
+  for (size_t i = 0; i < t->rows.size(); ++i) {
     TemplateInput ti;
-    ti.vector = std::move(r);
+    ti.vector = std::move(t->rows[i]);
+    if (i < qualities.size()) ti.quality = qualities[i];
     in.push_back(std::move(ti));
   }
   EnrollOptions eo;
@@ -241,23 +280,21 @@ int CmdEnroll(const Args& args) {
 
 int CmdIdentify(const Args& args) {
   const char* kUse =
-      "identify --gallery G --template FILE(.npy|.json) [--top K] [--precision fp32|fp16|int8]\n"
+      "identify --gallery G (--template FILE(.npy|.json) | IMAGES...) [--top K] [--precision fp32|fp16|int8]\n"
       "       [--mode auto|exact|approx] [--model ID --model-version V] [--db PATH] [--json]";
   const std::string gname = FlagValue(args, "--gallery"), file = FlagValue(args, "--template");
-  if (gname.empty() || file.empty() || HasFlag(args, "--help")) {
-    if (!Positional(args, kValueFlags).empty())
-      std::fprintf(stderr, "facekit identify: identifying from an image needs the face pipeline; use --template FILE\n");
+  const std::vector<std::string> images = Positional(args, kValueFlags);
+  if (gname.empty() || (file.empty() == images.empty()) || HasFlag(args, "--help"))
     return Usage("identify", kUse);
-  }
   const int k = std::atoi(FlagValue(args, "--top", "5").c_str());
-  auto t = LoadTemplates(file);
-  if (!t.ok()) return Fail("identify", t.status());
   auto io = IndexOptionsFrom(args);
   if (!io.ok()) return Fail("identify", io.status());
   auto dbr = GalleryDb::Open(DbPath(args));
   if (!dbr.ok()) return Fail("identify", dbr.status());
   auto g = (*dbr)->OpenGallery(gname, *io);
   if (!g.ok()) return Fail("identify", g.status());
+  auto t = file.empty() ? TemplatesFromImages(images, (*g)->info(), args, nullptr) : LoadTemplates(file);
+  if (!t.ok()) return Fail("identify", t.status());
   const ModelTag model = ModelFor(**g, args, &*t);
   json all = json::array();
   for (size_t i = 0; i < t->rows.size(); ++i) {
