@@ -25,15 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/import/weights_manifest.h"
 #include "engine/ir/graph.h"
 #include "facekit/status.h"
 
 namespace fk::engine {
-
-struct ManifestWeight {
-  std::string name;
-  Tensor tensor;
-};
 
 // Weights of a manifest, in manifest order.
 Result<std::vector<ManifestWeight>> ReadWeightsManifest(const std::string& manifest_path);

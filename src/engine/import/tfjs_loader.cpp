@@ -3,6 +3,7 @@
 // a small special step (fused ops, inputs that become attributes); those are named in the
 // table's `special` column and handled in one switch.
 #include "engine/import/tfjs_loader.h"
+#include "engine/import/weights_manifest.h"
 
 #include <cmath>
 #include <cstring>
@@ -361,99 +362,12 @@ class Importer {
   Problems problems_;
 };
 
-// Reads the shards of each manifest group (concatenated in manifest order) and slices the
-// weights out in order, dequantizing as needed.
+// Reads the weights (engine/import/weights_manifest.h: shards concatenated per group, sliced
+// in manifest order, dequantized) into weights_ by name.
 Status Importer::ReadWeights(const json& manifest) {
-  if (!manifest.is_array()) return DataLoss(path_ + ": 'weightsManifest' is not a list");
-  for (const auto& group : manifest) {
-    std::string buf;
-    std::vector<std::pair<std::string, size_t>> shard_ends;  // for messages
-    for (const auto& p : group.at("paths")) {
-      const std::string shard = (std::filesystem::path(dir_) / p.get<std::string>()).string();
-      std::ifstream f(shard, std::ios::binary);
-      if (!f)
-        return NotFound("weight shard '" + shard + "' listed in " + path_ +
-                        " does not exist or cannot be read (copy all .bin files next to model.json)");
-      std::ostringstream ss;
-      ss << f.rdbuf();
-      buf += ss.str();
-      shard_ends.emplace_back(shard, buf.size());
-    }
-    auto shard_at = [&](size_t off) {
-      for (const auto& [name, end] : shard_ends)
-        if (off < end) return name;
-      return shard_ends.empty() ? std::string("<no shard>") : shard_ends.back().first;
-    };
-    size_t off = 0;
-    for (const auto& w : group.at("weights")) {
-      const std::string name = w.at("name").get<std::string>();
-      const std::string dtype = w.at("dtype").get<std::string>();
-      std::vector<int64_t> dims;
-      for (const auto& d : w.at("shape")) {
-        const int64_t x = JsonInt(d);
-        if (x < 0) return DataLoss(path_ + ": weight '" + name + "' has a negative dimension");
-        dims.push_back(x);
-      }
-      Shape shape(dims);
-      const size_t n = static_cast<size_t>(shape.num_elements());
-      std::string qdtype;
-      float scale = 1.f, minv = 0.f;
-      if (w.contains("quantization") && w["quantization"].is_object()) {
-        const json& q = w["quantization"];
-        qdtype = q.at("dtype").get<std::string>();
-        if (q.contains("scale")) scale = q["scale"].get<float>();
-        if (q.contains("min")) minv = q["min"].get<float>();
-      }
-      size_t elem = 0;
-      if (!qdtype.empty()) {
-        if (qdtype == "uint8") elem = 1;
-        else if (qdtype == "uint16" || qdtype == "float16") elem = 2;
-        else
-          return Unsupported(path_ + ": weight '" + name + "' uses unsupported quantization dtype '" +
-                             qdtype + "' (supported: uint8, uint16, float16)");
-      } else if (dtype == "float32" || dtype == "int32") {
-        elem = 4;
-      } else {
-        return Unsupported(path_ + ": weight '" + name + "' has unsupported dtype '" + dtype +
-                           "' (supported: float32, int32)");
-      }
-      const size_t bytes = n * elem;
-      if (off + bytes > buf.size())
-        return DataLoss("weight '" + name + "' (" + shape.ToString() + ", " +
-                        (qdtype.empty() ? dtype : qdtype) + ", " + std::to_string(bytes) +
-                        " bytes at offset " + std::to_string(off) + ") runs past the end of the weight data (" +
-                        std::to_string(buf.size()) + " bytes in '" + shard_at(buf.size() ? buf.size() - 1 : 0) +
-                        "'): the shard is truncated or does not match " + path_);
-      const unsigned char* src = reinterpret_cast<const unsigned char*>(buf.data()) + off;
-      const bool is_int = dtype == "int32";
-      Tensor t(is_int ? DType::kInt32 : DType::kFloat32, shape);
-      if (qdtype.empty()) {
-        std::memcpy(t.raw(), src, bytes);
-      } else {
-        for (size_t k = 0; k < n; ++k) {
-          float v;
-          if (qdtype == "uint8") {
-            v = static_cast<float>(src[k]) * scale + minv;
-          } else if (qdtype == "uint16") {
-            uint16_t u;
-            std::memcpy(&u, src + 2 * k, 2);
-            v = static_cast<float>(u) * scale + minv;
-          } else {
-            uint16_t u;
-            std::memcpy(&u, src + 2 * k, 2);
-            v = HalfToFloat(u);
-          }
-          if (is_int) t.data<int32_t>()[k] = static_cast<int32_t>(std::lround(v));
-          else t.data<float>()[k] = v;
-        }
-      }
-      weights_[name] = std::move(t);
-      off += bytes;
-    }
-    if (off != buf.size())
-      return DataLoss("weight data of " + path_ + " has " + std::to_string(buf.size()) + " bytes but the manifest describes " +
-                      std::to_string(off) + " (shard '" + shard_at(off) + "' does not match model.json)");
-  }
+  std::vector<ManifestWeight> weights;
+  FK_RETURN_IF_ERROR(ReadManifestGroups(path_, dir_, manifest, &weights));
+  for (ManifestWeight& w : weights) weights_[w.name] = std::move(w.tensor);
   return OkStatus();
 }
 
