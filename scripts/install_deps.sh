@@ -30,7 +30,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 # Node reference runners (pinned in package-lock.json).
-for dir in "$ROOT"/tests/reference "$ROOT"/tests/reference/onnx "$ROOT"/tests/reference/faceapi; do
+for dir in "$ROOT"/tests/reference "$ROOT"/tests/reference/onnx "$ROOT"/tests/reference/faceapi "$ROOT"/tests/reference/human; do
   if [[ -f "$dir/package.json" ]]; then
     stamp="$dir/node_modules/.facekit-stamp"
     lock="$dir/package-lock.json"

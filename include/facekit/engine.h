@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "facekit/device.h"
 #include "facekit/status.h"
 #include "facekit/tensor.h"
 
@@ -36,6 +37,17 @@ struct ModelOptions {
   std::string backend = "cpu";  // "ref", "cpu", "cuda"
   int num_threads = 0;          // threads per Run inside kernels; 0 = all cores
   bool optimize = true;         // load-time graph rewrites (constant folding, fusions)
+  // GPU settings (facekit/device.h), used when backend == "cuda" or device.use_cuda:
+  // gpu_index, precision (fp32 | tf32 | auto; fp16 is refused until implemented), memory
+  // limit, allow_cpu_fallback. Load checks the GPU first (ResolveBackend): without a usable
+  // GPU it fails with Unavailable naming what is missing (no driver / device / cuDNN / cuBLAS /
+  // built without CUDA), or, with allow_cpu_fallback, loads on the CPU and says so on stderr
+  // and in Model::device_warning().
+  DeviceConfig device = {};
+  // How a cuda model runs: "staged" (node by node, host tensors between nodes), "resident"
+  // (whole graph on the GPU, one sync per Run), "graph" (resident + CUDA Graph replay per
+  // input-shape set). Empty = $FK_CUDA_RUN if set, else "resident".
+  std::string cuda_run = {};
 };
 
 struct TensorSpec {
@@ -54,8 +66,11 @@ class Model {
   // Thread-safe: may be called concurrently from several threads.
   Result<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) const;
 
-  // The backend requested at Load ("ref", "cpu", ...); individual nodes may run on "ref".
+  // The backend the model runs on ("ref", "cpu", "cuda"); individual nodes may run on "ref".
+  // With allow_cpu_fallback and no usable GPU this is the CPU backend, not "cuda".
   std::string backend_name() const;
+  // Why a requested GPU was not used (allow_cpu_fallback), empty otherwise.
+  std::string device_warning() const;
 
   ~Model();
   Model(const Model&) = delete;

@@ -36,19 +36,29 @@
 namespace fk {
 
 // Recognizer tiers, each mapped to a model by measurement on the LFW development pairs
-// (docs/benchmarks/accuracy.md):
-//   fast     = mobileface (256-d, 112x112 ArcFace chip, RGB 0..255)
-//   balanced = fr_feature (512-d, 112x112 ArcFace chip, BGR) when its ONNX model loads,
-//              else faceres (1024-d, 224x224 chip)
-//   accurate = the best available single model (fusion when it is implemented and measures
-//              better; see docs/pipeline.md)
+// (View 1 DevTest, 1000 pairs; docs/benchmarks/accuracy.md):
+//   fast     = mobileface (256-d, 112x112 ArcFace chip, RGB 0..255)              LFW dev 95.0%
+//   balanced = fr_feature (512-d, 112x112 ArcFace chip, BGR) when its ONNX model
+//              loads, else faceres (1024-d, 224x224 chip)                        LFW dev 99.3%
+//   accurate = "fusion:fr_feature+faceapi_resnet": one 640-d template per face,
+//              [sqrt(0.263) t_fr_feature, sqrt(0.737) t_faceapi_resnet], whose
+//              cosine is 0.263 cos_fr_feature + 0.737 cos_faceapi_resnet (weights
+//              ~ 1 / std of each model's impostor scores), no flip TTA           LFW dev 99.6%
+//              Falls back to fr_feature + flip TTA (99.3%) when face-api's model is missing.
+// Every tier's template is a plain L2-normalised vector: galleries and Verify() treat the
+// fusion like any other model (its own id, version, dimension and calibration table).
 enum class Tier { kFast, kBalanced, kAccurate };
 const char* TierName(Tier t);
 
 struct DetectorConfig {
   // "blazeface-back" (256x256, full range) or "blazeface-front" (128x128, short range, for
   // faces filling much of the photo). "blazeface" is an alias of blazeface-back.
-  std::string model = "blazeface-back";
+  // "fr_detect": faceplugin's fr_detect.onnx (Ultra-Light RFB-320, 320x240, no keypoints:
+  // blazeface-front on its box gives them; needs the ONNX loader).
+  // "auto" (default): fr_detect when its model loads, else blazeface-back — chosen by
+  // measurement (recall on deepface-13, LFW dev and the group photos, and speed:
+  // docs/benchmarks/detection.md). FaceEngine::detector() names the one in use.
+  std::string model = "auto";
   float min_confidence = 0.5f;  // sigmoid score threshold, (0, 1)
   float iou_threshold = 0.3f;   // weighted NMS: boxes overlapping more are blended, (0, 1]
   int max_faces = 100;          // >= 1
@@ -64,8 +74,9 @@ struct FaceConfig {
   bool landmarks = true;   // refine with facemesh; false = the detector's 6 keypoints
   bool flip_tta = false;   // template = normalise(embed(chip) + embed(mirrored chip))
   bool embed = true;       // compute templates in Process*()
-  // Force a recognizer ("mobileface", "faceres", "fr_feature", "faceapi_resnet") instead of the tier's
-  // choice; empty = by tier.
+  // Force a recognizer ("mobileface", "faceres", "fr_feature", "faceapi_resnet",
+  // "fusion:fr_feature+faceapi_resnet") instead of the tier's choice; empty = by tier.
+  // flip_tta applies to every part of a fusion.
   std::string recognizer;
   // Device: use_cuda/gpu_index are passed through to the engine once the CUDA backend
   // exists; today use_cuda=true fails Create() with Unavailable unless "cuda" is compiled in.
@@ -112,7 +123,8 @@ struct FaceQuality {
 // A face template: L2-normalised embedding of one recognizer. Templates of different
 // models (or model versions) cannot be compared.
 struct FaceTemplate {
-  std::string model;      // recognizer id: "mobileface", "faceres", "fr_feature", "faceapi_resnet"
+  std::string model;      // recognizer id: "mobileface", "faceres", "fr_feature", "faceapi_resnet",
+                          // "fusion:fr_feature+faceapi_resnet"
   int model_version = 1;  // bumped when preprocessing/alignment of the model changes
   bool flip_tta = false;  // made with flip test-time augmentation
   std::vector<float> data;
@@ -203,6 +215,7 @@ class FaceEngine {
 
   const FaceConfig& config() const;
   std::string recognizer() const;      // model id of the templates this engine makes
+  bool flip_tta() const;               // whether its templates use flip TTA (false without embed)
   std::string detector() const;        // detector model id
   std::string description() const;     // one line: tier, models, backend
 

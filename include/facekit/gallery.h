@@ -48,16 +48,29 @@ enum class VectorPrecision {
 enum class SearchMode {
   kAuto = 0,    // exact below IndexOptions::approx_threshold templates, approximate above
   kExact = 1,   // brute force over all templates (blocked dot products / sgemm)
-  kApprox = 2,  // FAISS IVF-flat (needs a build with FAISS; else Unsupported)
+  kApprox = 2,  // the IndexOptions::approx_method index
+};
+
+// Which approximate index SearchMode::kApprox / kAuto use (docs/gallery.md).
+enum class ApproxMethod {
+  kIvfInt8 = 0,      // facekit's IVF: int8 codes in the inverted lists, AVX-512 scan, the best
+                     // candidates re-scored with the exact rows; no FAISS needed
+  kFaissIvfFlat = 1,  // FAISS IndexIVFFlat (inner product); needs FAISS
+  kFaissHnsw = 2,     // FAISS IndexHNSWFlat (inner product); removes are tombstones; needs FAISS
 };
 
 struct IndexOptions {
   VectorPrecision precision = VectorPrecision::kFloat32;
   SearchMode mode = SearchMode::kAuto;
-  int64_t approx_threshold = 2'000'000;  // kAuto switches to approximate at this size
+  int64_t approx_threshold = 200'000;    // kAuto switches to approximate at this size
   int ivf_nlist = 0;                      // 0: about sqrt(N) lists
-  int ivf_nprobe = 32;                    // lists visited per query
+  int ivf_nprobe = 0;                     // lists visited per query; 0: automatic from nlist
   int threads = 0;                        // 0: all cores (OpenMP)
+  ApproxMethod approx_method = ApproxMethod::kIvfInt8;
+  int ivf_rerank = 0;            // kIvfInt8: candidates re-scored exactly; 0: max(4k, 32); -1: none
+  int hnsw_m = 32;               // kFaissHnsw: graph degree
+  int hnsw_ef_construction = 64;  // kFaissHnsw: build beam width
+  int hnsw_ef_search = 128;       // kFaissHnsw: search beam width (raised to the fetch count)
 };
 
 struct DbOptions {

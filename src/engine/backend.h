@@ -48,9 +48,42 @@ class Kernel {
                      void* workspace) const = 0;
 };
 
+class Backend;
+
+// ---- Optional: whole-graph execution on a device (docs/cuda.md, "Device-resident runs") ------
+// After planning, the executor offers the planned graph to its backend; a backend that keeps
+// data on a device (cuda) returns a GraphRunner that runs the whole graph in one call (inputs
+// copied to the device once, outputs back once). Steps whose kernel is not the backend's own
+// (ref fallback) are the runner's to handle. Backends without one return nullptr.
+struct PlannedStep {
+  int node = 0;                     // index into graph.nodes()
+  const Backend* backend = nullptr;
+  const Kernel* kernel = nullptr;   // owned by the executor's plan (outlives the runner)
+};
+struct PlannedGraph {
+  const ir::Graph* graph = nullptr;
+  std::vector<PlannedStep> steps;                // run order
+  const std::vector<Tensor>* known = nullptr;    // per value: constants and plan-time values
+  const std::vector<TensorInfo>* info = nullptr; // per value: concrete dtype and shape
+  std::string mode;                              // backend-specific run mode (cuda: resident|graph)
+};
+class GraphRunner {
+ public:
+  virtual ~GraphRunner() = default;
+  // `inputs` in graph-input order (already validated); `outputs` preallocated in graph-output
+  // order with the planned shapes. Thread-safe (several concurrent calls).
+  virtual Status Run(std::span<const Tensor> inputs, std::span<Tensor> outputs) const = 0;
+  // One line for `facekit inspect` / logs (mode, steps on the device, host round trips).
+  virtual std::string Describe() const { return {}; }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+  // Optional whole-graph runner (see above); nullptr = run node by node.
+  virtual Result<std::unique_ptr<GraphRunner>> CreateGraphRunner(const PlannedGraph&) const {
+    return std::unique_ptr<GraphRunner>();
+  }
   virtual const char* name() const = 0;
   virtual bool Supports(const ir::Graph& graph, const ir::Node& node) const = 0;
   virtual Result<std::unique_ptr<Kernel>> Plan(const ir::Graph& graph, const ir::Node& node,
@@ -63,5 +96,13 @@ class Backend {
 // Returns nullptr for unknown or not-compiled names.
 const Backend* GetBackend(const std::string& name);
 std::vector<std::string> AvailableBackends();
+
+// The "cuda" backend bound to GPU `gpu_index` with `precision` (fp32 | tf32 | auto; fp16 is
+// refused with Unsupported until half storage exists), with the GPU memory pool limit applied
+// when one is given (the pool is per GPU and process-wide: the last limit set wins; 0/0 leaves
+// it unchanged). Unavailable with the reason in a build without CUDA or when the GPU is unusable.
+// "auto" resolves to tf32 on GPUs with TF32 tensor cores (compute capability >= 8), else fp32.
+Result<const Backend*> GetCudaBackend(int gpu_index, const std::string& precision,
+                                      int64_t memory_limit_bytes, double memory_limit_fraction);
 
 }  // namespace fk::engine

@@ -78,6 +78,7 @@ struct Executor::Plan {
   std::vector<std::string> node_backend;
   MemoryPlan memory;
   size_t workspace = 0;
+  std::unique_ptr<GraphRunner> runner;  // whole-graph device run (Backend::CreateGraphRunner)
 
   // Arena buffers not in use by a running call (a small pool; grows to the number of
   // concurrent callers).
@@ -105,7 +106,7 @@ Executor::~Executor() = default;
 
 Result<std::unique_ptr<Executor>> Executor::Create(ir::Graph graph, const ExecutorOptions& options) {
   std::unique_ptr<Executor> ex(new Executor());
-  ex->backend_ = GetBackend(options.backend);
+  ex->backend_ = options.backend_object ? options.backend_object : GetBackend(options.backend);
   if (!ex->backend_)
     return Unavailable("backend '" + options.backend + "' is not available in this build (available: " +
                        Join(AvailableBackends()) + ")");
@@ -308,6 +309,15 @@ Result<std::shared_ptr<const Executor::Plan>> Executor::BuildPlan(const std::vec
     slots.push_back(s);
   }
   plan->memory = PlanMemory(std::move(slots));
+  if (options_.device_run != "staged") {
+    PlannedGraph pg;
+    pg.graph = &graph_;
+    pg.known = &plan->known;
+    pg.info = &plan->info;
+    pg.mode = options_.device_run;
+    for (const auto& st : plan->steps) pg.steps.push_back({st.node, st.backend, st.kernel.get()});
+    FK_ASSIGN_OR_RETURN(plan->runner, backend_->CreateGraphRunner(pg));
+  }
   return std::shared_ptr<const Plan>(std::move(plan));
 }
 
@@ -316,6 +326,13 @@ Result<std::vector<Tensor>> Executor::Execute(const Plan& plan, const std::vecto
 #ifdef _OPENMP
   omp_set_num_threads(threads_);
 #endif
+  if (!keep_all && plan.runner) {  // the whole graph in one device call
+    std::vector<Tensor> outs;
+    for (ValueId v : graph_.outputs())
+      outs.emplace_back(plan.info[static_cast<size_t>(v)].dtype, plan.info[static_cast<size_t>(v)].shape);
+    FK_RETURN_IF_ERROR(plan.runner->Run(inputs, outs));
+    return outs;
+  }
   const size_t nv = graph_.values().size();
   std::vector<Tensor> values(nv);
   for (size_t v = 0; v < nv; ++v)

@@ -30,6 +30,13 @@ struct ExecutorOptions {
   std::string backend = "cpu";  // "ref", "cpu", "cuda"
   int num_threads = 0;          // 0 = all cores
   bool check_finite = true;     // reject NaN/Inf in float inputs
+  // A backend object to use instead of GetBackend(backend) (e.g. the cuda backend of GPU 1
+  // with tf32, from GetCudaBackend); its name() must equal `backend`.
+  const Backend* backend_object = nullptr;
+  // Whole-graph device runs (Backend::CreateGraphRunner): "staged" = node by node (host
+  // tensors between nodes); "resident" = whole graph on the device, one sync; "graph" =
+  // resident + CUDA Graph capture/replay per input-shape set. Ignored by CPU backends.
+  std::string device_run = "resident";
 };
 
 // One value's place in the arena.

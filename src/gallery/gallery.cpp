@@ -414,8 +414,9 @@ Result<std::unique_ptr<Gallery>> GalleryDb::OpenGallery(const std::string& name,
   impl->info.name = name;
   impl->index_options = index;
 #ifndef FK_HAVE_FAISS
-  if (index.mode == SearchMode::kApprox)
-    return Unsupported("approximate search (SearchMode::kApprox) needs FAISS; this facekit was built without it");
+  if (index.mode == SearchMode::kApprox && index.approx_method != ApproxMethod::kIvfInt8)
+    return Unsupported("approximate search with a FAISS method needs FAISS; this facekit was built without it "
+                       "(use ApproxMethod::kIvfInt8, which does not)");
 #endif
   FK_RETURN_IF_ERROR(impl->Load());
   return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));

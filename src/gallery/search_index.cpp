@@ -8,6 +8,7 @@
 #include <mutex>
 #include <queue>
 #include <string>
+#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,6 +18,7 @@
 #endif
 #ifdef FK_HAVE_FAISS
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/IDSelector.h>
 #endif
@@ -241,6 +243,39 @@ FK_AVX512 void ScoreI8Avx512(const int16_t* q, float qs, const int8_t* x, const 
 }
 #endif
 
+// Runtime-dispatched kernels (AVX-512 when the CPU has it).
+void ScoreF32(const float* q, const float* x, int n, int stride, float* out) {
+#ifdef FK_HAVE_X86
+  if (HaveAvx512()) return ScoreF32Avx512(q, x, n, stride, out);
+#endif
+  ScoreF32Scalar(q, x, n, stride, out);
+}
+void ScoreI8(const int16_t* q, float qs, const int8_t* x, const float* xs, int n, int stride, float* out) {
+#ifdef FK_HAVE_X86
+  if (HaveAvx512()) return ScoreI8Avx512(q, qs, x, xs, n, stride, out);
+#endif
+  ScoreI8Scalar(q, qs, x, xs, n, stride, out);
+}
+
+// Symmetric int8 code of a normalised vector (dim values written); returns the scale.
+float QuantizeI8(const float* v, int dim, int8_t* out) {
+  float m = 0.0f;
+  for (int j = 0; j < dim; ++j) m = std::max(m, std::fabs(v[j]));
+  const float s = m > 0 ? m / 127.0f : 1.0f;
+  for (int j = 0; j < dim; ++j) out[j] = static_cast<int8_t>(std::clamp(std::lround(v[j] / s), -127L, 127L));
+  return s;
+}
+
+// int16 probe for the int8 kernels (stride values, zero padded).
+void QuantizeQueryI16(const float* qn, int dim, int stride, std::vector<int16_t>* out, float* scale) {
+  float m = 0.0f;
+  for (int j = 0; j < dim; ++j) m = std::max(m, std::fabs(qn[j]));
+  *scale = m > 0 ? m / kInt8QueryMax : 1.0f;
+  out->assign(static_cast<size_t>(stride), 0);
+  for (int j = 0; j < dim; ++j)
+    (*out)[j] = static_cast<int16_t>(std::clamp(std::lround(qn[j] / *scale), -32767L, 32767L));
+}
+
 // Min-heap of the k best (score, position) seen so far.
 class TopK {
  public:
@@ -325,13 +360,7 @@ struct SearchIndex::Storage {
       auto* h = reinterpret_cast<uint16_t*>(row);
       for (int j = 0; j < dim; ++j) h[j] = FloatToHalf(v[j]);
     } else {
-      float m = 0.0f;
-      for (int j = 0; j < dim; ++j) m = std::max(m, std::fabs(v[j]));
-      const float s = m > 0 ? m / 127.0f : 1.0f;
-      auto* q = reinterpret_cast<int8_t*>(row);
-      for (int j = 0; j < dim; ++j)
-        q[j] = static_cast<int8_t>(std::clamp(std::lround(v[j] / s), -127L, 127L));
-      Scale(pos) = s;
+      Scale(pos) = QuantizeI8(v, dim, reinterpret_cast<int8_t*>(row));
     }
   }
 
@@ -358,12 +387,7 @@ struct SearchIndex::Storage {
   PreparedQuery Prepare(const float* qn) const {
     PreparedQuery p;
     if (precision == VectorPrecision::kInt8) {
-      float m = 0.0f;
-      for (int j = 0; j < dim; ++j) m = std::max(m, std::fabs(qn[j]));
-      p.scale = m > 0 ? m / kInt8QueryMax : 1.0f;
-      p.i16.assign(static_cast<size_t>(stride), 0);
-      for (int j = 0; j < dim; ++j)
-        p.i16[j] = static_cast<int16_t>(std::clamp(std::lround(qn[j] / p.scale), -32767L, 32767L));
+      QuantizeQueryI16(qn, dim, stride, &p.i16, &p.scale);
     } else {
       p.f.assign(static_cast<size_t>(stride), 0.0f);
       std::memcpy(p.f.data(), qn, sizeof(float) * static_cast<size_t>(dim));
@@ -398,6 +422,34 @@ struct SearchIndex::Storage {
     }
   }
 
+  // Score of the row at `pos` (re-ranking of approximate candidates).
+  float ScoreRow(const PreparedQuery& q, int64_t pos) const {
+    const size_t b = static_cast<size_t>(pos / kBlockRows);
+    const int r = static_cast<int>(pos % kBlockRows);
+    const Block& blk = *blocks[b];
+    const uint8_t* row = blk.data + static_cast<size_t>(r) * row_bytes;
+    float s = 0.0f;
+    switch (precision) {
+      case VectorPrecision::kFloat32:
+        ScoreF32(q.f.data(), reinterpret_cast<const float*>(row), 1, stride, &s);
+        break;
+      case VectorPrecision::kFloat16:
+#ifdef FK_HAVE_X86
+        if (HaveAvx512()) {
+          ScoreF16Avx512(q.f.data(), reinterpret_cast<const uint16_t*>(row), 1, stride, &s);
+          break;
+        }
+#endif
+        ScoreF16Scalar(q.f.data(), reinterpret_cast<const uint16_t*>(row), 1, stride, &s);
+        break;
+      case VectorPrecision::kInt8:
+        ScoreI8(q.i16.data(), q.scale, reinterpret_cast<const int8_t*>(row), &blk.scale[static_cast<size_t>(r)], 1,
+                stride, &s);
+        break;
+    }
+    return s;
+  }
+
   // Block b widened to fp32 [n, stride] (scaled for int8).
   void Widen(size_t b, int n, float* out) const {
     const Block& blk = *blocks[b];
@@ -429,17 +481,179 @@ struct SearchIndex::Storage {
 #endif
 };
 
+// ------------------------------------------------------------- IVF-int8 ----
+// facekit's own inverted-file index (ApproxMethod::kIvfInt8): nlist unit centroids
+// (spherical k-means), each list holding its members' int8 codes (the same codes and
+// kernels as the int8 exact storage), scales and ids contiguously. A query scores the
+// centroids (fp32), scans the nprobe best lists with the int8 kernel and re-scores the
+// best candidates with the exact rows of the storage.
+namespace {
+
+struct IvfInt8 {
+  struct List {
+    std::vector<int8_t> codes;  // size() * stride, zero padded
+    std::vector<float> scales;
+    std::vector<int64_t> ids;
+    int size() const { return static_cast<int>(ids.size()); }
+  };
+  int dim = 0, stride = 0, nlist = 0;
+  std::vector<float> centroids;  // nlist x stride, unit length, zero padded
+  std::vector<List> lists;
+  std::unordered_map<int64_t, std::pair<int32_t, int32_t>> where;  // id -> (list, slot)
+
+  void Append(int l, int64_t id, const float* v) {
+    List& L = lists[static_cast<size_t>(l)];
+    const size_t at = L.ids.size();
+    L.codes.resize((at + 1) * static_cast<size_t>(stride), 0);
+    L.scales.push_back(QuantizeI8(v, dim, L.codes.data() + at * stride));
+    L.ids.push_back(id);
+    where[id] = {l, static_cast<int32_t>(at)};
+  }
+
+  // Swap-with-last inside the list (O(dim)).
+  bool Remove(int64_t id) {
+    auto it = where.find(id);
+    if (it == where.end()) return false;
+    const auto [l, slot] = it->second;
+    where.erase(it);
+    List& L = lists[static_cast<size_t>(l)];
+    const int last = L.size() - 1;
+    if (slot != last) {
+      std::memcpy(L.codes.data() + static_cast<size_t>(slot) * stride, L.codes.data() + static_cast<size_t>(last) * stride,
+                  static_cast<size_t>(stride));
+      L.scales[static_cast<size_t>(slot)] = L.scales[static_cast<size_t>(last)];
+      L.ids[static_cast<size_t>(slot)] = L.ids[static_cast<size_t>(last)];
+      where[L.ids[static_cast<size_t>(slot)]] = {l, slot};
+    }
+    L.codes.resize(static_cast<size_t>(last) * stride);
+    L.scales.pop_back();
+    L.ids.pop_back();
+    return true;
+  }
+
+  size_t Bytes() const {
+    size_t b = centroids.capacity() * sizeof(float) + where.size() * (sizeof(int64_t) * 2 + 16);
+    for (const auto& L : lists)
+      b += L.codes.capacity() + L.scales.capacity() * sizeof(float) + L.ids.capacity() * sizeof(int64_t);
+    return b;
+  }
+};
+
+// For each of n rows (row-major, `dim` apart) the centroid with the largest dot product.
+void AssignNearest(const float* x, int64_t n, int dim, const float* cent, int nlist, int stride, int32_t* out) {
+  if (n < 64) {  // a few enrolments: no BLAS / thread start-up
+    std::vector<float> q(static_cast<size_t>(stride), 0.0f), sc(static_cast<size_t>(nlist));
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(q.data(), x + static_cast<size_t>(i) * dim, sizeof(float) * dim);
+      ScoreF32(q.data(), cent, nlist, stride, sc.data());
+      out[i] = static_cast<int32_t>(std::max_element(sc.begin(), sc.end()) - sc.begin());
+    }
+    return;
+  }
+#ifdef FK_HAVE_OPENBLAS
+  constexpr int64_t kChunk = 2048;
+  std::vector<float> sc(static_cast<size_t>(kChunk) * nlist);
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t c = std::min(kChunk, n - b);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(c), nlist, dim, 1.0f,
+                x + static_cast<size_t>(b) * dim, dim, cent, stride, 0.0f, sc.data(), nlist);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t i = 0; i < c; ++i) {
+      const float* r = sc.data() + static_cast<size_t>(i) * nlist;
+      out[b + i] = static_cast<int32_t>(std::max_element(r, r + nlist) - r);
+    }
+  }
+#else
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+  {
+    std::vector<float> q(static_cast<size_t>(stride), 0.0f), sc(static_cast<size_t>(nlist));
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(q.data(), x + static_cast<size_t>(i) * dim, sizeof(float) * dim);
+      ScoreF32(q.data(), cent, nlist, stride, sc.data());
+      out[i] = static_cast<int32_t>(std::max_element(sc.begin(), sc.end()) - sc.begin());
+    }
+  }
+#endif
+}
+
+// Spherical k-means (inner product, unit centroids) on nt sample rows.
+void TrainCentroids(const float* sample, int64_t nt, int dim, int stride, int nlist, int iters,
+                    std::vector<float>* cent) {
+  cent->assign(static_cast<size_t>(nlist) * stride, 0.0f);
+  for (int c = 0; c < nlist; ++c)  // deterministic, spread-out seeds
+    std::memcpy(cent->data() + static_cast<size_t>(c) * stride, sample + static_cast<size_t>(c * nt / nlist) * dim,
+                sizeof(float) * dim);
+  std::vector<int32_t> assign(static_cast<size_t>(nt));
+  std::vector<double> sums(static_cast<size_t>(nlist) * dim);
+  std::vector<int64_t> counts(static_cast<size_t>(nlist));
+  for (int it = 0; it < iters; ++it) {
+    AssignNearest(sample, nt, dim, cent->data(), nlist, stride, assign.data());
+    std::fill(sums.begin(), sums.end(), 0.0);
+    std::fill(counts.begin(), counts.end(), 0);
+    for (int64_t i = 0; i < nt; ++i) {
+      const int c = assign[static_cast<size_t>(i)];
+      ++counts[static_cast<size_t>(c)];
+      double* sp = sums.data() + static_cast<size_t>(c) * dim;
+      const float* xp = sample + static_cast<size_t>(i) * dim;
+      for (int j = 0; j < dim; ++j) sp[j] += xp[j];
+    }
+    for (int c = 0; c < nlist; ++c) {
+      float* cp = cent->data() + static_cast<size_t>(c) * stride;
+      if (counts[static_cast<size_t>(c)] == 0) {  // empty: re-seed from a pseudo-random sample row
+        const int64_t i = (static_cast<int64_t>(c) * 7919 + static_cast<int64_t>(it) * 104729) % nt;
+        std::memcpy(cp, sample + static_cast<size_t>(i) * dim, sizeof(float) * dim);
+        continue;
+      }
+      const double* sp = sums.data() + static_cast<size_t>(c) * dim;
+      for (int j = 0; j < dim; ++j) cp[j] = static_cast<float>(sp[j]);
+      if (!NormalizeL2(cp, dim)) std::memcpy(cp, sample, sizeof(float) * dim);
+    }
+  }
+}
+
+// Automatic IVF parameters (docs/gallery.md): nlist ~ sqrt(N); nprobe grows with
+// sqrt(nlist) so the scanned fraction shrinks slowly as the gallery grows.
+int AutoNlist(int64_t n) {
+  const int nl = static_cast<int>(std::clamp<double>(std::round(std::sqrt(static_cast<double>(n))), 1, 65536));
+  return static_cast<int>(std::min<int64_t>(nl, std::max<int64_t>(1, n / 8)));
+}
+int AutoNprobe(int nlist) {
+  return std::min(nlist, std::max(8, static_cast<int>(std::ceil(3.0 * std::sqrt(static_cast<double>(nlist))))));
+}
+
+}  // namespace
+
 #ifdef FK_HAVE_FAISS
+namespace {
+// FAISS HNSW with template ids and tombstones (HNSW graphs cannot delete).
+struct HnswIndex {
+  std::unique_ptr<faiss::IndexHNSWFlat> index;
+  std::vector<int64_t> label_to_id;  // FAISS label (insertion order) -> template id
+  std::vector<uint8_t> dead;         // tombstones by label
+  std::unordered_map<int64_t, int64_t> id_to_label;
+  int64_t ndead = 0;
+};
+}  // namespace
+#endif
+
 struct SearchIndex::Approx {
+  ApproxMethod method = ApproxMethod::kIvfInt8;
+  int64_t trained_at = 0;
+  int nprobe = 1;
+  std::unique_ptr<IvfInt8> ivf8;
+#ifdef FK_HAVE_FAISS
   std::unique_ptr<faiss::IndexFlatIP> quantizer;
   std::unique_ptr<faiss::IndexIVFFlat> ivf;
-  int64_t trained_at = 0;
-};
-#else
-struct SearchIndex::Approx {
-  int64_t trained_at = 0;
-};
+  std::unique_ptr<HnswIndex> hnsw;
 #endif
+};
 
 // ---------------------------------------------------------------- index ----
 
@@ -473,10 +687,20 @@ size_t SearchIndex::MemoryBytes() const {
   size_t b = st_->blocks.size() * static_cast<size_t>(kBlockRows) *
              (st_->row_bytes + (options_.precision == VectorPrecision::kInt8 ? sizeof(float) : 0));
   b += st_->pos_to_id.capacity() * sizeof(int64_t) + st_->id_to_pos.size() * (sizeof(int64_t) * 2 + 16);
+  if (approx_) {
+    if (approx_->ivf8) b += approx_->ivf8->Bytes();
 #ifdef FK_HAVE_FAISS
-  if (approx_) b += static_cast<size_t>(approx_->ivf->ntotal) * (dim_ * sizeof(float) + sizeof(int64_t)) +
-                    approx_->ivf->nlist * dim_ * sizeof(float);
+    if (approx_->ivf)
+      b += static_cast<size_t>(approx_->ivf->ntotal) * (dim_ * sizeof(float) + sizeof(int64_t)) +
+           approx_->ivf->nlist * dim_ * sizeof(float);
+    if (approx_->hnsw) {
+      const auto& h = *approx_->hnsw;
+      b += static_cast<size_t>(h.index->ntotal) * dim_ * sizeof(float) + h.index->hnsw.neighbors.size() * 4 +
+           h.index->hnsw.levels.size() * 4 + h.index->hnsw.offsets.size() * 8 + h.label_to_id.capacity() * 8 +
+           h.dead.capacity() + h.id_to_label.size() * (sizeof(int64_t) * 2 + 16);
+    }
 #endif
+  }
   return b;
 }
 
@@ -486,6 +710,24 @@ void SearchIndex::Clear() {
   st_->pos_to_id.clear();
   st_->id_to_pos.clear();
   approx_.reset();
+}
+
+bool ApproxMethodAvailable(ApproxMethod m) {
+#ifdef FK_HAVE_FAISS
+  (void)m;
+  return true;
+#else
+  return m == ApproxMethod::kIvfInt8;
+#endif
+}
+
+const char* ApproxMethodName(ApproxMethod m) {
+  switch (m) {
+    case ApproxMethod::kIvfInt8: return "ivf-int8";
+    case ApproxMethod::kFaissIvfFlat: return "faiss-ivf-flat";
+    case ApproxMethod::kFaissHnsw: return "faiss-hnsw";
+  }
+  return "?";
 }
 
 Status SearchIndex::Add(const int64_t* ids, const float* vectors, int64_t n) {
@@ -513,12 +755,41 @@ Status SearchIndex::Add(const int64_t* ids, const float* vectors, int64_t n) {
     st_->pos_to_id.push_back(ids[i]);
     st_->id_to_pos[ids[i]] = pos;
   }
-#ifdef FK_HAVE_FAISS
   if (approx_) {
-    approx_->ivf->add_with_ids(n, norm.data(), ids);
-    if (st_->size() > 4 * approx_->trained_at) FK_RETURN_IF_ERROR(BuildApproxLocked());
-  } else if (options_.mode != SearchMode::kExact && st_->size() >= options_.approx_threshold) {
-    FK_RETURN_IF_ERROR(BuildApproxLocked());
+    if (st_->size() > 4 * approx_->trained_at) return BuildApproxLocked();  // retrain: the lists drifted
+    return ApproxAddLocked(ids, norm.data(), n);
+  }
+  // kAuto stays exact when the configured method is not in this build; kApprox
+  // reports it (BuildApprox / Gallery open).
+  if (options_.mode != SearchMode::kExact && st_->size() >= options_.approx_threshold &&
+      ApproxMethodAvailable(options_.approx_method))
+    return BuildApproxLocked();
+  return OkStatus();
+}
+
+Status SearchIndex::ApproxAddLocked(const int64_t* ids, const float* norm, int64_t n) {
+  if (approx_->ivf8) {
+    IvfInt8& ivf = *approx_->ivf8;
+    std::vector<int32_t> lists(static_cast<size_t>(n));
+    AssignNearest(norm, n, dim_, ivf.centroids.data(), ivf.nlist, stride_, lists.data());
+    for (int64_t i = 0; i < n; ++i) ivf.Append(lists[static_cast<size_t>(i)], ids[i], norm + static_cast<size_t>(i) * dim_);
+    return OkStatus();
+  }
+#ifdef FK_HAVE_FAISS
+  try {
+    if (approx_->ivf) approx_->ivf->add_with_ids(n, norm, ids);
+    if (approx_->hnsw) {
+      HnswIndex& h = *approx_->hnsw;
+      h.index->add(n, norm);
+      for (int64_t i = 0; i < n; ++i) {
+        h.id_to_label[ids[i]] = static_cast<int64_t>(h.label_to_id.size());
+        h.label_to_id.push_back(ids[i]);
+        h.dead.push_back(0);
+      }
+    }
+  } catch (const std::exception& e) {
+    approx_.reset();  // never serve from an index that lost rows; exact search until the next build
+    return Internal(std::string("adding to the FAISS index failed (search falls back to exact): ") + e.what());
   }
 #endif
   return OkStatus();
@@ -537,10 +808,27 @@ Status SearchIndex::Remove(int64_t id) {
   }
   st_->pos_to_id.pop_back();
   if ((last % kBlockRows) == 0) st_->blocks.pop_back();  // the last block became empty
+  if (!approx_) return OkStatus();
+  if (approx_->ivf8) approx_->ivf8->Remove(id);
 #ifdef FK_HAVE_FAISS
-  if (approx_) {
+  if (approx_->ivf) {
     faiss::IDSelectorBatch sel(1, &id);
     approx_->ivf->remove_ids(sel);
+  }
+  if (approx_->hnsw) {
+    // HNSW graphs cannot delete: tombstone the label (filtered at search) and rebuild
+    // from the storage once a quarter of the graph is dead.
+    HnswIndex& h = *approx_->hnsw;
+    auto hit = h.id_to_label.find(id);
+    if (hit != h.id_to_label.end()) {
+      h.dead[static_cast<size_t>(hit->second)] = 1;
+      ++h.ndead;
+      h.id_to_label.erase(hit);
+    }
+    if (h.ndead * 4 > h.index->ntotal) {
+      // A failed rebuild keeps the tombstoned graph, which still answers correctly.
+      (void)BuildApproxLocked();
+    }
   }
 #endif
   return OkStatus();
@@ -552,42 +840,109 @@ Status SearchIndex::BuildApprox() {
 }
 
 Status SearchIndex::BuildApproxLocked() {
-#ifdef FK_HAVE_FAISS
   const int64_t n = st_->size();
   if (n == 0) {
     approx_.reset();
     return OkStatus();
   }
-  int nlist = options_.ivf_nlist > 0 ? options_.ivf_nlist
-                                     : static_cast<int>(std::clamp<double>(std::sqrt(static_cast<double>(n)), 1, 65536));
-  nlist = static_cast<int>(std::min<int64_t>(nlist, std::max<int64_t>(1, n / 8)));
-  std::vector<float> all(static_cast<size_t>(n) * dim_);
-  for (int64_t p = 0; p < n; ++p) st_->Read(p, all.data() + static_cast<size_t>(p) * dim_);
+  if (!ApproxMethodAvailable(options_.approx_method))
+    return Unsupported(std::string("approximate method ") + ApproxMethodName(options_.approx_method) +
+                       " needs FAISS; this facekit was built without it (install libfaiss-dev), or use "
+                       "ApproxMethod::kIvfInt8");
+  const int nlist = options_.ivf_nlist > 0 ? static_cast<int>(std::min<int64_t>(options_.ivf_nlist, n)) : AutoNlist(n);
   auto a = std::make_unique<Approx>();
-  a->quantizer = std::make_unique<faiss::IndexFlatIP>(dim_);
-  a->ivf = std::make_unique<faiss::IndexIVFFlat>(a->quantizer.get(), dim_, nlist, faiss::METRIC_INNER_PRODUCT);
-  a->ivf->cp.niter = 10;
-  a->ivf->cp.max_points_per_centroid = 64;  // train on at most 64 * nlist points
-  a->ivf->cp.verbose = false;
-  // A strided sample for training (deterministic).
-  const int64_t nt = std::min<int64_t>(n, static_cast<int64_t>(nlist) * 64);
-  std::vector<float> train(static_cast<size_t>(nt) * dim_);
-  for (int64_t i = 0; i < nt; ++i) {
-    const int64_t p = i * n / nt;
-    std::memcpy(train.data() + static_cast<size_t>(i) * dim_, all.data() + static_cast<size_t>(p) * dim_,
-                sizeof(float) * dim_);
-  }
-  try {
-    a->ivf->train(nt, train.data());
-    a->ivf->add_with_ids(n, all.data(), st_->pos_to_id.data());
-  } catch (const std::exception& e) {
-    return Internal(std::string("building the FAISS IVF index failed: ") + e.what());
-  }
+  a->method = options_.approx_method;
+  a->nprobe = options_.ivf_nprobe > 0 ? std::min(options_.ivf_nprobe, nlist) : AutoNprobe(nlist);
   a->trained_at = n;
+  // Rows are read back from the storage in chunks (no full fp32 copy of a large gallery).
+  constexpr int64_t kChunk = 65536;
+  std::vector<float> buf(static_cast<size_t>(std::min(kChunk, n)) * dim_);
+  auto read_rows = [&](int64_t b, int64_t c) {
+    for (int64_t i = 0; i < c; ++i) st_->Read(b + i, buf.data() + static_cast<size_t>(i) * dim_);
+  };
+  // A strided training sample (deterministic): 32 rows per list for ours, 64 for FAISS
+  // (which warns below 39).
+  const int64_t per_list = a->method == ApproxMethod::kIvfInt8 ? 32 : 64;
+  const int64_t nt = std::min<int64_t>(n, static_cast<int64_t>(nlist) * per_list);
+  std::vector<float> train;
+  if (a->method != ApproxMethod::kFaissHnsw) {
+    train.resize(static_cast<size_t>(nt) * dim_);
+    for (int64_t i = 0; i < nt; ++i) st_->Read(i * n / nt, train.data() + static_cast<size_t>(i) * dim_);
+  }
+  if (a->method == ApproxMethod::kIvfInt8) {
+    auto ivf = std::make_unique<IvfInt8>();
+    ivf->dim = dim_;
+    ivf->stride = stride_;
+    ivf->nlist = nlist;
+    TrainCentroids(train.data(), nt, dim_, stride_, nlist, 10, &ivf->centroids);
+    train = {};
+    // Pass 1 assigns every row (so each list is allocated once), pass 2 fills the lists.
+    std::vector<int32_t> lists(static_cast<size_t>(n));
+    for (int64_t b = 0; b < n; b += kChunk) {
+      const int64_t c = std::min(kChunk, n - b);
+      read_rows(b, c);
+      AssignNearest(buf.data(), c, dim_, ivf->centroids.data(), nlist, stride_, lists.data() + b);
+    }
+    ivf->lists.resize(static_cast<size_t>(nlist));
+    {
+      std::vector<int64_t> counts(static_cast<size_t>(nlist));
+      for (int32_t l : lists) ++counts[static_cast<size_t>(l)];
+      for (int l = 0; l < nlist; ++l) {
+        auto& L = ivf->lists[static_cast<size_t>(l)];
+        L.codes.reserve(static_cast<size_t>(counts[static_cast<size_t>(l)]) * stride_);
+        L.scales.reserve(static_cast<size_t>(counts[static_cast<size_t>(l)]));
+        L.ids.reserve(static_cast<size_t>(counts[static_cast<size_t>(l)]));
+      }
+    }
+    ivf->where.reserve(static_cast<size_t>(n));
+    for (int64_t b = 0; b < n; b += kChunk) {
+      const int64_t c = std::min(kChunk, n - b);
+      read_rows(b, c);
+      for (int64_t i = 0; i < c; ++i)
+        ivf->Append(lists[static_cast<size_t>(b + i)], st_->pos_to_id[static_cast<size_t>(b + i)],
+                    buf.data() + static_cast<size_t>(i) * dim_);
+    }
+    a->ivf8 = std::move(ivf);
+    approx_ = std::move(a);
+    return OkStatus();
+  }
+#ifdef FK_HAVE_FAISS
+  try {
+    if (a->method == ApproxMethod::kFaissIvfFlat) {
+      a->quantizer = std::make_unique<faiss::IndexFlatIP>(dim_);
+      a->ivf = std::make_unique<faiss::IndexIVFFlat>(a->quantizer.get(), dim_, nlist, faiss::METRIC_INNER_PRODUCT);
+      a->ivf->cp.niter = 10;
+      a->ivf->cp.max_points_per_centroid = 64;
+      a->ivf->cp.verbose = false;
+      a->ivf->train(nt, train.data());
+      train = {};
+      for (int64_t b = 0; b < n; b += kChunk) {
+        const int64_t c = std::min(kChunk, n - b);
+        read_rows(b, c);
+        a->ivf->add_with_ids(c, buf.data(), st_->pos_to_id.data() + b);
+      }
+    } else {
+      auto h = std::make_unique<HnswIndex>();
+      h->index = std::make_unique<faiss::IndexHNSWFlat>(dim_, std::max(4, options_.hnsw_m), faiss::METRIC_INNER_PRODUCT);
+      h->index->hnsw.efConstruction = std::max(8, options_.hnsw_ef_construction);
+      h->label_to_id.assign(st_->pos_to_id.begin(), st_->pos_to_id.end());
+      h->dead.assign(static_cast<size_t>(n), 0);
+      h->id_to_label.reserve(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) h->id_to_label[st_->pos_to_id[static_cast<size_t>(i)]] = i;
+      for (int64_t b = 0; b < n; b += kChunk) {
+        const int64_t c = std::min(kChunk, n - b);
+        read_rows(b, c);
+        h->index->add(c, buf.data());
+      }
+      a->hnsw = std::move(h);
+    }
+  } catch (const std::exception& e) {
+    return Internal(std::string("building the FAISS ") + ApproxMethodName(a->method) + " index failed: " + e.what());
+  }
   approx_ = std::move(a);
   return OkStatus();
 #else
-  return Unsupported("approximate search needs FAISS; this facekit was built without it (install libfaiss-dev)");
+  return Unsupported("unreachable: FAISS method without FAISS");
 #endif
 }
 
@@ -602,15 +957,58 @@ Status SearchIndex::Search(const float* queries, int64_t nq, int k, std::vector<
   out->assign(static_cast<size_t>(nq), {});
   std::shared_lock lock(mu_);
   if (st_->size() == 0 || nq == 0) return OkStatus();
+  if (approx_ && !exact_only) return SearchApprox(qn.data(), nq, k, out);
+  if (nq < 4) {
+    for (int64_t i = 0; i < nq; ++i)
+      FK_RETURN_IF_ERROR(SearchExactSmall(qn.data() + static_cast<size_t>(i) * dim_, k, &(*out)[static_cast<size_t>(i)]));
+    return OkStatus();
+  }
+  return SearchExactBatch(qn.data(), nq, k, out);
+}
+
+namespace {
+// FAISS opens an OpenMP region even for one query (HNSW always does); on a busy
+// machine waking the team costs more than the search. One query: one thread.
+struct OmpSingleThreadFor {
+#ifdef _OPENMP
+  int saved = 0;
+  bool on = false;
+  explicit OmpSingleThreadFor(bool single) : saved(omp_get_max_threads()), on(single) {
+    if (on) omp_set_num_threads(1);  // this thread's ICV only
+  }
+  ~OmpSingleThreadFor() {
+    if (on) omp_set_num_threads(saved);
+  }
+#else
+  explicit OmpSingleThreadFor(bool) {}
+#endif
+};
+}  // namespace
+
+Status SearchIndex::SearchApprox(const float* qn, int64_t nq, int k, std::vector<std::vector<Hit>>* out) const {
+  if (approx_->ivf8) {
+    if (nq == 1) {
+      SearchIvf8(qn, k, &(*out)[0], /*parallel=*/true);
+      return OkStatus();
+    }
+#ifdef _OPENMP
+    const int nthreads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
+#endif
+    for (int64_t i = 0; i < nq; ++i)
+      SearchIvf8(qn + static_cast<size_t>(i) * dim_, k, &(*out)[static_cast<size_t>(i)], /*parallel=*/false);
+    return OkStatus();
+  }
 #ifdef FK_HAVE_FAISS
-  if (approx_ && !exact_only) {
+  if (approx_->ivf) {
     const int kk = static_cast<int>(std::min<int64_t>(k, st_->size()));
     std::vector<float> d(static_cast<size_t>(nq) * kk);
     std::vector<faiss::Index::idx_t> l(static_cast<size_t>(nq) * kk);
     faiss::SearchParametersIVF params;
-    params.nprobe = static_cast<size_t>(std::max(1, options_.ivf_nprobe));
+    params.nprobe = static_cast<size_t>(approx_->nprobe);
+    OmpSingleThreadFor one(nq == 1);
     try {
-      approx_->ivf->search(nq, qn.data(), kk, d.data(), l.data(), &params);
+      approx_->ivf->search(nq, qn, kk, d.data(), l.data(), &params);
     } catch (const std::exception& e) {
       return Internal(std::string("FAISS search failed: ") + e.what());
     }
@@ -624,13 +1022,137 @@ Status SearchIndex::Search(const float* queries, int64_t nq, int k, std::vector<
     }
     return OkStatus();
   }
-#endif
-  if (nq < 4) {
-    for (int64_t i = 0; i < nq; ++i)
-      FK_RETURN_IF_ERROR(SearchExactSmall(qn.data() + static_cast<size_t>(i) * dim_, k, &(*out)[static_cast<size_t>(i)]));
+  if (approx_->hnsw) {
+    // Fetch more than k so tombstoned labels can be dropped; widen until k live hits
+    // are found or the whole graph was asked for.
+    const HnswIndex& h = *approx_->hnsw;
+    const int64_t total = h.index->ntotal;
+    const int64_t live = total - h.ndead;
+    const int64_t want = std::min<int64_t>(k, live);
+    int64_t fetch = std::min<int64_t>(total, h.ndead == 0 ? k : 2 * k + 16);
+    std::vector<int64_t> todo(static_cast<size_t>(nq));
+    for (int64_t i = 0; i < nq; ++i) todo[static_cast<size_t>(i)] = i;
+    while (!todo.empty()) {
+      std::vector<float> qs(todo.size() * static_cast<size_t>(dim_));
+      for (size_t t = 0; t < todo.size(); ++t)
+        std::memcpy(qs.data() + t * dim_, qn + static_cast<size_t>(todo[t]) * dim_, sizeof(float) * dim_);
+      std::vector<float> d(todo.size() * static_cast<size_t>(fetch));
+      std::vector<faiss::Index::idx_t> l(todo.size() * static_cast<size_t>(fetch));
+      faiss::SearchParametersHNSW params;
+      params.efSearch = static_cast<int>(std::max<int64_t>(options_.hnsw_ef_search, fetch));
+      OmpSingleThreadFor one(todo.size() == 1);
+      try {
+        h.index->search(static_cast<int64_t>(todo.size()), qs.data(), fetch, d.data(), l.data(), &params);
+      } catch (const std::exception& e) {
+        return Internal(std::string("FAISS HNSW search failed: ") + e.what());
+      }
+      std::vector<int64_t> again;
+      for (size_t t = 0; t < todo.size(); ++t) {
+        auto& o = (*out)[static_cast<size_t>(todo[t])];
+        o.clear();
+        for (int64_t j = 0; j < fetch; ++j) {
+          const auto lab = l[t * static_cast<size_t>(fetch) + static_cast<size_t>(j)];
+          if (lab < 0 || h.dead[static_cast<size_t>(lab)]) continue;
+          o.push_back({h.label_to_id[static_cast<size_t>(lab)], d[t * static_cast<size_t>(fetch) + static_cast<size_t>(j)]});
+        }
+        if (static_cast<int64_t>(o.size()) < want && fetch < total) again.push_back(todo[t]);
+        SortHits(&o);
+        if (static_cast<int>(o.size()) > k) o.resize(static_cast<size_t>(k));
+      }
+      todo.swap(again);
+      fetch = std::min<int64_t>(total, fetch * 4);
+    }
     return OkStatus();
   }
-  return SearchExactBatch(qn.data(), nq, k, out);
+#endif
+  return Internal("approximate index in an unknown state");
+}
+
+std::string SearchIndex::ApproxDescription() const {
+  std::shared_lock lock(mu_);
+  if (!approx_) return "exact";
+  std::string d = ApproxMethodName(approx_->method);
+  if (approx_->ivf8) {
+    const bool rerank = options_.precision != VectorPrecision::kInt8 && options_.ivf_rerank >= 0;
+    d += " nlist=" + std::to_string(approx_->ivf8->nlist) + " nprobe=" + std::to_string(approx_->nprobe) +
+         (rerank ? " rerank=" + (options_.ivf_rerank > 0 ? std::to_string(options_.ivf_rerank) : std::string("max(4k,32)"))
+                 : std::string(" rerank=none"));
+  }
+#ifdef FK_HAVE_FAISS
+  if (approx_->ivf)
+    d += " nlist=" + std::to_string(approx_->ivf->nlist) + " nprobe=" + std::to_string(approx_->nprobe);
+  if (approx_->hnsw)
+    d += " M=" + std::to_string(std::max(4, options_.hnsw_m)) + " efC=" +
+         std::to_string(approx_->hnsw->index->hnsw.efConstruction) + " efS=" + std::to_string(options_.hnsw_ef_search) +
+         " tombstones=" + std::to_string(approx_->hnsw->ndead);
+#endif
+  return d;
+}
+
+void SearchIndex::SearchIvf8(const float* qn, int k, std::vector<Hit>* out, bool parallel) const {
+  const IvfInt8& ivf = *approx_->ivf8;
+  std::vector<float> qp(static_cast<size_t>(stride_), 0.0f);
+  std::memcpy(qp.data(), qn, sizeof(float) * dim_);
+  // 1. the nprobe lists whose centroids score highest
+  std::vector<float> cs(static_cast<size_t>(ivf.nlist));
+  ScoreF32(qp.data(), ivf.centroids.data(), ivf.nlist, stride_, cs.data());
+  const int nprobe = std::min(approx_->nprobe, ivf.nlist);
+  std::vector<int32_t> order(static_cast<size_t>(ivf.nlist));
+  for (int i = 0; i < ivf.nlist; ++i) order[static_cast<size_t>(i)] = i;
+  std::partial_sort(order.begin(), order.begin() + nprobe, order.end(),
+                    [&](int32_t a, int32_t b) { return cs[static_cast<size_t>(a)] > cs[static_cast<size_t>(b)]; });
+  // 2. int8 scan of those lists, keeping `cand` candidates
+  std::vector<int16_t> q16;
+  float qs = 1.0f;
+  QuantizeQueryI16(qn, dim_, stride_, &q16, &qs);
+  const bool rerank = options_.precision != VectorPrecision::kInt8 && options_.ivf_rerank >= 0;
+  const int cand = rerank ? std::max(k, options_.ivf_rerank > 0 ? options_.ivf_rerank : std::max(4 * k, 32)) : k;
+  int64_t scanned = 0;
+  for (int p = 0; p < nprobe; ++p) scanned += ivf.lists[static_cast<size_t>(order[static_cast<size_t>(p)])].size();
+  std::vector<std::pair<float, int64_t>> merged;
+#ifdef _OPENMP
+  const int nthreads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
+#pragma omp parallel num_threads(nthreads) if (parallel && nprobe > 1 && scanned * stride_ >= kParallelMinElems)
+#endif
+  {
+    TopK top(cand);
+    std::vector<float> sc;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (int p = 0; p < nprobe; ++p) {
+      const IvfInt8::List& L = ivf.lists[static_cast<size_t>(order[static_cast<size_t>(p)])];
+      const int m = L.size();
+      if (m == 0) continue;
+      sc.resize(static_cast<size_t>(m));
+      ScoreI8(q16.data(), qs, L.codes.data(), L.scales.data(), m, stride_, sc.data());
+      float th = top.threshold();
+      for (int i = 0; i < m; ++i)
+        if (sc[static_cast<size_t>(i)] > th) {
+          top.Push(sc[static_cast<size_t>(i)], L.ids[static_cast<size_t>(i)]);
+          th = top.threshold();
+        }
+    }
+#ifdef _OPENMP
+#pragma omp critical
+#endif
+    merged.insert(merged.end(), top.items().begin(), top.items().end());
+  }
+  std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  if (static_cast<int>(merged.size()) > cand) merged.resize(static_cast<size_t>(cand));
+  // 3. exact scores for the candidates (fp32 / fp16 storage)
+  out->clear();
+  if (rerank) {
+    const PreparedQuery pq = st_->Prepare(qn);
+    for (const auto& [s, id] : merged) {
+      auto it = st_->id_to_pos.find(id);
+      if (it != st_->id_to_pos.end()) out->push_back({id, st_->ScoreRow(pq, it->second)});
+    }
+  } else {
+    for (const auto& [s, id] : merged) out->push_back({id, s});
+  }
+  SortHits(out);
+  if (static_cast<int>(out->size()) > k) out->resize(static_cast<size_t>(k));
 }
 
 Status SearchIndex::SearchExactSmall(const float* q, int k, std::vector<Hit>* out) const {

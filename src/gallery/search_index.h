@@ -11,8 +11,14 @@
 //     time, a per-thread k-heap, merged at the end;
 //   - 4 or more queries: per block, sgemm (OpenBLAS; the block is widened to fp32
 //     first for fp16/int8) then a k-heap per query.
-// Approximate search: FAISS IndexIVFFlat (inner product) kept in step with adds and
-// removes; trained when the index reaches the threshold (kAuto) or on BuildApprox().
+// Approximate search (IndexOptions::approx_method), kept in step with adds and removes;
+// built when the index reaches the threshold (kAuto) or on BuildApprox(), rebuilt when
+// the index grows 4x past its build size:
+//   - kIvfInt8: own IVF (spherical k-means centroids, int8 codes per list, AVX-512
+//     scan of the nprobe best lists, candidates re-scored with the exact rows);
+//   - kFaissIvfFlat: FAISS IndexIVFFlat (inner product);
+//   - kFaissHnsw: FAISS IndexHNSWFlat (inner product); a removed template becomes a
+//     tombstone filtered at search, the graph is rebuilt when a quarter is dead.
 //
 // Thread safety: all const methods may run concurrently; Add/Remove/BuildApprox take
 // an exclusive lock (std::shared_mutex) and may run while searches are in flight.
@@ -21,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <shared_mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -55,7 +62,7 @@ class SearchIndex {
   Status Remove(int64_t id);  // NotFound
   void Clear();
 
-  // Trains and fills the FAISS IVF index now (Unsupported without FAISS).
+  // Builds the approximate index now (Unsupported for a FAISS method without FAISS).
   Status BuildApprox();
 
   // Top-k for nq queries (row-major [nq, dim], normalised here); results sorted by
@@ -64,10 +71,16 @@ class SearchIndex {
   Status Search(const float* queries, int64_t nq, int k, std::vector<std::vector<Hit>>* out,
                 bool exact_only = false) const;
 
+  // "ivf-int8 nlist=1000 nprobe=95 rerank=40" etc.; "exact" when none is built.
+  std::string ApproxDescription() const;
+
   struct Storage;
   struct Approx;
 
  private:
+  Status ApproxAddLocked(const int64_t* ids, const float* norm, int64_t n);
+  Status SearchApprox(const float* qn, int64_t nq, int k, std::vector<std::vector<Hit>>* out) const;
+  void SearchIvf8(const float* qn, int k, std::vector<Hit>* out, bool parallel) const;
   Status SearchExactSmall(const float* q, int k, std::vector<Hit>* out) const;
   Status SearchExactBatch(const float* q, int64_t nq, int k, std::vector<std::vector<Hit>>* out) const;
   Status BuildApproxLocked();
@@ -79,6 +92,10 @@ class SearchIndex {
   std::unique_ptr<Storage> st_;
   std::unique_ptr<Approx> approx_;
 };
+
+// Whether this build has the approximate method (FAISS ones need FAISS), and its name.
+bool ApproxMethodAvailable(ApproxMethod m);
+const char* ApproxMethodName(ApproxMethod m);
 
 // Normalises v in place; false for a zero or non-finite vector.
 bool NormalizeL2(float* v, int dim);

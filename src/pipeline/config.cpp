@@ -65,9 +65,10 @@ Status ParseDevice(const json& j, const std::string& where, FaceConfig* c) {
 
 Status FaceConfig::Validate() const {
   const auto& d = detector;
-  if (d.model != "blazeface-back" && d.model != "blazeface-front" && d.model != "blazeface")
+  if (d.model != "auto" && d.model != "blazeface-back" && d.model != "blazeface-front" && d.model != "blazeface" &&
+      d.model != "fr_detect")
     return InvalidArgument("config: detector.model '" + d.model +
-                           "' is not supported (use blazeface-back or blazeface-front)");
+                           "' is not supported (use auto, fr_detect, blazeface-back or blazeface-front)");
   if (!(d.min_confidence > 0.f && d.min_confidence < 1.f))
     return InvalidArgument("config: detector.min_confidence must be in (0, 1), got " + std::to_string(d.min_confidence));
   if (!(d.iou_threshold > 0.f && d.iou_threshold <= 1.f))
@@ -75,9 +76,10 @@ Status FaceConfig::Validate() const {
   if (d.max_faces < 1) return InvalidArgument("config: detector.max_faces must be >= 1");
   if (!(d.min_face_size >= 0.f)) return InvalidArgument("config: detector.min_face_size must be >= 0");
   if (!recognizer.empty() && recognizer != "mobileface" && recognizer != "faceres" && recognizer != "fr_feature" &&
-      recognizer != "faceapi_resnet")
+      recognizer != "faceapi_resnet" && recognizer != "fusion:fr_feature+faceapi_resnet")
     return InvalidArgument("config: recognizer '" + recognizer +
-                           "' is not one of mobileface, faceres, fr_feature, faceapi_resnet");
+                           "' is not one of mobileface, faceres, fr_feature, faceapi_resnet, "
+                           "fusion:fr_feature+faceapi_resnet");
   if (backend != "cpu" && backend != "ref" && backend != "cuda")
     return InvalidArgument("config: backend '" + backend + "' is not one of cpu, ref, cuda");
   if (num_threads < 0) return InvalidArgument("config: num_threads must be >= 0 (0 = all cores)");

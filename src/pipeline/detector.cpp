@@ -1,9 +1,13 @@
-// BlazeFace detection: anchors and decoding as in @vladmandic/human (face/blazeface.ts,
-// face/facemeshutil.ts generateAnchors), letterboxed input, weighted NMS, and a tile pass
-// for small faces in large photos.
+// Face detection: BlazeFace (anchors and decoding as in @vladmandic/human face/blazeface.ts,
+// face/facemeshutil.ts generateAnchors) and fr_detect.onnx (Ultra-Light RFB-320, boxes
+// decoded inside the model); shared letterboxing, weighted NMS and a tile pass for small
+// faces in large photos.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <filesystem>
 
 #include "pipeline/pipeline_internal.h"
 
@@ -73,6 +77,25 @@ std::vector<Detection> WeightedNms(std::vector<Detection> dets, float iou_thresh
   return out;
 }
 
+namespace {
+
+// A detector batch input (up to 10 regions: 9 MB for fr_detect) without Tensor's zero fill:
+// every element is written by CropResizeInto (pixels outside the photo get the pad value).
+// The buffer outlives the synchronous Model::Run that reads it through Tensor::View.
+struct UninitInput {
+  std::unique_ptr<float, void (*)(void*)> buf{nullptr, std::free};
+  Tensor tensor;
+  Status Allocate(Shape shape) {
+    const size_t bytes = (static_cast<size_t>(shape.num_elements()) * sizeof(float) + 63) / 64 * 64;
+    buf.reset(static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
+    if (!buf) return ResourceExhausted("detector input: cannot allocate " + std::to_string(bytes) + " bytes");
+    tensor = Tensor::View(DType::kFloat32, std::move(shape), buf.get());
+    return OkStatus();
+  }
+};
+
+}  // namespace
+
 Result<std::unique_ptr<BlazeFace>> BlazeFace::Load(const std::string& path, const ModelOptions& opts,
                                                    const DetectorConfig& cfg) {
   auto bf = std::make_unique<BlazeFace>();
@@ -81,9 +104,9 @@ Result<std::unique_ptr<BlazeFace>> BlazeFace::Load(const std::string& path, cons
   if (in.size() != 1 || in[0].shape.rank() != 4 || in[0].shape[1] != in[0].shape[2] || in[0].shape[1] <= 0)
     return InvalidArgument("detector model " + path + ": expected one square NHWC input, got " +
                            (in.empty() ? std::string("none") : in[0].shape.ToString()));
-  bf->size_ = static_cast<int>(in[0].shape[1]);
+  bf->width_ = bf->height_ = static_cast<int>(in[0].shape[1]);
   bf->cfg_ = cfg;
-  bf->anchors_ = BlazeFaceAnchors(bf->size_);
+  bf->anchors_ = BlazeFaceAnchors(bf->width_);
   return bf;
 }
 
@@ -108,15 +131,17 @@ struct Heads {
 
 Status BlazeFace::RunRegions(const Image& image, std::span<const BoxF> regions,
                              std::vector<std::vector<Detection>>* out) const {
+  const int size = width_;
   out->assign(regions.size(), {});
   if (regions.empty()) return OkStatus();
   const int n = static_cast<int>(regions.size());
-  const int64_t per = int64_t{size_} * size_ * 3;
-  Tensor input(DType::kFloat32, Shape({n, size_, size_, 3}));
+  const int64_t per = int64_t{size} * size * 3;
+  UninitInput in;
+  FK_RETURN_IF_ERROR(in.Allocate(Shape({n, size, size, 3})));
   for (int i = 0; i < n; ++i)
-    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], size_, size_, vision::Normalize::MinusOneOne(),
-                                              input.data<float>() + i * per, 0.f));
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({input}));
+    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], size, size, vision::Normalize::MinusOneOne(),
+                                              in.tensor.data<float>() + i * per, 0.f));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({in.tensor}));
   // Grids of 16x16 (stride size/16) and 8x8 (stride size/8) cells, whatever the input size.
   const int64_t a1 = 2 * 16 * 16;
   const int64_t a2 = 6 * 8 * 8;
@@ -137,7 +162,7 @@ Status BlazeFace::RunRegions(const Image& image, std::span<const BoxF> regions,
   const float thr = cfg_.min_confidence;
   for (int i = 0; i < n; ++i) {
     const BoxF& r = regions[i];
-    const float sx = r.width() / size_, sy = r.height() / size_;
+    const float sx = r.width() / size, sy = r.height() / size;
     auto& dets = (*out)[i];
     for (int64_t a = 0; a < a1 + a2; ++a) {
       const float* reg;
@@ -169,31 +194,54 @@ Status BlazeFace::RunRegions(const Image& image, std::span<const BoxF> regions,
   return OkStatus();
 }
 
-Result<std::vector<Detection>> BlazeFace::Detect(const Image& image) const {
+// The smallest face (shorter side of the BlazeFace-convention box, detector input pixels)
+// the full view finds reliably; conservative (too large only makes the tile pass run more
+// often). fr_detect: its priors start at 10, 16, 24 px (box height; x0.8 in BlazeFace's box
+// convention), taken from the second, 16 px -> 13. blazeface-back (256): first anchor
+// stride 16 -> 20. blazeface-front (128, short range: faces fill much of the frame) -> 32.
+namespace {
+float SmallestFaceInput(const std::string& id) {
+  if (id == "fr_detect") return 13.f;
+  if (id == "blazeface-front") return 32.f;
+  return 20.f;
+}
+}  // namespace
+
+Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
   if (image.empty()) return InvalidArgument("detect: empty image");
   const float W = static_cast<float>(image.width()), H = static_cast<float>(image.height());
-  const float S = std::max(W, H);
-  // Level 0: the whole photo letterboxed into a square (centred, black padding), so the
-  // aspect ratio is kept.
-  std::vector<BoxF> regions = {{(W - S) / 2, (H - S) / 2, (W + S) / 2, (H + S) / 2}};
-  // Level 1: overlapping tiles of half the longer side (stride a quarter) when the photo is
-  // much larger than the detector input: a face of f px becomes 2f/S * size px instead of
-  // f/S * size, so faces down to about half the level-0 minimum are found.
-  const float T = S / 2;
+  // Level 0: the whole photo letterboxed into a region of the input's aspect ratio
+  // (centred, black padding), so the photo's aspect ratio is kept.
+  const float aspect = static_cast<float>(width_) / height_;
+  const float SW = std::max(W, H * aspect), SH = SW / aspect;
+  std::vector<BoxF> regions = {{(W - SW) / 2, (H - SH) / 2, (W + SW) / 2, (H + SH) / 2}};
+  // Level 1: overlapping tiles of half the level-0 region (stride a quarter) when the photo
+  // is much larger than the detector input: a face of f px becomes 2f/SW * width px instead
+  // of f/SW * width, so faces down to about half the level-0 minimum are found.
+  const float TW = SW / 2, TH = SH / 2, T = std::min(TW, TH);
+  // The tiles only matter for faces the full view cannot see: faces smaller than the
+  // detector's smallest reliably found face (kSmallestFaceInput, in input pixels) scaled to
+  // the photo, SmallestFace = kSmallestFaceInput * SW / input width. When min_face_size (photo
+  // pixels, converted to decoded-image pixels) is at least that, every face that may be
+  // returned is found by the full view and the tiles are skipped (e.g. min_face_size 80 on a
+  // 2048-px photo: 13 * 2048 / 320 = 83 -> still tiles; 100 -> no tiles).
+  const float to_photo = static_cast<float>(image.source_width()) / image.width();
+  const float smallest_full_view = SmallestFaceInput(id_) * SW / width_;
+  const bool tiles_can_add = cfg_.min_face_size / to_photo < smallest_full_view;
   std::vector<BoxF> tiles;
-  if (cfg_.small_faces && S >= 3.f * size_) {
-    auto starts = [&](float len) {
+  if (cfg_.small_faces && SW >= 3.f * width_ && tiles_can_add) {
+    auto starts = [](float len, float tile) {
       std::vector<float> v;
-      if (len <= T) {
-        v.push_back((len - T) / 2);
+      if (len <= tile) {
+        v.push_back((len - tile) / 2);
         return v;
       }
-      const int steps = static_cast<int>(std::ceil((len - T) / (T / 2)));
-      for (int k = 0; k <= steps; ++k) v.push_back(k * (len - T) / steps);
+      const int steps = static_cast<int>(std::ceil((len - tile) / (tile / 2)));
+      for (int k = 0; k <= steps; ++k) v.push_back(k * (len - tile) / steps);
       return v;
     };
-    for (float y0 : starts(H))
-      for (float x0 : starts(W)) tiles.push_back({x0, y0, x0 + T, y0 + T});
+    for (float y0 : starts(H, TH))
+      for (float x0 : starts(W, TW)) tiles.push_back({x0, y0, x0 + TW, y0 + TH});
   }
   regions.insert(regions.end(), tiles.begin(), tiles.end());
   std::vector<std::vector<Detection>> per_region;
@@ -212,15 +260,223 @@ Result<std::vector<Detection>> BlazeFace::Detect(const Image& image) const {
     }
   }
   std::vector<Detection> kept = WeightedNms(std::move(all), cfg_.iou_threshold, cfg_.max_faces * 4);
+  // A part of a face found as a face (e.g. the mouth region of a large face in a tile): a
+  // box lying mostly (>= 60% of its area) inside a box of at least twice its area is dropped.
+  {
+    std::vector<Detection> whole;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const BoxF& a = kept[i].box;
+      const float area = a.width() * a.height();
+      bool part = false;
+      for (size_t j = 0; j < kept.size() && !part; ++j) {
+        const BoxF& b = kept[j].box;
+        if (j == i || b.width() * b.height() < 2.f * area) continue;
+        const float ix = std::max(0.f, std::min(a.x1, b.x1) - std::max(a.x0, b.x0));
+        const float iy = std::max(0.f, std::min(a.y1, b.y1) - std::max(a.y0, b.y0));
+        part = ix * iy >= 0.6f * area;
+      }
+      if (!part) whole.push_back(kept[i]);
+    }
+    kept = std::move(whole);
+  }
   // Minimum face size is in photo pixels (the image may be a downscaled decode).
-  const float to_photo = static_cast<float>(image.source_width()) / image.width();
   std::vector<Detection> out;
   for (auto& d : kept) {
     if (std::min(d.box.width(), d.box.height()) * to_photo < cfg_.min_face_size) continue;
     out.push_back(d);
     if (static_cast<int>(out.size()) >= cfg_.max_faces) break;
   }
+  FK_RETURN_IF_ERROR(Refine(image, &out));
   return out;
+}
+
+// ---- fr_detect ------------------------------------------------------------------------
+
+std::array<Point2f, 6> KeypointsFromBox(const BoxF& b) {
+  // Fractions of the (BlazeFace-convention) box: medians of the facemesh 5 points relative
+  // to BlazeFace's box on 150 LFW dev images (eyes, nose tip, mouth centre); the ear
+  // tragions are rough guesses (they only take part in NMS blending).
+  static constexpr float kFrac[6][2] = {{0.306f, 0.281f}, {0.698f, 0.281f}, {0.507f, 0.535f},
+                                        {0.51f, 0.70f},   {0.05f, 0.35f},   {0.95f, 0.35f}};
+  std::array<Point2f, 6> k;
+  for (int i = 0; i < 6; ++i) k[i] = {b.x0 + kFrac[i][0] * b.width(), b.y0 + kFrac[i][1] * b.height()};
+  return k;
+}
+
+Result<std::unique_ptr<FrDetect>> FrDetect::Load(const std::string& path, const ModelOptions& opts,
+                                                 const DetectorConfig& cfg, const std::string& keypoint_model,
+                                                 const std::string& verify_model) {
+  auto d = std::make_unique<FrDetect>();
+  FK_ASSIGN_OR_RETURN(d->model_, Model::Load(path, opts));
+  const auto& in = d->model_->inputs();
+  if (in.size() != 1 || in[0].shape.rank() != 4 || in[0].shape[3] != 3 || in[0].shape[1] <= 0 || in[0].shape[2] <= 0)
+    return InvalidArgument("detector model " + path + ": expected one [N,H,W,3] input (fr_detect: [N,240,320,3]), got " +
+                           (in.empty() ? std::string("none") : in[0].shape.ToString()));
+  d->height_ = static_cast<int>(in[0].shape[1]);
+  d->width_ = static_cast<int>(in[0].shape[2]);
+  d->cfg_ = cfg;
+  if (!keypoint_model.empty()) {
+    DetectorConfig kc = cfg;
+    kc.min_confidence = 0.3f;  // the face is known to be there; only its keypoints are wanted
+    auto k = BlazeFace::Load(keypoint_model, opts, kc);
+    if (!k.ok()) return k.status().WithContext("loading the keypoint model " + keypoint_model);
+    d->keypoints_ = std::move(k).value();
+  }
+  if (!verify_model.empty()) {
+    auto m = FaceMesh::Load(verify_model, opts);
+    if (!m.ok()) return m.status().WithContext("loading the verification model " + verify_model);
+    d->verifier_ = std::move(m).value();
+  }
+  return d;
+}
+
+FrDetect::~FrDetect() = default;
+
+Status FrDetect::Refine(const Image& image, std::vector<Detection>* dets) const {
+  if (!keypoints_ || dets->empty()) return OkStatus();
+  std::vector<BoxF> crops;
+  for (const auto& d : *dets) {
+    const float cx = (d.box.x0 + d.box.x1) / 2, cy = (d.box.y0 + d.box.y1) / 2;
+    const float half = std::max(d.box.width(), d.box.height());  // crop side = 2x the box
+    crops.push_back({cx - half, cy - half, cx + half, cy + half});
+  }
+  std::vector<std::vector<Detection>> found;
+  FK_RETURN_IF_ERROR(keypoints_->RunRegions(image, crops, &found));
+  std::vector<Detection> kept;
+  for (size_t i = 0; i < dets->size(); ++i) {
+    Detection& d = (*dets)[i];
+    const Detection* best = nullptr;
+    float best_iou = 0.3f;
+    for (const auto& k : found[i])
+      if (const float o = IoU(d.box, k.box); o > best_iou) best_iou = o, best = &k;
+    if (best) {
+      d.keypoints = best->keypoints;
+      d.keypoints_estimated = false;
+    }
+    kept.push_back(d);
+  }
+  // Low-score detections BlazeFace did not see: facemesh's face flag decides.
+  std::vector<Detection> unsure;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < kept.size(); ++i)
+    if (kept[i].keypoints_estimated && kept[i].score < kUnconfirmedMinScore) {
+      unsure.push_back(kept[i]);
+      where.push_back(i);
+    }
+  if (!unsure.empty()) {
+    std::vector<bool> drop(kept.size(), false);
+    if (!verifier_) {
+      for (size_t i : where) drop[i] = true;
+    } else {
+      FK_ASSIGN_OR_RETURN(std::vector<MeshResult> m, verifier_->Run(image, unsure));
+      for (size_t k = 0; k < where.size(); ++k) drop[where[k]] = m[k].score < 0.5f;
+    }
+    std::vector<Detection> out;
+    for (size_t i = 0; i < kept.size(); ++i)
+      if (!drop[i]) out.push_back(kept[i]);
+    kept = std::move(out);
+  }
+  *dets = std::move(kept);
+  return OkStatus();
+}
+
+Status FrDetect::RunRegions(const Image& image, std::span<const BoxF> regions,
+                            std::vector<std::vector<Detection>>* out) const {
+  out->assign(regions.size(), {});
+  if (regions.empty()) return OkStatus();
+  const int n = static_cast<int>(regions.size());
+  const int64_t per = int64_t{width_} * height_ * 3;
+  UninitInput in;
+  FK_RETURN_IF_ERROR(in.Allocate(Shape({n, height_, width_, 3})));
+  // The package's preprocessing: RGB, (p - 127) / 128.
+  const vision::Normalize norm = vision::Normalize::MeanStd({127.f, 127.f, 127.f}, {128.f, 128.f, 128.f});
+  for (int i = 0; i < n; ++i)
+    FK_RETURN_IF_ERROR(
+        vision::CropResizeInto(image, regions[i], width_, height_, norm, in.tensor.data<float>() + i * per, 0.f));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({in.tensor}));
+  const float* scores = nullptr;
+  const float* boxes = nullptr;
+  int64_t rows = -1;
+  for (const auto& t : outs) {
+    const auto& s = t.shape();
+    if (s.rank() != 3 || s[0] != n) continue;
+    if (s[2] == 2) scores = t.data<float>(), rows = rows < 0 ? s[1] : rows;
+    if (s[2] == 4) boxes = t.data<float>(), rows = rows < 0 ? s[1] : rows;
+  }
+  for (const auto& t : outs)
+    if (t.shape().rank() == 3 && t.shape()[1] != rows) rows = -2;
+  if (!scores || !boxes || rows <= 0)
+    return Internal("fr_detect outputs do not match (expected scores [N,P,2] and boxes [N,P,4] with the same P)");
+  const float thr = cfg_.min_confidence;
+  for (int i = 0; i < n; ++i) {
+    const BoxF& r = regions[i];
+    auto& dets = (*out)[i];
+    for (int64_t a = 0; a < rows; ++a) {
+      const float score = scores[(i * rows + a) * 2 + 1];
+      if (!(score >= thr)) continue;
+      const float* b = boxes + (i * rows + a) * 4;
+      const float x0 = r.x0 + b[0] * r.width(), y0 = r.y0 + b[1] * r.height();
+      const float x1 = r.x0 + b[2] * r.width(), y1 = r.y0 + b[3] * r.height();
+      if (!(x1 > x0) || !(y1 > y0)) continue;
+      // Square about the centre, side = box height (the package's scaleResult), then mapped
+      // to BlazeFace's box convention (eyebrows to chin; the crops of facemesh and the
+      // quality/pose code are tuned on it): BlazeFace's box of the same face is this square
+      // scaled by kToBlazeScale about a centre kToBlazeDy * side lower (medians over 252
+      // faces matched on deepface-13, 150 LFW dev images and the samples; 10-90%: scale
+      // 0.74-0.88, shift 0.057-0.127).
+      constexpr float kToBlazeScale = 0.80f, kToBlazeDy = 0.092f;
+      const float h = y1 - y0;
+      const float cx = (x0 + x1) / 2, cy = (y0 + y1) / 2 + kToBlazeDy * h, side = kToBlazeScale * h;
+      Detection d;
+      d.score = score;
+      d.box = {cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2};
+      d.keypoints = KeypointsFromBox(d.box);
+      d.keypoints_estimated = true;
+      dets.push_back(d);
+    }
+  }
+  return OkStatus();
+}
+
+// ---- loading by name ------------------------------------------------------------------
+
+Result<std::unique_ptr<FaceDetector>> FaceDetector::Load(const std::string& models_dir, const ModelOptions& opts,
+                                                         const DetectorConfig& cfg) {
+  if (cfg.model == "auto") {
+    // The measured default (docs/benchmarks/detection.md): fr_detect when its ONNX model is
+    // there and loads (facekit built with ONNX support), else blazeface-back.
+    DetectorConfig c = cfg;
+    c.model = "fr_detect";
+    auto fr = Load(models_dir, opts, c);
+    if (fr.ok()) return fr;
+    c.model = "blazeface-back";
+    auto bf = Load(models_dir, opts, c);
+    if (bf.ok()) return bf;
+    return bf.status().WithContext("detector \"auto\": fr_detect unavailable (" + fr.status().message() +
+                                   ") and blazeface-back");
+  }
+  const std::string id = cfg.model == "blazeface" ? "blazeface-back" : cfg.model;
+  std::string path;
+  if (id == "blazeface-back" || id == "blazeface-front") path = models_dir + "/human/" + id + ".json";
+  else if (id == "fr_detect") path = models_dir + "/faceplugin/fr_detect.onnx";
+  else return InvalidArgument("detector '" + cfg.model + "' is not one of auto, fr_detect, blazeface-back, blazeface-front");
+  if (!std::filesystem::exists(path))
+    return NotFound("detector model not found at " + path + " (fetch the models or set models_dir)");
+  std::unique_ptr<FaceDetector> det;
+  if (id == "fr_detect") {
+    const std::string kp = models_dir + "/human/blazeface-front.json";
+    const std::string fm = models_dir + "/human/facemesh.json";
+    auto r = FrDetect::Load(path, opts, cfg, std::filesystem::exists(kp) ? kp : std::string(),
+                            std::filesystem::exists(fm) ? fm : std::string());
+    if (!r.ok()) return r.status().WithContext("loading detector " + path);
+    det = std::move(r).value();
+  } else {
+    auto r = BlazeFace::Load(path, opts, cfg);
+    if (!r.ok()) return r.status().WithContext("loading detector " + path);
+    det = std::move(r).value();
+  }
+  det->id_ = id;
+  return det;
 }
 
 }  // namespace fk::pipeline

@@ -12,9 +12,9 @@ struct FaceEngine::Impl {
   FaceConfig cfg;
   std::string models_dir;
   std::string detector_id;
-  std::unique_ptr<pipeline::BlazeFace> detector;
+  std::unique_ptr<pipeline::FaceDetector> detector;
   std::unique_ptr<pipeline::FaceMesh> mesh;
-  std::unique_ptr<pipeline::Recognizer> recognizer;  // null when cfg.embed is false
+  std::unique_ptr<pipeline::Embedder> recognizer;    // null when cfg.embed is false; one model or a fusion
   std::string recognizer_note;                       // why a fallback was chosen
   bool flip = false;
   std::optional<RocTable> roc;  // of this engine's recognizer
@@ -47,14 +47,12 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   ModelOptions mo;
   mo.backend = config.use_cuda ? "cuda" : config.backend;
   mo.num_threads = config.num_threads;
+  mo.device.gpu_index = config.gpu_index;  // used with backend "cuda" (docs/cuda.md)
 
-  impl->detector_id = config.detector.model == "blazeface" ? "blazeface-back" : config.detector.model;
-  const std::string det_path = impl->models_dir + "/human/" + impl->detector_id + ".json";
-  if (!std::filesystem::exists(det_path))
-    return NotFound("detector model not found at " + det_path + " (fetch the models or set models_dir)");
-  auto det = pipeline::BlazeFace::Load(det_path, mo, config.detector);
-  if (!det.ok()) return det.status().WithContext("loading detector " + det_path);
+  auto det = pipeline::FaceDetector::Load(impl->models_dir, mo, config.detector);
+  if (!det.ok()) return det.status();
   impl->detector = std::move(det).value();
+  impl->detector_id = impl->detector->id();
 
   if (config.landmarks) {
     const std::string p = impl->models_dir + "/human/facemesh.json";
@@ -66,19 +64,20 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   }
 
   if (config.embed) {
-    // Tier -> recognizer preference list (measured, docs/benchmarks/accuracy.md).
+    // Tier -> recognizer preference list (measured, docs/benchmarks/accuracy.md). The
+    // accurate tier is the fr_feature + faceapi_resnet fusion (no flip: 99.6% vs 99.5% with
+    // flip on both, at half the cost); when one of its models is missing it falls back to
+    // fr_feature + flip TTA (the previous accurate tier), then faceres + flip.
     std::vector<std::string> prefs;
     switch (config.tier) {
       case Tier::kFast: prefs = {"mobileface"}; break;
       case Tier::kBalanced: prefs = {"fr_feature", "faceres"}; break;
-      case Tier::kAccurate: prefs = {"fr_feature", "faceres"}; break;
+      case Tier::kAccurate: prefs = {"fusion:fr_feature+faceapi_resnet", "fr_feature", "faceres"}; break;
     }
     if (!config.recognizer.empty()) prefs = {config.recognizer};
-    impl->flip = config.flip_tta || config.tier == Tier::kAccurate;
     Status last;
     for (const auto& id : prefs) {
-      const auto* spec = pipeline::FindRecognizer(id);
-      auto r = pipeline::Recognizer::Load(*spec, impl->models_dir, mo);
+      auto r = pipeline::Embedder::Load(id, impl->models_dir, mo);
       if (r.ok()) {
         impl->recognizer = std::move(r).value();
         break;
@@ -88,6 +87,8 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
     }
     if (!impl->recognizer)
       return last.WithContext(std::string("no recognizer of tier '") + TierName(config.tier) + "' could be loaded");
+    impl->flip = config.flip_tta ||
+                 (config.tier == Tier::kAccurate && config.recognizer.empty() && !impl->recognizer->is_fusion());
   }
 
   impl->calibration_path = FindCalibration(config, impl->models_dir);
@@ -95,12 +96,13 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
     auto tables = LoadCalibration(impl->calibration_path);
     if (!tables.ok()) return tables.status();
     impl->tables = *tables;
-    const auto& spec = impl->recognizer ? impl->recognizer->spec() : *pipeline::FindRecognizer("mobileface");
+    const std::string id = impl->recognizer ? impl->recognizer->id() : "mobileface";
+    const int version = impl->recognizer ? impl->recognizer->version() : 1;
     for (const auto& t : *tables)
-      if (t.model == spec.id && t.model_version == spec.version && t.flip_tta == impl->flip) impl->roc = t;
+      if (t.model == id && t.model_version == version && t.flip_tta == impl->flip) impl->roc = t;
     if (!impl->roc)  // same model, other TTA setting: close enough to estimate FAR
       for (const auto& t : *tables)
-        if (t.model == spec.id && t.model_version == spec.version) impl->roc = t;
+        if (t.model == id && t.model_version == version) impl->roc = t;
   }
   return std::unique_ptr<FaceEngine>(new FaceEngine(std::move(impl)));
 }
@@ -190,7 +192,8 @@ Result<VerifyResult> FaceEngine::Verify(const FaceTemplate& a, const FaceTemplat
     r.threshold = roc->ThresholdForFar(impl_->cfg.target_far);
   } else {
     const auto* spec = pipeline::FindRecognizer(a.model);
-    r.threshold = spec ? spec->default_threshold : 0.5f;
+    const auto* fusion = pipeline::FindFusion(a.model);
+    r.threshold = spec ? spec->default_threshold : fusion ? fusion->default_threshold : 0.5f;
   }
   r.match = s >= r.threshold;
   return r;
@@ -198,19 +201,20 @@ Result<VerifyResult> FaceEngine::Verify(const FaceTemplate& a, const FaceTemplat
 
 float FaceEngine::ThresholdForFar(double far) const {
   if (impl_->roc) return impl_->roc->ThresholdForFar(far);
-  return impl_->recognizer ? impl_->recognizer->spec().default_threshold : 0.5f;
+  return impl_->recognizer ? impl_->recognizer->default_threshold() : 0.5f;
 }
 
 bool FaceEngine::calibrated() const { return impl_->roc.has_value(); }
 const FaceConfig& FaceEngine::config() const { return impl_->cfg; }
-std::string FaceEngine::recognizer() const { return impl_->recognizer ? impl_->recognizer->spec().id : ""; }
+std::string FaceEngine::recognizer() const { return impl_->recognizer ? impl_->recognizer->id() : ""; }
+bool FaceEngine::flip_tta() const { return impl_->recognizer && impl_->flip; }
 std::string FaceEngine::detector() const { return impl_->detector_id; }
 
 std::string FaceEngine::description() const {
   const Impl& m = *impl_;
   std::string s = std::string("tier ") + TierName(m.cfg.tier) + ": detector " + m.detector_id +
                   (m.mesh ? " + facemesh" : " (detector keypoints)");
-  if (m.recognizer) s += ", recognizer " + m.recognizer->spec().id + (m.flip ? " + flip TTA" : "");
+  if (m.recognizer) s += ", recognizer " + m.recognizer->description() + (m.flip ? " + flip TTA" : "");
   s += ", backend " + (m.cfg.use_cuda ? std::string("cuda") : m.cfg.backend);
   s += m.roc ? ", calibrated (" + m.calibration_path + ")" : ", uncalibrated";
   if (!m.recognizer_note.empty()) s += " [" + m.recognizer_note + "]";

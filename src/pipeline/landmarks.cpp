@@ -53,30 +53,34 @@ Result<std::unique_ptr<FaceMesh>> FaceMesh::Load(const std::string& path, const 
   return fm;
 }
 
-Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<const Detection> dets) const {
-  std::vector<MeshResult> results(dets.size());
-  if (dets.empty()) return results;
-  const int n = static_cast<int>(dets.size());
+namespace {
+
+// One facemesh crop: centre, side (before the 1.4x enlargement is applied by the caller)
+// and the rotation that levels the eyes.
+struct MeshCrop {
+  float cx = 0.f, cy = 0.f, side = 0.f;
+  double angle = 0.0;
+};
+
+Status RunMeshCrops(const Model& model, const Image& image, std::span<const MeshCrop> crops,
+                    std::vector<MeshResult>* results) {
+  results->assign(crops.size(), {});
+  if (crops.empty()) return OkStatus();
+  const int n = static_cast<int>(crops.size());
   const int64_t per = int64_t{kMeshSize} * kMeshSize * 3;
   Tensor input(DType::kFloat32, Shape({n, kMeshSize, kMeshSize, 3}));
-  std::vector<vision::Affine2x3> inverse(dets.size());
+  std::vector<vision::Affine2x3> inverse(crops.size());
   for (int i = 0; i < n; ++i) {
-    const Detection& d = dets[i];
-    const float cx = (d.box.x0 + d.box.x1) / 2, cy = (d.box.y0 + d.box.y1) / 2;
-    const float side = 1.4f * std::max(d.box.width(), d.box.height());
-    // Level the eyes: rotate the crop by the detector's eye-line angle (Human can do the
-    // same with detector.rotation; the mesh is more accurate on upright faces).
-    const Point2f le = d.keypoints[0], re = d.keypoints[1];
-    const double angle = std::atan2(re.y - le.y, re.x - le.x);
-    const double scale = kMeshSize / std::max(side, 1.f);
-    const vision::Affine2x3 rot = vision::Affine2x3::Similarity(scale, -angle, {cx, cy});
+    const MeshCrop& c = crops[i];
+    const double scale = kMeshSize / std::max(c.side, 1.f);
+    const vision::Affine2x3 rot = vision::Affine2x3::Similarity(scale, -c.angle, {c.cx, c.cy});
     const vision::Affine2x3 to_chip =
-        vision::Compose(vision::Affine2x3::Translation(kMeshSize / 2.0 - cx, kMeshSize / 2.0 - cy), rot);
+        vision::Compose(vision::Affine2x3::Translation(kMeshSize / 2.0 - c.cx, kMeshSize / 2.0 - c.cy), rot);
     FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
     FK_RETURN_IF_ERROR(vision::WarpAffineInto(image, to_chip, kMeshSize, kMeshSize, vision::Normalize::ZeroOne(),
                                               input.data<float>() + i * per, 0.f, /*antialias=*/true));
   }
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({input}));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model.Run({input}));
   const float* mesh = nullptr;
   const float* flag = nullptr;
   for (const auto& t : outs) {
@@ -87,7 +91,7 @@ Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<cons
   }
   if (!mesh) return Internal("facemesh: no [N,1404] output");
   for (int i = 0; i < n; ++i) {
-    MeshResult& r = results[i];
+    MeshResult& r = (*results)[i];
     r.points.resize(kMeshPoints);
     for (int k = 0; k < kMeshPoints; ++k) {
       const float* p = mesh + (int64_t{i} * kMeshPoints + k) * 3;
@@ -96,6 +100,48 @@ Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<cons
     r.score = flag ? flag[i] : 1.f;
     if (r.score < 0.f || r.score > 1.f) r.score = 1.f / (1.f + std::exp(-r.score));
     r.five = FivePointsFromMesh(r.points);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<const Detection> dets) const {
+  std::vector<MeshCrop> crops(dets.size());
+  for (size_t i = 0; i < dets.size(); ++i) {
+    const Detection& d = dets[i];
+    crops[i].cx = (d.box.x0 + d.box.x1) / 2;
+    crops[i].cy = (d.box.y0 + d.box.y1) / 2;
+    crops[i].side = 1.4f * std::max(d.box.width(), d.box.height());
+    // Level the eyes: rotate the crop by the detector's eye-line angle (Human can do the
+    // same with detector.rotation; the mesh is more accurate on upright faces). Estimated
+    // keypoints carry no angle (0).
+    const Point2f le = d.keypoints[0], re = d.keypoints[1];
+    crops[i].angle = std::atan2(re.y - le.y, re.x - le.x);
+  }
+  std::vector<MeshResult> results;
+  FK_RETURN_IF_ERROR(RunMeshCrops(*model_, image, crops, &results));
+  // Detectors without keypoints (fr_detect): the first mesh ran on an upright crop; where
+  // it found the face tilted by more than kRerunRollDeg, run it again on a crop levelled by
+  // the mesh's own eye line (one more batched run for the tilted faces only).
+  constexpr double kRerunRollDeg = 8.0;
+  std::vector<size_t> again;
+  std::vector<MeshCrop> crops2;
+  for (size_t i = 0; i < dets.size(); ++i) {
+    if (!dets[i].keypoints_estimated || results[i].score < 0.5f) continue;
+    const auto& f = results[i].five;
+    const double roll = std::atan2(f[1].y - f[0].y, f[1].x - f[0].x);
+    if (std::fabs(roll) * 180 / kPi <= kRerunRollDeg) continue;
+    MeshCrop c = crops[i];
+    c.angle = roll;
+    again.push_back(i);
+    crops2.push_back(c);
+  }
+  if (!again.empty()) {
+    std::vector<MeshResult> second;
+    FK_RETURN_IF_ERROR(RunMeshCrops(*model_, image, crops2, &second));
+    for (size_t k = 0; k < again.size(); ++k)
+      if (second[k].score >= results[again[k]].score * 0.9f) results[again[k]] = std::move(second[k]);
   }
   return results;
 }

@@ -19,13 +19,16 @@ namespace fk::pipeline {
 
 // ---- detection -------------------------------------------------------------------------
 
-// One BlazeFace detection in the coordinates of the image it was run on. Keypoints in the
-// model's order: 0 subject's right eye (image left), 1 left eye, 2 nose tip, 3 mouth
-// centre, 4 right ear tragion, 5 left ear tragion.
+// One detection in the coordinates of the image it was run on. Keypoints in BlazeFace's
+// order: 0 subject's right eye (image left), 1 left eye, 2 nose tip, 3 mouth centre,
+// 4 right ear tragion, 5 left ear tragion. Detectors without keypoints (fr_detect) fill
+// them from the box with average face proportions and set keypoints_estimated: they are
+// then only a starting point for facemesh (which levels the eyes itself, landmarks.cpp).
 struct Detection {
   BoxF box;
   float score = 0.f;
   std::array<Point2f, 6> keypoints{};
+  bool keypoints_estimated = false;
 };
 
 // SSD anchor centres in input pixels exactly as Human's generateAnchors(): strides
@@ -37,25 +40,89 @@ float IoU(const BoxF& a, const BoxF& b);
 // are blended, boxes and keypoints weighted by score; the blend keeps the best score.
 std::vector<Detection> WeightedNms(std::vector<Detection> dets, float iou_threshold, int max_out);
 
-class BlazeFace {
+// A face detector: the model runs on regions of the photo resized to its input
+// (input_width x input_height); Detect() chooses the regions (the photo letterboxed to the
+// input's aspect ratio, + overlapping tiles for small faces), merges by weighted NMS and
+// applies min_face_size / max_faces. Immutable after Load(); Detect() is thread-safe.
+class FaceDetector {
+ public:
+  virtual ~FaceDetector() = default;
+  // The detector named by cfg.model ("blazeface-back", "blazeface-front", "blazeface",
+  // "fr_detect") from models_dir. NotFound naming the file when the model is missing.
+  static Result<std::unique_ptr<FaceDetector>> Load(const std::string& models_dir, const ModelOptions& opts,
+                                                    const DetectorConfig& cfg);
+  // All faces of `image` (image coordinates), best score first.
+  Result<std::vector<Detection>> Detect(const Image& image) const;
+  // Runs the model on regions of `image` (batched; each region has the input's aspect
+  // ratio) and decodes every candidate above min_confidence into image coordinates.
+  virtual Status RunRegions(const Image& image, std::span<const BoxF> regions,
+                            std::vector<std::vector<Detection>>* out) const = 0;
+  int input_width() const { return width_; }
+  int input_height() const { return height_; }
+  const std::string& id() const { return id_; }
+
+ protected:
+  // Called on the final detections (after NMS and the size filter); fr_detect adds
+  // keypoints here. Default: nothing.
+  virtual Status Refine(const Image& image, std::vector<Detection>* dets) const { return OkStatus(); }
+
+  std::unique_ptr<Model> model_;
+  DetectorConfig cfg_;
+  std::string id_;
+  int width_ = 256, height_ = 256;
+};
+
+// BlazeFace (human-models blazeface-back 256 / blazeface-front 128): anchors and decoding
+// as Human's face/blazeface.ts; input x / 127.5 - 1, RGB, NHWC square.
+class BlazeFace : public FaceDetector {
  public:
   static Result<std::unique_ptr<BlazeFace>> Load(const std::string& path, const ModelOptions& opts,
                                                  const DetectorConfig& cfg);
-  // All faces of `image` (image coordinates), best score first.
-  Result<std::vector<Detection>> Detect(const Image& image) const;
-  int input_size() const { return size_; }
-
-  // Runs the model on square regions of `image` (batched) and decodes every anchor above
-  // min_confidence into image coordinates.
+  int input_size() const { return width_; }
   Status RunRegions(const Image& image, std::span<const BoxF> regions,
-                    std::vector<std::vector<Detection>>* out) const;
+                    std::vector<std::vector<Detection>>* out) const override;
 
  private:
-  std::unique_ptr<Model> model_;
-  DetectorConfig cfg_;
-  int size_ = 256;
   std::vector<Point2f> anchors_;
 };
+
+// fr_detect.onnx (faceplugin-face-recognition-js; Ultra-Light-Fast-Generic-Face-Detector
+// RFB-320): input 320x240 RGB, (p - 127) / 128; outputs scores [N,4420,2] (softmax, column
+// 1 = face) and boxes [N,4420,4] (x0, y0, x1, y1 as fractions of the input, priors decoded
+// inside the model). No keypoints: the box is squared about its centre (side = box height,
+// as the package does), mapped to BlazeFace's box convention (a measured scale and shift,
+// detector.cpp) and the keypoints are estimated from it (Detection above).
+//
+// Keypoints: when `keypoint_model` (blazeface-front, 128x128) is given, it runs on a square
+// crop of twice each final box (one batched run) and its best detection overlapping the box
+// gives the 6 keypoints (so facemesh gets the eye-line angle, as with BlazeFace); faces it
+// does not see keep the estimated keypoints. Those with an fr_detect score below
+// kUnconfirmedMinScore are checked by facemesh (`verify_model`): kept only when its face
+// flag is >= 0.5 (on the sample photos every fr_detect false positive at 0.5 scored < 0.75,
+// was not seen by BlazeFace and had a face flag < 0.5; real faces cut by the frame or
+// half hidden, with scores 0.43-0.72, passed).
+class FaceMesh;
+class FrDetect : public FaceDetector {
+ public:
+  static constexpr float kUnconfirmedMinScore = 0.9f;
+  ~FrDetect() override;
+  static Result<std::unique_ptr<FrDetect>> Load(const std::string& path, const ModelOptions& opts,
+                                                const DetectorConfig& cfg, const std::string& keypoint_model = "",
+                                                const std::string& verify_model = "");
+  Status RunRegions(const Image& image, std::span<const BoxF> regions,
+                    std::vector<std::vector<Detection>>* out) const override;
+
+ protected:
+  Status Refine(const Image& image, std::vector<Detection>* dets) const override;
+
+ private:
+  std::unique_ptr<BlazeFace> keypoints_;
+  std::unique_ptr<FaceMesh> verifier_;
+};
+
+// Average keypoints of a face in a square fr_detect box (fractions of the side), measured
+// against facemesh on LFW (docs/pipeline.md).
+std::array<Point2f, 6> KeypointsFromBox(const BoxF& box);
 
 // ---- landmarks, pose, quality -----------------------------------------------------------
 
@@ -126,6 +193,53 @@ class Recognizer {
   RecognizerSpec spec_;
   std::unique_ptr<Model> model_;
   bool nchw_ = false;
+};
+
+// ---- fusion -----------------------------------------------------------------------------
+
+// Linear score fusion of several recognizers kept as ONE plain template: the concatenation
+// [sqrt(w_1) t_1, ..., sqrt(w_k) t_k] of the parts' L2-normalised templates with weights
+// summing to 1 is itself unit length, and the cosine of two fused templates is
+// sum_i w_i cos_i(a, b). With w_i proportional to 1 / (std of model i's impostor scores) this
+// is an increasing affine map of the z-normalised score sum, so it ranks pairs exactly as the
+// z-score fusion that `facekit eval lfw` measures, while the gallery's 1:N index and the
+// template format (model id + version + dim + data) work unchanged.
+struct FusionSpec {
+  std::string id;  // "fusion:<part>+<part>"
+  int version = 1;
+  std::vector<std::string> parts;  // recognizer ids
+  std::vector<float> weights;      // one per part, sum 1
+  float default_threshold = 0.5f;  // used when no calibration table exists
+};
+
+// Known fusions (by id); nullptr for an unknown id.
+const FusionSpec* FindFusion(const std::string& id);
+// The fused template of one face from its parts' templates (in spec.parts order, same flip
+// setting). InvalidArgument when a part is missing, of another model or dimension.
+Result<FaceTemplate> FuseTemplates(const FusionSpec& spec, std::span<const FaceTemplate> parts);
+
+// What a FaceEngine embeds with: one recognizer, or a fusion of several (each run batched on
+// its own chip).
+class Embedder {
+ public:
+  // `id`: a recognizer id (FindRecognizer) or a fusion id (FindFusion).
+  static Result<std::unique_ptr<Embedder>> Load(const std::string& id, const std::string& models_dir,
+                                                const ModelOptions& opts);
+  Result<std::vector<FaceTemplate>> Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
+                                          bool flip) const;
+  const std::string& id() const { return id_; }
+  int version() const { return version_; }
+  float default_threshold() const { return default_threshold_; }
+  bool is_fusion() const { return fusion_ != nullptr; }
+  // "fr_feature" or "fusion:fr_feature+faceapi_resnet (0.263 fr_feature + 0.737 faceapi_resnet)".
+  std::string description() const;
+
+ private:
+  std::string id_;
+  int version_ = 1;
+  float default_threshold_ = 0.5f;
+  const FusionSpec* fusion_ = nullptr;
+  std::vector<std::unique_ptr<Recognizer>> parts_;
 };
 
 std::string ResolveModelsDir(const std::string& configured);

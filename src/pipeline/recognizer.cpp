@@ -1,6 +1,7 @@
 // Recognizers: alignment to each model's canonical 5 points, input normalisation, batched
 // embedding with optional flip TTA, L2 normalisation.
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -80,12 +81,132 @@ const std::vector<RecognizerSpec>& Specs() {
   return specs;
 }
 
+std::vector<FusionSpec> MakeFusions() {
+  std::vector<FusionSpec> v;
+  {
+    // The accurate tier: fr_feature (BGR, 112 ArcFace chip) + faceapi_resnet (150 dlib-style
+    // chip). Weights proportional to 1 / std of each model's impostor scores on all cross
+    // pairs of the 1549 LFW development images, no flip (src/pipeline/data/calibration.json:
+    // fr_feature 0.0962, faceapi_resnet 0.0343): w = 10.40 / 39.55 and 29.15 / 39.55. That
+    // makes the fused cosine an increasing affine map of the z-normalised score sum, whose
+    // accuracy `facekit eval lfw` measured at 99.6% (docs/benchmarks/accuracy.md).
+    FusionSpec f;
+    f.id = "fusion:fr_feature+faceapi_resnet";
+    f.version = 1;
+    f.parts = {"fr_feature", "faceapi_resnet"};
+    f.weights = {0.263f, 0.737f};
+    // The calibrated threshold at FAR 1e-3 (0.760 on the LFW dev set, FRR 1.2%); used only
+    // when no calibration table is found.
+    f.default_threshold = 0.76f;
+    v.push_back(f);
+  }
+  return v;
+}
+
+const std::vector<FusionSpec>& Fusions() {
+  static const std::vector<FusionSpec> fusions = MakeFusions();
+  return fusions;
+}
+
 }  // namespace
 
 const RecognizerSpec* FindRecognizer(const std::string& id) {
   for (const auto& s : Specs())
     if (s.id == id) return &s;
   return nullptr;
+}
+
+const FusionSpec* FindFusion(const std::string& id) {
+  for (const auto& f : Fusions())
+    if (f.id == id) return &f;
+  return nullptr;
+}
+
+Result<FaceTemplate> FuseTemplates(const FusionSpec& spec, std::span<const FaceTemplate> parts) {
+  if (parts.size() != spec.parts.size() || spec.weights.size() != spec.parts.size())
+    return InvalidArgument("fusion " + spec.id + ": expected " + std::to_string(spec.parts.size()) +
+                           " part templates, got " + std::to_string(parts.size()));
+  FaceTemplate out;
+  out.model = spec.id;
+  out.model_version = spec.version;
+  out.flip_tta = true;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const FaceTemplate& t = parts[i];
+    const RecognizerSpec* rs = FindRecognizer(spec.parts[i]);
+    if (t.model != spec.parts[i])
+      return InvalidArgument("fusion " + spec.id + ": part " + std::to_string(i) + " is a '" + t.model +
+                             "' template, expected '" + spec.parts[i] + "'");
+    if (t.empty() || (rs && static_cast<int>(t.data.size()) != rs->dim))
+      return InvalidArgument("fusion " + spec.id + ": part '" + t.model + "' has dimension " +
+                             std::to_string(t.data.size()) + ", expected " + std::to_string(rs ? rs->dim : 0));
+    if (i > 0 && t.flip_tta != parts[0].flip_tta)
+      return InvalidArgument("fusion " + spec.id + ": parts made with and without flip TTA");
+    out.flip_tta = out.flip_tta && t.flip_tta;
+    double nn = 0;
+    for (float x : t.data) nn += double{x} * x;
+    if (!(nn > 0) || !std::isfinite(nn))
+      return InvalidArgument("fusion " + spec.id + ": part '" + t.model + "' has zero or non-finite norm");
+    // Each part re-normalised (templates are unit length already; this keeps the fused
+    // template exactly unit length) and scaled by sqrt(w).
+    const float k = static_cast<float>(std::sqrt(double{spec.weights[i]}) / std::sqrt(nn));
+    for (float x : t.data) out.data.push_back(x * k);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Embedder>> Embedder::Load(const std::string& id, const std::string& models_dir,
+                                                 const ModelOptions& opts) {
+  auto e = std::make_unique<Embedder>();
+  e->id_ = id;
+  if (const RecognizerSpec* rs = FindRecognizer(id)) {
+    FK_ASSIGN_OR_RETURN(auto r, Recognizer::Load(*rs, models_dir, opts));
+    e->version_ = rs->version;
+    e->default_threshold_ = rs->default_threshold;
+    e->parts_.push_back(std::move(r));
+    return e;
+  }
+  const FusionSpec* fs = FindFusion(id);
+  if (!fs) return InvalidArgument("unknown recognizer '" + id + "'");
+  e->fusion_ = fs;
+  e->version_ = fs->version;
+  e->default_threshold_ = fs->default_threshold;
+  for (const auto& part : fs->parts) {
+    const RecognizerSpec* rs = FindRecognizer(part);
+    if (!rs) return Internal("fusion " + id + " names unknown recognizer '" + part + "'");
+    auto r = Recognizer::Load(*rs, models_dir, opts);
+    if (!r.ok()) return r.status().WithContext("fusion " + id);
+    e->parts_.push_back(std::move(r).value());
+  }
+  return e;
+}
+
+Result<std::vector<FaceTemplate>> Embedder::Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
+                                                  bool flip) const {
+  if (!fusion_) return parts_[0]->Embed(image, pts, flip);
+  std::vector<std::vector<FaceTemplate>> per_part;
+  for (const auto& r : parts_) {
+    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, r->Embed(image, pts, flip));
+    per_part.push_back(std::move(t));
+  }
+  std::vector<FaceTemplate> out;
+  std::vector<FaceTemplate> parts(parts_.size());
+  for (size_t f = 0; f < pts.size(); ++f) {
+    for (size_t p = 0; p < parts_.size(); ++p) parts[p] = std::move(per_part[p][f]);
+    FK_ASSIGN_OR_RETURN(FaceTemplate t, FuseTemplates(*fusion_, parts));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::string Embedder::description() const {
+  if (!fusion_) return id_;
+  std::string s = id_ + " (";
+  for (size_t i = 0; i < fusion_->parts.size(); ++i) {
+    char w[32];
+    std::snprintf(w, sizeof w, "%.3f ", fusion_->weights[i]);
+    s += (i ? " + " : "") + std::string(w) + fusion_->parts[i];
+  }
+  return s + ")";
 }
 
 std::array<Point2f, 5> CanonicalPoints(const RecognizerSpec& spec) {

@@ -120,7 +120,7 @@ struct DataGen {
 };
 
 struct ModeResult {
-  std::string mode;
+  std::string mode, params;
   double build_s = 0, single_median_ms = 0, single_p99_ms = 0, batch64_qps = 0, bytes_per_template = 0;
   double recall1 = -1, recall10 = -1;
 };
@@ -191,7 +191,19 @@ std::vector<int64_t> ParseList(const std::string& s) {
   return v;
 }
 
-std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick) {
+// Which rows to run and the approximate-index overrides (--modes, --nprobe, ...).
+struct BenchConfig {
+  std::set<std::string> modes;
+  int nprobe = 0, nlist = 0, rerank = 0, hnsw_ef = 0;
+  int64_t hnsw_max_n = 0;
+  bool Has(const std::string& m) const { return modes.count(m) != 0; }
+};
+
+const char* const kAllModes[] = {"exact-fp32",     "exact-fp16",     "exact-int8", "ivf-int8+rr-fp32",
+                                 "ivf-int8+rr-fp16", "ivf-int8",     "faiss-ivf-flat", "faiss-hnsw",
+                                 "faiss-flat"};
+
+std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick, const BenchConfig& cfg) {
   std::vector<ModeResult> out;
   DataGen gen(n, d);
   auto tg = Clock::now();
@@ -205,33 +217,69 @@ std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick) {
   const int nbatch = static_cast<int>(std::clamp(2e9 / work, 1.0, 20.0));
   const auto queries = gen.Queries(std::max(nq_single, 128));
   std::vector<std::vector<Hit>> exact;
-  auto run_index = [&](const std::string& name, VectorPrecision p, SearchMode m) {
+  if (!cfg.Has("exact-fp32")) {  // the recall reference is needed anyway (untimed)
+    IndexOptions o;
+    o.mode = SearchMode::kExact;
+    SearchIndex ref(d, o);
+    (void)ref.Add(ids.data(), data.data(), n);
+    exact.resize(static_cast<size_t>(nq_single));
+    for (int i = 0; i < nq_single; i += 64) {
+      std::vector<std::vector<Hit>> part;
+      (void)ref.Search(queries.data() + static_cast<size_t>(i) * d, std::min(64, nq_single - i), 10, &part);
+      std::copy(part.begin(), part.end(), exact.begin() + i);
+    }
+  }
+  auto run_index = [&](const std::string& name, VectorPrecision p, SearchMode m,
+                       ApproxMethod method = ApproxMethod::kIvfInt8) {
+    if (!cfg.Has(name)) return;
+    if (method == ApproxMethod::kFaissHnsw && cfg.hnsw_max_n > 0 && n > cfg.hnsw_max_n) {
+      std::fprintf(stderr, "    %-16s skipped (N > --hnsw-max-n %lld)\n", name.c_str(),
+                   static_cast<long long>(cfg.hnsw_max_n));
+      return;
+    }
     ModeResult r;
     r.mode = name;
     IndexOptions o;
     o.precision = p;
     o.mode = m == SearchMode::kApprox ? SearchMode::kExact : m;
+    o.approx_method = method;
+    o.ivf_nprobe = cfg.nprobe;  // 0: the automatic rule
+    o.ivf_nlist = cfg.nlist;
+    o.ivf_rerank = cfg.rerank;
+    if (cfg.hnsw_ef > 0) o.hnsw_ef_search = cfg.hnsw_ef;
     auto t0 = Clock::now();
     SearchIndex idx(d, o);
     (void)idx.Add(ids.data(), data.data(), n);
-    if (m == SearchMode::kApprox && !idx.BuildApprox().ok()) return;
+    if (m == SearchMode::kApprox) {
+      const Status st = idx.BuildApprox();
+      if (!st.ok()) {
+        std::fprintf(stderr, "    %-16s skipped: %s\n", name.c_str(), st.ToString().c_str());
+        return;
+      }
+    }
     r.build_s = Ms(t0, Clock::now()) / 1000;
+    r.params = idx.ApproxDescription();
     r.bytes_per_template = static_cast<double>(idx.MemoryBytes()) / n;
     auto res = Measure(
         [&](const float* q, int64_t nq, std::vector<std::vector<Hit>>* o2) { (void)idx.Search(q, nq, 10, o2); },
         queries, nq_single, nbatch, d, &r);
     if (exact.empty()) exact = res;  // fp32 exact runs first: it is the reference
     Recall(res, exact, &r);
-    std::fprintf(stderr, "    %-14s single %.3f ms  batch64 %.0f q/s  recall@1 %.3f @10 %.3f  %.0f B/tpl\n",
-                 name.c_str(), r.single_median_ms, r.batch64_qps, r.recall1, r.recall10, r.bytes_per_template);
+    std::fprintf(stderr, "    %-16s single %.3f ms  batch64 %.0f q/s  recall@1 %.3f @10 %.3f  %.0f B/tpl  build %.1fs  %s\n",
+                 name.c_str(), r.single_median_ms, r.batch64_qps, r.recall1, r.recall10, r.bytes_per_template,
+                 r.build_s, r.params.c_str());
     out.push_back(r);
   };
   run_index("exact-fp32", VectorPrecision::kFloat32, SearchMode::kExact);
   run_index("exact-fp16", VectorPrecision::kFloat16, SearchMode::kExact);
   run_index("exact-int8", VectorPrecision::kInt8, SearchMode::kExact);
+  run_index("ivf-int8+rr-fp32", VectorPrecision::kFloat32, SearchMode::kApprox, ApproxMethod::kIvfInt8);
+  run_index("ivf-int8+rr-fp16", VectorPrecision::kFloat16, SearchMode::kApprox, ApproxMethod::kIvfInt8);
+  run_index("ivf-int8", VectorPrecision::kInt8, SearchMode::kApprox, ApproxMethod::kIvfInt8);
 #ifdef FK_HAVE_FAISS
-  run_index("faiss-ivf-flat", VectorPrecision::kFloat32, SearchMode::kApprox);
-  {
+  run_index("faiss-ivf-flat", VectorPrecision::kFloat32, SearchMode::kApprox, ApproxMethod::kFaissIvfFlat);
+  run_index("faiss-hnsw", VectorPrecision::kFloat32, SearchMode::kApprox, ApproxMethod::kFaissHnsw);
+  if (cfg.Has("faiss-flat")) {
     ModeResult r;
     r.mode = "peer:faiss-flat-ip";
     auto t0 = Clock::now();
@@ -251,7 +299,7 @@ std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick) {
         },
         queries, nq_single, nbatch, d, &r);
     Recall(res, exact, &r);
-    std::fprintf(stderr, "    %-14s single %.3f ms  batch64 %.0f q/s  recall@1 %.3f\n", r.mode.c_str(),
+    std::fprintf(stderr, "    %-16s single %.3f ms  batch64 %.0f q/s  recall@1 %.3f\n", r.mode.c_str(),
                  r.single_median_ms, r.batch64_qps, r.recall1);
     out.push_back(r);
   }
@@ -296,7 +344,7 @@ std::vector<ModeResult> Run10M(int64_t n, int d) {
   auto res = Measure([&](const float* q, int64_t k, std::vector<std::vector<Hit>>* o2) { (void)idx.Search(q, k, 10, o2); },
                      queries, nq, 1, d, &r);
   Recall(res, exact, &r);
-  std::fprintf(stderr, "    %-14s single %.3f ms  batch64 %.0f q/s  recall@1 %.3f @10 %.3f  %.0f B/tpl\n",
+  std::fprintf(stderr, "    %-16s single %.3f ms  batch64 %.0f q/s  recall@1 %.3f @10 %.3f  %.0f B/tpl\n",
                r.mode.c_str(), r.single_median_ms, r.batch64_qps, r.recall1, r.recall10, r.bytes_per_template);
   return {r};
 }
@@ -307,8 +355,34 @@ int BenchSearch(const Args& args) {
   if (HasFlag(args, "--help")) {
     std::fprintf(stderr,
                  "usage: facekit bench search [--quick] [--sizes 10000,100000,1000000] [--dims 128,256,512,1024]\n"
-                 "       [--big-dims 128,256,512] [--no-10m] [--out-dir docs/benchmarks] [--no-write]\n");
+                 "       [--big-dims 128,256,512] [--no-10m] [--10m-dims 128] [--out-dir docs/benchmarks] [--no-write]\n"
+                 "       [--modes M1,M2,...] [--hnsw-max-n N] [--nprobe P] [--nlist L] [--rerank R] [--hnsw-ef E]\n"
+                 "modes (default all): exact-fp32 exact-fp16 exact-int8 ivf-int8+rr-fp32 ivf-int8+rr-fp16 ivf-int8\n"
+                 "       faiss-ivf-flat faiss-hnsw faiss-flat (the FAISS IndexFlatIP peer). Recall is always measured\n"
+                 "       against exact fp32 (computed untimed when exact-fp32 is not selected).\n"
+                 "--hnsw-max-n: skip faiss-hnsw above this N (default 100000; its build is slow on 2 cores).\n"
+                 "--nprobe/--nlist/--rerank/--hnsw-ef: override the automatic approximate parameters.\n");
     return 2;
+  }
+  BenchConfig cfg;
+  {
+    std::stringstream ms(FlagValue(args, "--modes", ""));
+    std::string m;
+    while (std::getline(ms, m, ','))
+      if (!m.empty()) cfg.modes.insert(m);
+    if (cfg.modes.empty())
+      for (const char* m2 : kAllModes) cfg.modes.insert(m2);
+    for (const auto& m2 : cfg.modes)
+      if (std::find_if(std::begin(kAllModes), std::end(kAllModes), [&](const char* a) { return m2 == a; }) ==
+          std::end(kAllModes)) {
+        std::fprintf(stderr, "facekit bench search: unknown mode '%s' (see --help)\n", m2.c_str());
+        return 2;
+      }
+    cfg.nprobe = static_cast<int>(std::stol(FlagValue(args, "--nprobe", "0")));
+    cfg.nlist = static_cast<int>(std::stol(FlagValue(args, "--nlist", "0")));
+    cfg.rerank = static_cast<int>(std::stol(FlagValue(args, "--rerank", "0")));
+    cfg.hnsw_ef = static_cast<int>(std::stol(FlagValue(args, "--hnsw-ef", "0")));
+    cfg.hnsw_max_n = std::stoll(FlagValue(args, "--hnsw-max-n", "100000"));
   }
   const bool quick = HasFlag(args, "--quick");
   auto sizes = ParseList(FlagValue(args, "--sizes", quick ? "10000,100000" : "10000,100000,1000000"));
@@ -331,11 +405,11 @@ int BenchSearch(const Args& args) {
       j["results"].push_back({{"n", n}, {"dim", d}, {"mode", r.mode}, {"build_s", r.build_s},
                               {"single_median_ms", r.single_median_ms}, {"single_p99_ms", r.single_p99_ms},
                               {"batch64_qps", r.batch64_qps}, {"bytes_per_template", r.bytes_per_template},
-                              {"recall_at_1", r.recall1}, {"recall_at_10", r.recall10}});
-      char line[512];
-      std::snprintf(line, sizeof line, "| %lld | %d | %s | %.3f | %.3f | %.0f | %.0f | %.3f | %.3f | %.1f |\n",
+                              {"recall_at_1", r.recall1}, {"recall_at_10", r.recall10}, {"params", r.params}});
+      char line[640];
+      std::snprintf(line, sizeof line, "| %lld | %d | %s | %.3f | %.3f | %.0f | %.0f | %.3f | %.3f | %.1f | %s |\n",
                     static_cast<long long>(n), d, r.mode.c_str(), r.single_median_ms, r.single_p99_ms, r.batch64_qps,
-                    r.bytes_per_template, r.recall1, r.recall10, r.build_s);
+                    r.bytes_per_template, r.recall1, r.recall10, r.build_s, r.params.c_str());
       md += line;
     }
   };
@@ -353,7 +427,7 @@ int BenchSearch(const Args& args) {
            "queries per call. Bytes/template: memory held by the index per template. The peer is FAISS IndexFlatIP "
            "on the same data in the same run. See docs/gallery.md for the design.\n\n";
     doc += "| N | dim | mode | single ms (median) | single ms (p99) | batch-64 q/s | bytes/template | recall@1 | "
-           "recall@10 | build s |\n|---|---|---|---|---|---|---|---|---|---|\n";
+           "recall@10 | build s | parameters |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
     doc += md;
     char tail[160];
     std::snprintf(tail, sizeof tail, "\n%s run time: %.0f s.\n", final_run ? "Total" : "PARTIAL (run not finished)",
@@ -368,13 +442,16 @@ int BenchSearch(const Args& args) {
   };
   for (int64_t n : sizes) {
     for (int64_t d : (n >= 1000000 ? big_dims : dims)) {
-      emit(n, static_cast<int>(d), RunConfig(n, static_cast<int>(d), quick));
+      emit(n, static_cast<int>(d), RunConfig(n, static_cast<int>(d), quick, cfg));
       write(false);
     }
   }
-  if (do10m) {
-    std::fprintf(stderr, "  N=10000000 D=128 (int8 only)\n");
-    emit(10000000, 128, Run10M(10000000, 128));
+  if (do10m && cfg.Has("exact-int8")) {
+    for (int64_t d : ParseList(FlagValue(args, "--10m-dims", "128"))) {
+      std::fprintf(stderr, "  N=10000000 D=%lld (int8 only)\n", static_cast<long long>(d));
+      emit(10000000, static_cast<int>(d), Run10M(10000000, static_cast<int>(d)));
+      write(false);
+    }
   }
   write(true);
   return 0;

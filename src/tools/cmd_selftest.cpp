@@ -1,14 +1,18 @@
-// facekit selftest --device cuda[:N] [--models DIR] [--ref cpu|ref] [--precision P] [--json]
+// facekit selftest --device cuda[:N] [--models DIR] [--ref cpu|ref] [--precision P]
+//                  [--run staged|resident|graph] [--batch B] [--runs N] [--only a,b] [--json]
 //
 // Runs every model of the models folder (models/human/*.json, or --models DIR) on the chosen
 // device and on the reference CPU backend with the same seeded inputs, and reports per output
 // the max abs error, relative error (max abs error / max |reference|) and cosine similarity.
-// Pass: cosine >= 0.99999 for fp32 (0.9999 tf32, 0.999 fp16).
+// Pass: cosine >= 0.99999 for fp32 (0.9999 tf32/auto, 0.999 fp16). --batch/--runs turn it into
+// a quick GPU timing tool: steady_ms is the median of N runs after the first (planning) run.
 // Exit codes: 0 all pass, 1 a failure or error, 2 usage, 3 skipped (no usable GPU / built
 // without CUDA; the reason is printed).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -111,6 +115,9 @@ std::vector<std::string> FindModels(const std::string& dir) {
     bin.replace_extension(".bin");
     if (fs::exists(bin, ec)) out.push_back(e.path().string());
   }
+  // ONNX models of the faceplugin set (fr_feature is the balanced recognizer tier).
+  for (const auto& e : fs::directory_iterator(fs::path(dir) / "faceplugin", ec))
+    if (e.path().extension() == ".onnx") out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -121,10 +128,13 @@ int CmdSelftest(const Args& args) {
   if (HasFlag(args, "--help")) {
     std::printf(
         "usage: facekit selftest [--device cuda[:N]] [--models DIR] [--ref cpu|ref] "
-        "[--precision fp32|tf32|fp16] [--json]\n"
+        "[--precision fp32|tf32|fp16|auto]\n"
+        "                        [--run staged|resident|graph] [--batch B] [--runs N] [--only m1,m2] [--json]\n"
         "Runs every model on the device and on the CPU reference with the same seeded inputs and\n"
         "reports max abs / relative error and cosine per output (pass: cosine >= 0.99999 fp32,\n"
-        "0.9999 tf32, 0.999 fp16). Exit: 0 pass, 1 fail, 2 usage, 3 skipped (no usable GPU).\n");
+        "0.9999 tf32/auto, 0.999 fp16) and the first-run and steady (median of --runs) times.\n"
+        "--run: how the GPU runs a model (default $FK_CUDA_RUN or resident; docs/cuda.md).\n"
+        "Exit: 0 pass, 1 fail, 2 usage, 3 skipped (no usable GPU).\n");
     return 0;
   }
   const bool json = HasFlag(args, "--json");
@@ -134,6 +144,19 @@ int CmdSelftest(const Args& args) {
     return 2;
   }
   cfg->precision = FlagValue(args, "--precision", "fp32");
+  const std::string run_mode = FlagValue(args, "--run", "");
+  const int batch = std::atoi(FlagValue(args, "--batch", "1").c_str());
+  const int runs = std::atoi(FlagValue(args, "--runs", "1").c_str());
+  if (batch < 1 || runs < 1) {
+    std::fprintf(stderr, "facekit selftest: --batch and --runs must be >= 1\n");
+    return 2;
+  }
+  std::vector<std::string> only;
+  for (std::string rest = FlagValue(args, "--only", ""); !rest.empty();) {
+    const size_t c = rest.find(',');
+    only.push_back(rest.substr(0, c));
+    rest = c == std::string::npos ? "" : rest.substr(c + 1);
+  }
   auto report_skip = [&](const std::string& why) {
     if (json) {
       nlohmann::json j = {{"status", "skipped"}, {"reason", why}};
@@ -149,21 +172,15 @@ int CmdSelftest(const Args& args) {
     std::fprintf(stderr, "facekit selftest: %s\n", backend.status().message().c_str());
     return 2;
   }
-  if (cfg->use_cuda && cfg->gpu_index != 0) {
-    std::fprintf(stderr,
-                 "facekit selftest: the engine runs models on visible GPU 0 until ModelOptions "
-                 "carries a DeviceConfig (docs/cuda.md); run `CUDA_VISIBLE_DEVICES=<physical id> "
-                 "facekit selftest --device cuda` instead\n");
-    return 1;
-  }
-  if (cfg->precision != "fp32" && !json)
-    std::printf("note: precision %s is planned; kernels run %s today (docs/cuda.md)\n",
-                cfg->precision.c_str(), cfg->precision == "tf32" ? "TF32 in cuDNN/cuBLAS" : "fp32");
-  const double min_cos = cfg->precision == "fp16" ? 0.999 : cfg->precision == "tf32" ? 0.9999 : 0.99999;
+  const double min_cos = cfg->precision == "fp16" ? 0.999 : cfg->precision == "fp32" ? 0.99999 : 0.9999;
   std::string ref_name = FlagValue(args, "--ref", "cpu");
   if (ref_name == "cpu" && *backend == "cpu") ref_name = "ref";
   const std::string dir = FlagValue(args, "--models", ModelsDir());
-  const std::vector<std::string> models = FindModels(dir);
+  std::vector<std::string> models = FindModels(dir);
+  if (!only.empty())
+    std::erase_if(models, [&](const std::string& p) {
+      return std::find(only.begin(), only.end(), std::filesystem::path(p).stem().string()) == only.end();
+    });
   if (models.empty()) {
     std::fprintf(stderr, "facekit selftest: no models (*.json with *.bin) in %s (fetch them with scripts/fetch_models.sh, or pass --models DIR)\n",
                  dir.c_str());
@@ -180,14 +197,27 @@ int CmdSelftest(const Args& args) {
     std::printf("%-26s %-22s %12s %12s %12s %6s %10s %10s\n", "model", "output", "max_abs", "rel",
                 "cosine", "ok", "first_ms", "steady_ms");
   }
+  ModelOptions dev_template;
+  dev_template.backend = *backend;
+  if (cfg->use_cuda && *backend == "cuda") {
+    dev_template.device = *cfg;
+    dev_template.cuda_run = run_mode;
+    // Settings the backend refuses (precision fp16 today, a bad --run) fail every model the
+    // same way: say it once.
+    auto probe = Model::Load(models[0], dev_template);
+    if (!probe.ok() && (probe.status().code() == StatusCode::kUnsupported ||
+                        probe.status().code() == StatusCode::kInvalidArgument)) {
+      std::fprintf(stderr, "facekit selftest: %s\n", probe.status().ToString().c_str());
+      return 1;
+    }
+  }
   std::vector<ModelResult> results;
   bool all_pass = true;
   uint32_t seed = 1;
   for (const std::string& path : models) {
     ModelResult mr;
     mr.model = std::filesystem::path(path).stem().string();
-    ModelOptions dev_opt, ref_opt;
-    dev_opt.backend = *backend;
+    ModelOptions dev_opt = dev_template, ref_opt;
     ref_opt.backend = ref_name;
     auto dev_model = Model::Load(path, dev_opt);
     auto ref_model = Model::Load(path, ref_opt);
@@ -195,16 +225,28 @@ int CmdSelftest(const Args& args) {
       mr.error = (!dev_model.ok() ? dev_model.status() : ref_model.status()).ToString();
     } else {
       std::vector<Tensor> inputs;
-      for (const TensorSpec& s : (*dev_model)->inputs()) inputs.push_back(SeededInput(s, seed++));
+      for (const TensorSpec& s : (*dev_model)->inputs()) {
+        TensorSpec b = s;
+        if (b.shape.rank() > 0) b.shape[0] = batch;
+        inputs.push_back(SeededInput(b, seed++));
+      }
       auto t0 = std::chrono::steady_clock::now();
       auto got = (*dev_model)->Run(inputs);  // first run: plans, cuDNN heuristics, uploads
       auto t1 = std::chrono::steady_clock::now();
-      if (got.ok()) got = (*dev_model)->Run(inputs);
+      mr.first_ms = Ms(t1 - t0);
+      std::vector<double> steady;
+      for (int r = 0; r < runs && got.ok(); ++r) {
+        auto a = std::chrono::steady_clock::now();
+        got = (*dev_model)->Run(inputs);
+        steady.push_back(Ms(std::chrono::steady_clock::now() - a));
+      }
+      if (!steady.empty()) {
+        std::sort(steady.begin(), steady.end());
+        mr.steady_ms = steady[steady.size() / 2];
+      }
       auto t2 = std::chrono::steady_clock::now();
       auto want = (*ref_model)->Run(inputs);
       auto t3 = std::chrono::steady_clock::now();
-      mr.first_ms = Ms(t1 - t0);
-      mr.steady_ms = Ms(t2 - t1);
       mr.ref_ms = Ms(t3 - t2);
       if (!got.ok()) mr.error = got.status().ToString();
       else if (!want.ok()) mr.error = "reference: " + want.status().ToString();
@@ -243,10 +285,14 @@ int CmdSelftest(const Args& args) {
     j["reference"] = ref_name;
     j["gpu"] = gpu;
     j["precision"] = cfg->precision;
+    j["run_mode"] = run_mode.empty() ? (std::getenv("FK_CUDA_RUN") ? std::getenv("FK_CUDA_RUN") : "resident") : run_mode;
+    j["batch"] = batch;
+    j["runs"] = runs;
     j["min_cosine"] = min_cos;
     for (const ModelResult& m : results) {
       nlohmann::json jm = {{"model", m.model}, {"pass", m.pass}, {"first_run_ms", m.first_ms},
-                           {"steady_run_ms", m.steady_ms}, {"reference_run_ms", m.ref_ms}};
+                           {"steady_run_ms", m.steady_ms}, {"reference_run_ms", m.ref_ms},
+                           {"inputs_per_s", m.steady_ms > 0 ? batch * 1e3 / m.steady_ms : 0.0}};
       if (!m.error.empty()) jm["error"] = m.error;
       for (const OutputResult& o : m.outputs)
         jm["outputs"].push_back({{"name", o.name}, {"shape", o.shape},

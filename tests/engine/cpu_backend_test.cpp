@@ -16,6 +16,7 @@
 
 #include "engine/backend.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/prelu_inplace.h"
 #include "engine/ir/graph.h"
 #include "engine/ops/shape_inference.h"
 
@@ -255,6 +256,40 @@ TEST(CpuBackend, DepthwiseSameStride2Channels127) {
   CheckConv(s);
 }
 
+TEST(CpuBackend, DepthwisePreluMobilefaceLikeTwoThreads) {
+  // 32 channels, multiplier 1, prelu: the split conv + in-place PReLU path of mobileface's
+  // depthwise blocks; large enough (2x40x40x32) that the PReLU pass uses both threads.
+  ConvSpec s;
+  s.depthwise = true, s.n = 2, s.h = s.w = 40, s.c = 32, s.cout_or_mult = 1, s.act = "prelu";
+  CheckConv(s);
+}
+
+TEST(CpuBackend, PreluInPlaceMatchesRefExpressionBitwise) {
+  // Every channel count class of the AVX-512 loop (tail only, exact vectors, vectors + tail,
+  // wide) with per-channel and scalar alpha, 1 and 2 threads, against ref's expression.
+  for (int64_t c : {1, 5, 16, 32, 45, 512}) {
+    for (bool scalar : {false, true}) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE("channels " + std::to_string(c) + (scalar ? " scalar" : " per-channel") +
+                     " threads " + std::to_string(threads));
+        const int64_t rows = 70000 / c + 3;  // > 2 x 32768 elements: the threaded split runs
+        Tensor x = Random({rows, c}, 7);
+        Tensor alpha = Random({scalar ? 1 : c}, 8, -0.5f, 1.5f);
+        Tensor y = x.Clone();
+        cpu::PreluChannelLastInPlace(y.data<float>(), rows, c, alpha.data<float>(), scalar, threads);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < rows * c; ++i) {
+          const float v = x.data<float>()[i];
+          const float a = alpha.data<float>()[scalar ? 0 : i % c];
+          const float want = v < 0.f ? a * v : v;
+          bad += std::memcmp(&want, y.data<float>() + i, sizeof(float)) != 0;
+        }
+        EXPECT_EQ(bad, 0) << "of " << rows * c;
+      }
+    }
+  }
+}
+
 TEST(CpuBackend, DepthwiseMultiplier2Prelu) {
   ConvSpec s;
   s.depthwise = true, s.n = 3, s.h = 6, s.w = 7, s.c = 13, s.cout_or_mult = 2, s.act = "prelu";
@@ -416,6 +451,19 @@ TEST(CpuBackend, BinaryBroadcasting) {
       {OpType::kMaximum, {2, 3}, {}},
       {OpType::kMinimum, {3, 1}, {1, 4}},  // both broadcast: loop
       {OpType::kSquaredDifference, {2, 6, 6, 13}, {2, 1, 1, 13}},
+      // Axis coalescing in binary.cpp (merged runs of equally-broadcast axes, size-1 axes
+      // dropped; used when that gives 1-D): scalar over a 3-channel NHWC input (the face
+      // models' input normalisation), same shapes with size-1 axes, an all-ones output;
+      // and shapes that coalesce to 2-D/3-D, which keep the channel-last descriptors.
+      {OpType::kAdd, {4, 1, 6, 9}, {4, 1, 6, 9}},
+      {OpType::kSub, {3, 17, 19, 3}, {}},
+      {OpType::kMul, {3, 17, 19, 3}, {1}},
+      {OpType::kMul, {1, 1, 1, 3}, {3, 17, 19, 3}},
+      {OpType::kAdd, {2, 3, 4, 5}, {2, 1, 1, 5}},
+      {OpType::kDiv, {2, 3, 4, 5}, {1, 3, 4, 1}},
+      {OpType::kAdd, {2, 1, 4, 5}, {2, 1, 1, 1}},
+      {OpType::kSub, {4, 6, 1, 9}, {4, 1, 1, 9}},
+      {OpType::kMaximum, {1, 1, 1, 1}, {1}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(ir::OpTypeName(c.op)) + " " + c.a.ToString() + " " + c.b.ToString());

@@ -11,9 +11,14 @@
 #include <string>
 #include <vector>
 
+#include <cmath>
+#include <thread>
+
 #include "engine/cuda/memory_pool.h"
+#include "engine/executor.h"
 #include "engine/ref/ref_backend.h"
 #include "facekit/device.h"
+#include "facekit/engine.h"
 #include "op_cases.h"
 #ifdef FK_HAVE_CUDA
 #include "engine/cuda/cuda_backend.h"
@@ -395,6 +400,293 @@ TEST(CudaOps, PoolReusesMemoryAcrossRuns) {
   EXPECT_EQ(engine::CudaPoolStats(0).raw_allocations, allocs);
 }
 #endif
+
+// ---- Model::Load with backend "cuda" (runs everywhere; the no-GPU branches run on CI) ----------
+
+std::string SmallModel() {
+  std::string dir = "models";
+  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) dir = e;
+  return dir + "/human/blazeface.json";
+}
+
+#define FK_REQUIRE_MODEL(path)                                                            \
+  do {                                                                                    \
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "model not fetched: " << (path); \
+  } while (0)
+
+Tensor SeededImage(const TensorSpec& spec, int seed) {
+  Shape s = spec.shape;
+  for (int d = 0; d < s.rank(); ++d)
+    if (s[d] < 0) s[d] = d == 0 ? 1 : 64;
+  Tensor t(DType::kFloat32, s);
+  for (int64_t i = 0; i < t.num_elements(); ++i)
+    t.data<float>()[i] = 0.5f + 0.5f * std::sin(0.37f * static_cast<float>(i) + static_cast<float>(seed));
+  return t;
+}
+
+double Cosine(const Tensor& a, const Tensor& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < a.num_elements(); ++i) {
+    const double x = a.data<float>()[i], y = b.data<float>()[i];
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return aa == 0 && bb == 0 ? 1.0 : ab / std::sqrt(aa * bb + 1e-30);
+}
+
+TEST(CudaModelLoad, FailsWithTheReasonOrFallsBackWhenAllowed) {
+  const std::string path = SmallModel();
+  FK_REQUIRE_MODEL(path);
+  ModelOptions o;
+  o.backend = "cuda";
+  auto m = Model::Load(path, o);
+  std::string why;
+  if (GpuUsable(&why)) {
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ((*m)->backend_name(), "cuda");
+    EXPECT_TRUE((*m)->device_warning().empty());
+    return;
+  }
+  why = DescribeGpu(0).status().message();  // the probe's reason, as the engine words it
+  // No usable GPU: Unavailable with the probe's reason (no driver / no device / built without
+  // CUDA ...), never a silent CPU run.
+  ASSERT_FALSE(m.ok()) << "backend cuda loaded without a usable GPU";
+  EXPECT_EQ(m.status().code(), StatusCode::kUnavailable) << m.status().ToString();
+  EXPECT_NE(m.status().message().find(why), std::string::npos) << m.status().message() << "\nvs\n" << why;
+  if (!BuiltWithCuda()) {
+    EXPECT_NE(m.status().message().find("built without CUDA"), std::string::npos);
+  }
+
+  o.device.allow_cpu_fallback = true;
+  auto f = Model::Load(path, o);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE((*f)->backend_name() == "cpu" || (*f)->backend_name() == "ref") << (*f)->backend_name();
+  EXPECT_NE((*f)->device_warning().find("running on the CPU"), std::string::npos) << (*f)->device_warning();
+  EXPECT_NE((*f)->device_warning().find(why), std::string::npos) << (*f)->device_warning();
+  // And it really runs: same result as a model loaded on that CPU backend directly.
+  ModelOptions c;
+  c.backend = (*f)->backend_name();
+  auto cpu = Model::Load(path, c);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  std::vector<Tensor> in{SeededImage((*f)->inputs()[0], 3)};
+  auto a = (*f)->Run(in);
+  auto b = (*cpu)->Run(in);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), b->size());
+  for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ(testing::MaxAbsDiff((*a)[i], (*b)[i]), 0.0);
+}
+
+TEST(CudaModelLoad, DeviceUseCudaIsTheSameAsBackendCuda) {
+  const std::string path = SmallModel();
+  FK_REQUIRE_MODEL(path);
+  ModelOptions o;  // backend "cpu" but device.use_cuda: the device setting wins
+  o.device.use_cuda = true;
+  auto m = Model::Load(path, o);
+  std::string why;
+  if (GpuUsable(&why)) {
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ((*m)->backend_name(), "cuda");
+  } else {
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.status().code(), StatusCode::kUnavailable);
+  }
+}
+
+TEST(CudaModelLoad, RejectsBadDeviceSettingsBeforeProbing) {
+  const std::string path = SmallModel();
+  FK_REQUIRE_MODEL(path);
+  ModelOptions o;
+  o.backend = "cuda";
+  o.cuda_run = "turbo";
+  auto m = Model::Load(path, o);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << m.status().ToString();
+  EXPECT_NE(m.status().message().find("staged, resident or graph"), std::string::npos) << m.status().message();
+  o.cuda_run = "";
+  o.device.precision = "fp8";
+  m = Model::Load(path, o);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << m.status().ToString();
+  EXPECT_NE(m.status().message().find("fp32, tf32, fp16"), std::string::npos) << m.status().message();
+  o.device.precision = "fp32";
+  o.device.gpu_memory_limit_fraction = 1.5;
+  m = Model::Load(path, o);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << m.status().ToString();
+}
+
+TEST(CudaModelLoad, CudaBackendLookupExplainsWhatIsMissing) {
+  auto b = engine::GetCudaBackend(0, "fp32", 0, 0);
+  std::string why;
+  if (GpuUsable(&why)) {
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_STREQ((*b)->name(), "cuda");
+    auto t = engine::GetCudaBackend(0, "auto", 1 << 30, 0.5);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    return;
+  }
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kUnavailable);
+  if (!BuiltWithCuda()) {
+    EXPECT_NE(b.status().message().find("built without CUDA"), std::string::npos);
+  }
+}
+
+#ifdef FK_HAVE_CUDA
+TEST(CudaModelLoad, Fp16IsRefusedUntilImplemented) {
+  auto b = engine::CudaBackendFor({0, "fp16"});
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kUnsupported) << b.status().ToString();
+  EXPECT_NE(b.status().message().find("tf32"), std::string::npos) << b.status().message();
+  EXPECT_FALSE(engine::CudaBackendFor({0, "int4"}).ok());
+  EXPECT_FALSE(engine::CudaBackendFor({-1, "fp32"}).ok());
+}
+#endif
+
+// ---- whole-graph device runs (GPU) -------------------------------------------------------------
+
+// x[N,9,11,5] -> Conv2D 3x3 s2 SAME (+bias, relu) -> c;  c -> Transpose(0,2,1,3) -> t (runs on
+// ref: a host round trip inside a device-resident run) -> Sigmoid -> y.  Outputs: y, c.
+// With `host_step` false the Transpose is left out (every node on the GPU: CUDA graph mode).
+ir::Graph RunnerGraph(bool host_step) {
+  ir::Graph g;
+  auto value = [&](const std::string& name, Shape s) {
+    ir::Value v;
+    v.name = name;
+    v.shape = std::move(s);
+    return g.AddValue(std::move(v));
+  };
+  auto constant = [&](const std::string& name, Shape s, int seed) {
+    return g.AddConstant(name, RandomFloat(s, seed));
+  };
+  auto node = [&](ir::OpType op, const std::string& name, std::vector<ir::ValueId> in, ir::Attrs a) {
+    ir::ValueId o = value(name, Shape{});
+    ir::Node n;
+    n.name = name;
+    n.op = op;
+    n.inputs = std::move(in);
+    n.outputs = {o};
+    n.attrs = std::move(a);
+    g.AddNode(std::move(n));
+    return o;
+  };
+  ir::ValueId x = value("x", Shape{-1, 9, 11, 5});
+  g.inputs().push_back(x);
+  ir::ValueId w = constant("w", Shape{3, 3, 5, 6}, 901);
+  ir::ValueId b = constant("b", Shape{6}, 902);
+  ir::ValueId c = node(ir::OpType::kConv2D, "conv", {x, w, b}, ConvAttrs(2, "SAME", "relu", true));
+  ir::ValueId t = c;
+  if (host_step) {
+    ir::Attrs a;
+    a.set("perm", std::vector<int64_t>{0, 2, 1, 3});
+    t = node(ir::OpType::kTranspose, "transpose", {c}, a);
+  }
+  ir::ValueId y = node(ir::OpType::kSigmoid, "sigmoid", {t}, {});
+  g.outputs().push_back(y);
+  g.outputs().push_back(c);
+  return g;
+}
+
+Result<std::unique_ptr<engine::Executor>> RunnerExecutor(bool host_step, const std::string& backend,
+                                                         const std::string& run) {
+  engine::ExecutorOptions eo;
+  eo.backend = backend;
+  eo.device_run = run;
+  eo.num_threads = 1;
+  return engine::Executor::Create(RunnerGraph(host_step), eo);
+}
+
+TEST(CudaGraphRunner, EveryRunModeMatchesTheReference) {
+  FK_REQUIRE_GPU();
+  for (bool host_step : {true, false})
+    for (const char* mode : {"staged", "resident", "graph"}) {
+      SCOPED_TRACE(std::string(mode) + (host_step ? " with a host step" : " all on the GPU"));
+      auto ref = RunnerExecutor(host_step, "ref", "staged");
+      auto dev = RunnerExecutor(host_step, "cuda", mode);
+      ASSERT_TRUE(ref.ok() && dev.ok()) << (ref.ok() ? dev.status() : ref.status()).ToString();
+      // Several runs with different inputs: graph mode warms up + captures on the first and
+      // replays afterwards, so runs 2.. check that a replay reads the new inputs.
+      for (int run = 0; run < 4; ++run) {
+        const int64_t batch = run == 3 ? 3 : 2;  // a new batch size plans (and captures) again
+        std::vector<Tensor> in{RandomFloat(Shape{batch, 9, 11, 5}, 100 + run)};
+        auto want = (*ref)->Run(in);
+        auto have = (*dev)->Run(in);
+        ASSERT_TRUE(want.ok()) << want.status().ToString();
+        ASSERT_TRUE(have.ok()) << have.status().ToString();
+        ASSERT_EQ(have->size(), 2u);
+        for (size_t o = 0; o < 2; ++o) {
+          ASSERT_EQ((*have)[o].shape().dims(), (*want)[o].shape().dims());
+          EXPECT_LE(testing::MaxAbsDiff((*want)[o], (*have)[o]), 1e-4) << "run " << run << " output " << o;
+        }
+      }
+    }
+}
+
+TEST(CudaGraphRunner, ConcurrentRunsOnOneModel) {
+  FK_REQUIRE_GPU();
+  for (const char* mode : {"resident", "graph"}) {
+    SCOPED_TRACE(mode);
+    auto dev = RunnerExecutor(false, "cuda", mode);
+    auto ref2 = RunnerExecutor(false, "ref", "staged");
+    ASSERT_TRUE(dev.ok() && ref2.ok());
+    std::vector<std::vector<Tensor>> ins(4), wants(4);
+    for (int t = 0; t < 4; ++t) {
+      ins[t] = {RandomFloat(Shape{2, 9, 11, 5}, 200 + t)};
+      auto w = (*ref2)->Run(ins[t]);
+      ASSERT_TRUE(w.ok());
+      wants[t] = *w;
+    }
+    std::vector<float> worst(4, 0.f);
+    std::vector<std::string> errors(4);
+    std::vector<std::thread> th;
+    for (int t = 0; t < 4; ++t)
+      th.emplace_back([&, t] {
+        for (int k = 0; k < 10; ++k) {
+          auto h = (*dev)->Run(ins[t]);
+          if (!h.ok()) {
+            errors[t] = h.status().ToString();
+            return;
+          }
+          for (size_t o = 0; o < h->size(); ++o)
+            worst[t] = std::max<float>(worst[t], testing::MaxAbsDiff(wants[t][o], (*h)[o]));
+        }
+      });
+    for (auto& x : th) x.join();
+    for (int t = 0; t < 4; ++t) {
+      EXPECT_TRUE(errors[t].empty()) << errors[t];
+      EXPECT_LE(worst[t], 1e-4) << "thread " << t;
+    }
+  }
+}
+
+TEST(CudaGraphRunner, RealModelRunModesAgree) {
+  FK_REQUIRE_GPU();
+  const std::string path = SmallModel();
+  FK_REQUIRE_MODEL(path);
+  ModelOptions c;
+  c.backend = "cpu";
+  auto cpu = Model::Load(path, c);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  std::vector<Tensor> in{SeededImage((*cpu)->inputs()[0], 5)};
+  auto want = (*cpu)->Run(in);
+  ASSERT_TRUE(want.ok());
+  for (const char* mode : {"staged", "resident", "graph"}) {
+    SCOPED_TRACE(mode);
+    ModelOptions o;
+    o.backend = "cuda";
+    o.device.precision = "fp32";
+    o.cuda_run = mode;
+    auto m = Model::Load(path, o);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    for (int run = 0; run < 3; ++run) {
+      auto have = (*m)->Run(in);
+      ASSERT_TRUE(have.ok()) << have.status().ToString();
+      ASSERT_EQ(have->size(), want->size());
+      for (size_t i = 0; i < have->size(); ++i) EXPECT_GE(Cosine((*want)[i], (*have)[i]), 0.99999);
+    }
+  }
+}
 
 }  // namespace
 }  // namespace fk

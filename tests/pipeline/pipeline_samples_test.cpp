@@ -1,6 +1,7 @@
 // End-to-end tests on the sample photos fetched by setup (data/samples/*.jpg) with the
 // human-models TF.js models. Skipped when photos or models are missing.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -35,9 +36,10 @@ bool HaveModels(std::initializer_list<const char*> names) {
       GTEST_SKIP() << "human models missing in " << ModelsDir() << " (run scripts/fetch_models.sh)"; \
   } while (0)
 
-std::unique_ptr<FaceEngine> MakeEngine(bool embed, bool landmarks = true) {
+std::unique_ptr<FaceEngine> MakeEngine(bool embed, bool landmarks = true, const char* detector = nullptr) {
   FaceConfig c;
   c.models_dir = ModelsDir();
+  if (detector) c.detector.model = detector;
   c.tier = Tier::kFast;
   c.embed = embed;
   c.landmarks = landmarks;
@@ -93,6 +95,7 @@ TEST(PipelineSamples, TilesFindSmallFacesInTheCollage) {
   if (!std::filesystem::exists(Sample("samples.jpg"))) GTEST_SKIP() << "samples.jpg not fetched";
   FaceConfig c;
   c.models_dir = ModelsDir();
+  c.detector.model = "blazeface-back";
   c.embed = false;
   c.landmarks = false;
   auto with = FaceEngine::Create(c);
@@ -109,6 +112,37 @@ TEST(PipelineSamples, TilesFindSmallFacesInTheCollage) {
   EXPECT_GT(a->size(), b->size());
 }
 
+// The tile rule (docs/pipeline.md): with min_face_size at or above the smallest face the full
+// view finds (20 input px of blazeface-back, scaled to the photo) the tiles are skipped, and
+// nothing is lost: the faces of that size are the same as with a small min_face_size (tiles
+// run) and only the faces of at least that size kept.
+TEST(PipelineSamples, TilesSkippedWhenMinFaceSizeIsWithinTheFullViewsRange) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh");
+  if (!std::filesystem::exists(Sample("samples.jpg"))) GTEST_SKIP() << "samples.jpg not fetched";
+  auto img = DecodeImageFile(Sample("samples.jpg"));
+  ASSERT_TRUE(img.ok());
+  const float side = static_cast<float>(std::max(img->width(), img->height()));
+  const float to_photo = static_cast<float>(img->source_width()) / img->width();
+  const float limit = 20.f * side / 256.f * to_photo;  // photo pixels
+  FaceConfig c;
+  c.models_dir = ModelsDir();
+  c.detector.model = "blazeface-back";
+  c.embed = false;
+  c.landmarks = false;
+  auto tiled = FaceEngine::Create(c);  // min_face_size 20: tiles run (the collage test)
+  c.detector.min_face_size = limit + 1.f;
+  auto skipped = FaceEngine::Create(c);
+  ASSERT_TRUE(tiled.ok() && skipped.ok());
+  auto a = (*tiled)->Process(*img);
+  auto b = (*skipped)->Process(*img);
+  ASSERT_TRUE(a.ok() && b.ok());
+  size_t large = 0;
+  for (const auto& f : *a)
+    if (std::min(f.box.width(), f.box.height()) >= limit + 1.f) ++large;
+  EXPECT_GT(a->size(), large);  // the tiles found smaller faces
+  EXPECT_EQ(b->size(), large);
+}
+
 // Our boxes against the TF.js reference run of the same model (tests/reference/face_boxes.json,
 // stretched 256x256 input and plain NMS at 0.75): every reference face is found. Boxes differ
 // by the letterbox (aspect kept here) and weighted NMS, so overlap >= 0.4 is required.
@@ -118,7 +152,7 @@ TEST(PipelineSamples, BoxesAgreeWithTheTfjsReference) {
   if (!f) GTEST_SKIP() << "tests/reference/face_boxes.json missing";
   auto ref = nlohmann::json::parse(f, nullptr, false);
   ASSERT_FALSE(ref.is_discarded());
-  auto engine = MakeEngine(false, false);
+  auto engine = MakeEngine(false, false, "blazeface-back");
   ASSERT_TRUE(engine);
   int checked = 0;
   for (auto it = ref["images"].begin(); it != ref["images"].end(); ++it) {
@@ -138,6 +172,84 @@ TEST(PipelineSamples, BoxesAgreeWithTheTfjsReference) {
     }
   }
   EXPECT_GT(checked, 5);
+}
+
+// fr_detect.onnx (faceplugin, ONNX) against BlazeFace on the group photos: the same faces
+// (true counts as in FindsEveryFaceInTheGroupPhotos), each fr_detect box overlapping a
+// BlazeFace box by IoU >= 0.5 (its box is mapped to BlazeFace's convention, detector.cpp),
+// and the facemesh 5 points from both detectors' crops within 15% of the box width (the profile
+// face of sample2 differs most, 12%; a lost mesh or another face is off by far more).
+TEST(PipelineSamples, FrDetectFindsTheSameFacesAsBlazeFace) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "blazeface-front", "facemesh");
+  if (!std::filesystem::exists(ModelsDir() + "/faceplugin/fr_detect.onnx"))
+    GTEST_SKIP() << "faceplugin/fr_detect.onnx missing in " << ModelsDir() << " (run scripts/fetch_models.sh)";
+  FaceConfig c;
+  c.models_dir = ModelsDir();
+  c.embed = false;
+  c.num_threads = 2;
+  c.detector.model = "fr_detect";
+  auto fr = FaceEngine::Create(c);
+  if (!fr.ok() && fr.status().code() == StatusCode::kUnsupported)
+    GTEST_SKIP() << "built without ONNX support: " << fr.status().ToString();
+  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+  EXPECT_EQ((*fr)->detector(), "fr_detect");
+  auto bf = MakeEngine(false, true, "blazeface-back");
+  ASSERT_TRUE(bf);
+  const std::pair<const char*, size_t> expected[] = {{"sample1.jpg", 3}, {"sample2.jpg", 3}, {"sample3.jpg", 3},
+                                                     {"sample4.jpg", 4}, {"sample5.jpg", 5}, {"sample6.jpg", 4}};
+  for (const auto& [name, count] : expected) {
+    auto img = DecodeImageFile(Sample(name));
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    auto a = (*fr)->Process(*img);
+    auto b = bf->Process(*img);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status().ToString() << " " << b.status().ToString();
+    EXPECT_EQ(a->size(), count) << name;
+    for (const auto& f : *a) {
+      const Face* best = nullptr;
+      float best_iou = 0.f;
+      for (const auto& g : *b)
+        if (float o = pipeline::IoU(f.box, g.box); o > best_iou) best_iou = o, best = &g;
+      EXPECT_GE(best_iou, 0.5f) << name << " fr_detect box " << f.box.x0 << "," << f.box.y0;
+      if (!best || best_iou < 0.5f) continue;
+      EXPECT_EQ(f.landmark_source, "facemesh") << name;
+      // Relative to the box (the eye distance collapses on the profile face of sample2).
+      for (int k = 0; k < 5; ++k)
+        EXPECT_LT(std::hypot(f.landmarks[k].x - best->landmarks[k].x, f.landmarks[k].y - best->landmarks[k].y),
+                  0.15f * best->box.width())
+            << name << " landmark " << k << " box width " << best->box.width();
+    }
+  }
+}
+
+// The default detector ("auto") is fr_detect when its ONNX model loads, blazeface-back
+// otherwise; asking for fr_detect without its model is NotFound naming the file.
+TEST(PipelineSamples, AutoDetectorFallsBackToBlazeFaceWithoutFrDetect) {
+  if (!HaveModels({"blazeface-back", "blazeface-front", "facemesh"})) GTEST_SKIP() << "human models missing";
+  FaceConfig c;
+  c.embed = false;
+  c.calibration = "none";
+  EXPECT_EQ(c.detector.model, "auto");
+  if (std::filesystem::exists(ModelsDir() + "/faceplugin/fr_detect.onnx")) {
+    c.models_dir = ModelsDir();
+    auto e = FaceEngine::Create(c);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    // Built without ONNX support the fallback applies here too.
+    EXPECT_TRUE((*e)->detector() == "fr_detect" || (*e)->detector() == "blazeface-back") << (*e)->detector();
+  }
+  const auto dir = std::filesystem::temp_directory_path() / ("fk_pipeline_models_no_fr_detect_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/human"), dir / "human");
+  c.models_dir = dir.string();
+  auto e = FaceEngine::Create(c);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->detector(), "blazeface-back");
+  c.detector.model = "fr_detect";
+  auto f = FaceEngine::Create(c);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(f.status().message().find("fr_detect.onnx"), std::string::npos) << f.status().ToString();
+  std::filesystem::remove_all(dir);
 }
 
 // Templates (fast tier, mobileface): the same face under a horizontal flip of the photo or a
@@ -364,6 +476,120 @@ TEST(PipelineSamples, FaceapiResnetTemplatesAreStableUnderFlip) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace fk
+
+namespace fk {
+namespace {
+
+bool HaveAccurateTierModels() {
+  return HaveModels({"blazeface-back", "facemesh"}) &&
+         std::filesystem::exists(ModelsDir() + "/faceplugin/fr_feature.onnx") &&
+         std::filesystem::exists(ModelsDir() + "/face-api/face_recognition_model-weights_manifest.json");
+}
+
+// The accurate tier makes one fused template per face: [sqrt(w_a) t_fr_feature,
+// sqrt(w_b) t_faceapi_resnet], 640-d, its own model id; the fused cosine of two faces equals
+// the weighted sum of the two models' cosines; Verify() uses the fusion's calibration table;
+// comparing a fused template with a single-model one is FailedPrecondition.
+TEST(PipelineTiers, AccurateTierFusesFrFeatureAndFaceapiResnet) {
+  if (!std::filesystem::exists(Sample("sample2.jpg"))) GTEST_SKIP() << "sample photos not fetched";
+  if (!HaveAccurateTierModels()) GTEST_SKIP() << "fr_feature or face-api models missing in " << ModelsDir();
+  const auto* spec = pipeline::FindFusion("fusion:fr_feature+faceapi_resnet");
+  ASSERT_NE(spec, nullptr);
+  const std::string calib = std::string(FK_SOURCE_DIR) + "/src/pipeline/data/calibration.json";
+  auto make = [&](Tier tier, const std::string& recognizer, const std::string& calibration) {
+    FaceConfig c;
+    c.models_dir = ModelsDir();
+    c.tier = tier;
+    c.recognizer = recognizer;
+    c.num_threads = 2;
+    c.calibration = calibration;
+    auto e = FaceEngine::Create(c);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return e.ok() ? std::move(e).value() : nullptr;
+  };
+  auto acc = make(Tier::kAccurate, "", calib);
+  auto fr = make(Tier::kFast, "fr_feature", "none");
+  auto fa = make(Tier::kFast, "faceapi_resnet", "none");
+  ASSERT_TRUE(acc && fr && fa);
+  EXPECT_EQ(acc->recognizer(), "fusion:fr_feature+faceapi_resnet");
+  EXPECT_FALSE(acc->flip_tta());
+  EXPECT_NE(acc->description().find("faceapi_resnet"), std::string::npos) << acc->description();
+  auto img = DecodeImageFile(Sample("sample2.jpg"), {.max_side = 1280});
+  ASSERT_TRUE(img.ok());
+  auto fused = acc->Process(*img);
+  auto a = fr->Process(*img);
+  auto b = fa->Process(*img);
+  ASSERT_TRUE(fused.ok() && a.ok() && b.ok()) << fused.status().ToString();
+  ASSERT_GE(fused->size(), 3u);
+  ASSERT_EQ(a->size(), fused->size());
+  ASSERT_EQ(b->size(), fused->size());
+  for (const auto& f : *fused) {
+    EXPECT_EQ(f.templ.model, "fusion:fr_feature+faceapi_resnet");
+    EXPECT_EQ(f.templ.model_version, spec->version);
+    EXPECT_FALSE(f.templ.flip_tta);
+    ASSERT_EQ(f.templ.data.size(), 512u + 128u);
+    double n = 0;
+    for (float x : f.templ.data) n += double{x} * x;
+    EXPECT_NEAR(n, 1.0, 1e-4);
+  }
+  // Same detector and landmarks in the three engines: the same faces in the same order.
+  int compared = 0;
+  for (size_t i = 0; i < fused->size(); ++i)
+    for (size_t j = i + 1; j < fused->size(); ++j) {
+      ASSERT_NEAR((*a)[i].box.x0, (*fused)[i].box.x0, 1e-3f);
+      const float cf = *CompareTemplates((*fused)[i].templ, (*fused)[j].templ);
+      const float ca = *CompareTemplates((*a)[i].templ, (*a)[j].templ);
+      const float cb = *CompareTemplates((*b)[i].templ, (*b)[j].templ);
+      EXPECT_NEAR(cf, spec->weights[0] * ca + spec->weights[1] * cb, 2e-4f) << i << "," << j;
+      ++compared;
+    }
+  EXPECT_GE(compared, 3);
+  // Verify() is calibrated for the fused model: threshold at the configured FAR (1e-3).
+  ASSERT_TRUE(acc->calibrated());
+  auto v = acc->Verify((*fused)[0].templ, (*fused)[1].templ);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->calibrated);
+  EXPECT_FLOAT_EQ(v->threshold, acc->ThresholdForFar(1e-3));
+  EXPECT_FALSE(v->match);  // two different people
+  EXPECT_GE(v->far, 0.0);
+  auto self = acc->Verify((*fused)[0].templ, (*fused)[0].templ);
+  ASSERT_TRUE(self.ok());
+  EXPECT_TRUE(self->match);
+  EXPECT_LT(self->far, 1e-5);
+  auto mix = acc->Verify((*fused)[0].templ, (*a)[0].templ);
+  EXPECT_EQ(mix.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(mix.status().message().find("fr_feature"), std::string::npos) << mix.status().message();
+}
+
+// Without face-api's model the accurate tier falls back to fr_feature with flip TTA (its
+// previous mapping) and says why.
+TEST(PipelineTiers, AccurateFallsBackToFrFeatureWithFlipWithoutFaceApi) {
+  if (!HaveAccurateTierModels()) GTEST_SKIP() << "fr_feature or face-api models missing in " << ModelsDir();
+  const auto dir = std::filesystem::temp_directory_path() / "fk_pipeline_models_no_faceapi";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/human"), dir / "human");
+  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/faceplugin"), dir / "faceplugin");
+  FaceConfig c;
+  c.models_dir = dir.string();
+  c.tier = Tier::kAccurate;
+  c.calibration = "none";
+  auto e = FaceEngine::Create(c);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->recognizer(), "fr_feature");
+  EXPECT_TRUE((*e)->flip_tta());
+  EXPECT_NE((*e)->description().find("fusion:fr_feature+faceapi_resnet unavailable"), std::string::npos)
+      << (*e)->description();
+  // Forcing the fusion as the recognizer fails, naming the missing model.
+  c.recognizer = "fusion:fr_feature+faceapi_resnet";
+  auto f = FaceEngine::Create(c);
+  EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(f.status().message().find("faceapi_resnet"), std::string::npos) << f.status().message();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

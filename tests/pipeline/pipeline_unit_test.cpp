@@ -2,9 +2,11 @@
 // weighted NMS, templates, ROC calibration, pose.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "facekit/face.h"
@@ -39,7 +41,7 @@ TEST(FaceConfig, DefaultsAndOverrides) {
   auto d = FaceConfig::FromJson("{}");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->tier, Tier::kFast);
-  EXPECT_EQ(d->detector.model, "blazeface-back");
+  EXPECT_EQ(d->detector.model, "auto");  // fr_detect when it loads, else blazeface-back
 }
 
 TEST(FaceConfig, ClearErrors) {
@@ -253,6 +255,140 @@ TEST(Quality, BlurLowersTheBlurScore) {
   EXPECT_GT(qs.score, qf.score);
   EXPECT_GE(qf.score, 0.f);
   EXPECT_LE(qs.score, 1.f);
+}
+
+
+// ---- fusion (the accurate tier's template) -------------------------------------------------
+
+std::vector<float> RandomUnit(std::mt19937& rng, int dim) {
+  std::normal_distribution<float> n(0.f, 1.f);
+  std::vector<float> v(dim);
+  double s = 0;
+  for (float& x : v) {
+    x = n(rng);
+    s += double{x} * x;
+  }
+  for (float& x : v) x = static_cast<float>(x / std::sqrt(s));
+  return v;
+}
+
+TEST(Fusion, FusedCosineIsTheWeightedSumOfPartCosines) {
+  const auto* spec = pipeline::FindFusion("fusion:fr_feature+faceapi_resnet");
+  ASSERT_NE(spec, nullptr);
+  ASSERT_EQ(spec->parts.size(), 2u);
+  ASSERT_EQ(spec->weights.size(), 2u);
+  EXPECT_NEAR(spec->weights[0] + spec->weights[1], 1.f, 1e-6f);
+  EXPECT_GT(spec->weights[0], 0.f);
+  EXPECT_GT(spec->weights[1], 0.f);
+  EXPECT_EQ(pipeline::FindFusion("fusion:nope"), nullptr);
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    // Two faces: correlated parts so that cosines span a useful range.
+    FaceTemplate a1{"fr_feature", 1, false, RandomUnit(rng, 512)};
+    FaceTemplate b1{"faceapi_resnet", 1, false, RandomUnit(rng, 128)};
+    FaceTemplate a2 = a1, b2 = b1;
+    const float mix = trial / 20.f;
+    auto noise_a = RandomUnit(rng, 512);
+    auto noise_b = RandomUnit(rng, 128);
+    for (int k = 0; k < 512; ++k) a2.data[k] = mix * a2.data[k] + (1 - mix) * noise_a[k];
+    for (int k = 0; k < 128; ++k) b2.data[k] = (1 - mix) * b2.data[k] + mix * noise_b[k];
+    for (auto* t : {&a2, &b2}) {  // parts are unit length
+      double s = 0;
+      for (float x : t->data) s += double{x} * x;
+      for (float& x : t->data) x = static_cast<float>(x / std::sqrt(s));
+    }
+    std::array<FaceTemplate, 2> p1 = {a1, b1}, p2 = {a2, b2};
+    auto f1 = pipeline::FuseTemplates(*spec, p1);
+    auto f2 = pipeline::FuseTemplates(*spec, p2);
+    ASSERT_TRUE(f1.ok()) << f1.status().ToString();
+    ASSERT_TRUE(f2.ok());
+    EXPECT_EQ(f1->model, "fusion:fr_feature+faceapi_resnet");
+    EXPECT_EQ(f1->model_version, spec->version);
+    EXPECT_FALSE(f1->flip_tta);
+    ASSERT_EQ(f1->data.size(), 640u);
+    double n1 = 0;
+    for (float x : f1->data) n1 += double{x} * x;
+    EXPECT_NEAR(n1, 1.0, 1e-5);
+    const float ca = *CompareTemplates(a1, a2), cb = *CompareTemplates(b1, b2);
+    const float cf = *CompareTemplates(*f1, *f2);
+    EXPECT_NEAR(cf, spec->weights[0] * ca + spec->weights[1] * cb, 1e-5f) << "ca " << ca << " cb " << cb;
+    // The fused template survives serialization unchanged.
+    auto back = FaceTemplate::Deserialize(f1->Serialize());
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back->model, f1->model);
+    EXPECT_EQ(back->data, f1->data);
+  }
+}
+
+TEST(Fusion, MismatchedPartsAndModelsAreErrors) {
+  const auto* spec = pipeline::FindFusion("fusion:fr_feature+faceapi_resnet");
+  ASSERT_NE(spec, nullptr);
+  std::mt19937 rng(3);
+  FaceTemplate fr{"fr_feature", 1, false, RandomUnit(rng, 512)};
+  FaceTemplate fa{"faceapi_resnet", 1, false, RandomUnit(rng, 128)};
+  std::array<FaceTemplate, 2> swapped = {fa, fr};
+  auto e1 = pipeline::FuseTemplates(*spec, swapped);
+  EXPECT_EQ(e1.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(e1.status().message().find("expected 'fr_feature'"), std::string::npos) << e1.status().message();
+  std::array<FaceTemplate, 1> one = {fr};
+  EXPECT_EQ(pipeline::FuseTemplates(*spec, one).status().code(), StatusCode::kInvalidArgument);
+  FaceTemplate short_fa{"faceapi_resnet", 1, false, RandomUnit(rng, 64)};
+  std::array<FaceTemplate, 2> wrong_dim = {fr, short_fa};
+  auto e2 = pipeline::FuseTemplates(*spec, wrong_dim);
+  EXPECT_EQ(e2.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(e2.status().message().find("dimension 64"), std::string::npos) << e2.status().message();
+  FaceTemplate fa_flip = fa;
+  fa_flip.flip_tta = true;
+  std::array<FaceTemplate, 2> mixed = {fr, fa_flip};
+  EXPECT_EQ(pipeline::FuseTemplates(*spec, mixed).status().code(), StatusCode::kInvalidArgument);
+  // Both parts with flip TTA: the fused template says so.
+  FaceTemplate fr_flip = fr;
+  fr_flip.flip_tta = true;
+  std::array<FaceTemplate, 2> flipped = {fr_flip, fa_flip};
+  auto ff = pipeline::FuseTemplates(*spec, flipped);
+  ASSERT_TRUE(ff.ok());
+  EXPECT_TRUE(ff->flip_tta);
+  // A fused template is never compared with a single-model one.
+  std::array<FaceTemplate, 2> ok = {fr, fa};
+  auto fused = pipeline::FuseTemplates(*spec, ok);
+  ASSERT_TRUE(fused.ok());
+  auto cmp = CompareTemplates(*fused, fr);
+  EXPECT_EQ(cmp.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(cmp.status().message().find("fusion:fr_feature+faceapi_resnet"), std::string::npos);
+  // The config accepts the fusion as a recognizer (galleries of fused templates enrol with it).
+  auto c = FaceConfig::FromJson(R"({"recognizer": "fusion:fr_feature+faceapi_resnet"})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->recognizer, "fusion:fr_feature+faceapi_resnet");
+}
+
+// The committed calibration file (src/pipeline/data/calibration.json) holds a ROC table for
+// every tier's model, the accurate tier's fusion included, so Verify() reports a FAR.
+TEST(Calibration, CommittedTablesCoverEveryTier) {
+  auto tables = LoadCalibration(std::string(FK_SOURCE_DIR) + "/src/pipeline/data/calibration.json");
+  ASSERT_TRUE(tables.ok()) << tables.status().ToString();
+  const auto* fusion = pipeline::FindFusion("fusion:fr_feature+faceapi_resnet");
+  ASSERT_NE(fusion, nullptr);
+  std::map<std::string, double> frr_at_1e3;
+  for (const std::string model : {"mobileface", "fr_feature", fusion->id.c_str()}) {
+    const RocTable* t = nullptr;
+    for (const auto& r : *tables)
+      if (r.model == model && !r.flip_tta && r.model_version == (model == fusion->id ? fusion->version : 1)) t = &r;
+    ASSERT_NE(t, nullptr) << "no calibration table for " << model;
+    EXPECT_GT(t->impostor_pairs, 100000) << model;
+    const float thr = t->ThresholdForFar(1e-3);
+    EXPECT_LE(t->FarAt(thr), 1.1e-3) << model;
+    EXPECT_GT(t->FarAt(thr - 0.02f), 1e-3) << model;  // the threshold is where FAR crosses 1e-3
+    frr_at_1e3[model] = t->FrrAt(thr);
+    if (model == fusion->id) {
+      // The built-in fallback threshold is close to the calibrated one.
+      EXPECT_NEAR(fusion->default_threshold, thr, 0.05f);
+    }
+  }
+  // The tiers are ordered at the operating point too: accurate rejects no more genuine
+  // pairs than balanced, balanced far fewer than fast.
+  EXPECT_LE(frr_at_1e3[fusion->id], frr_at_1e3["fr_feature"]);
+  EXPECT_LT(frr_at_1e3["fr_feature"], 0.05);
+  EXPECT_LT(frr_at_1e3["fr_feature"], frr_at_1e3["mobileface"]);
 }
 
 }  // namespace

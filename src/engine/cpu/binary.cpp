@@ -122,6 +122,34 @@ class BroadcastLoopKernel final : public Kernel {
   std::vector<int64_t> sa_, sb_;
 };
 
+// Merges adjacent axes of `out` whose broadcast pattern in `src1` is the same (both
+// broadcast, or both full) and drops size-1 axes: a scalar operand becomes {N} op {1},
+// same-shape operands {N} op {N}, a per-channel operand over NHWC {N*H*W, C} op {1, C}.
+// PlanBinary uses the result only when it is 1-D: oneDNN 2.6 runs a tensor-op-scalar
+// described as nhwc with few channels on a slow per-element path (measured: 0.98 ms for
+// [8,112,112,3] - scalar vs ~0.03 ms as {301056} - {1}), while for per-channel operands
+// the 4-D nhwc description is ~5% faster than the coalesced 2-D one (measured, 1 thread,
+// [8,56,56,C] + [C] for C = 3, 13, 32, 64).
+void Coalesce(const Shape& out, const Shape& src1, Shape* out_c, Shape* src1_c) {
+  std::vector<int64_t> o, b;
+  int prev = -1;  // broadcast state of the last kept axis: 1 = src1 broadcasts, 0 = full
+  for (int i = 0; i < out.rank(); ++i) {
+    if (out[i] == 1) continue;
+    const int bc = src1[i] == 1 ? 1 : 0;
+    if (bc == prev) {
+      o.back() *= out[i];
+      b.back() *= src1[i];
+    } else {
+      o.push_back(out[i]);
+      b.push_back(src1[i]);
+      prev = bc;
+    }
+  }
+  if (o.empty()) o = b = {1};
+  *out_c = Shape(std::move(o));
+  *src1_c = Shape(std::move(b));
+}
+
 }  // namespace
 
 bool SupportsBinary(const ir::Graph& graph, const ir::Node& node) {
@@ -155,10 +183,16 @@ Result<std::unique_ptr<Kernel>> PlanBinary(const PlanArgs& a) {
   FK_ASSIGN_OR_RETURN(const dnnl::engine* eng, CpuEngine());
   auto k = std::make_unique<BinaryKernel>(node.name, a.options.num_threads, eng);
   k->swapped = swapped;
+  Shape out_c, s1_c;
+  Coalesce(out, swapped ? sa : sb, &out_c, &s1_c);
+  if (out_c.rank() != 1) {
+    out_c = out;
+    s1_c = swapped ? sa : sb;
+  }
   FK_DNNL_CHECK({
-    k->src0_md = ChannelLastDesc(out);
-    k->src1_md = ChannelLastDesc(swapped ? sa : sb);
-    k->dst_md = ChannelLastDesc(out);
+    k->src0_md = ChannelLastDesc(out_c);
+    k->src1_md = ChannelLastDesc(s1_c);
+    k->dst_md = ChannelLastDesc(out_c);
     dnnl::primitive_attr attr = BaseAttr();
     if (node.op == ir::OpType::kSquaredDifference) {
       dnnl::post_ops po;

@@ -8,6 +8,7 @@
 
 #include "engine/cpu/cpu_ops.h"
 #include "engine/cpu/dnnl_util.h"
+#include "engine/cpu/prelu_inplace.h"
 #include "engine/ops/op_util.h"
 
 namespace fk::engine::cpu {
@@ -34,9 +35,11 @@ class ConvKernel final : public DnnlKernel {
   using DnnlKernel::DnnlKernel;
 
   dnnl::convolution_forward prim;
-  // Set when PReLU runs as a separate in-place primitive after the conv (oneDNN 2.6 has no
-  // optimised conv with a prelu post-op for some shapes, e.g. 3-channel stems, dilation).
-  dnnl::prelu_forward prelu;
+  // Set when PReLU runs as a separate in-place pass after the conv (oneDNN 2.6 has no
+  // optimised conv with a prelu post-op for nhwc depthwise convs, 3-channel stems,
+  // dilation): PreluChannelLastInPlace, not oneDNN's slow prelu_forward (prelu_inplace.h).
+  bool split_prelu = false;
+  int64_t rows = 0, channels = 0;  // dst as [N*OH*OW, Cout]
   dnnl::memory::desc src_md, dst_md, bias_md, alpha_md;
   dnnl::memory weights;  // packed at Plan time, owned here
   int bias_input = -1;
@@ -50,17 +53,15 @@ class ConvKernel final : public DnnlKernel {
     args[DNNL_ARG_WEIGHTS] = weights;
     args[DNNL_ARG_DST] = Wrap(dst_md, eng, out[0]);
     if (bias_input >= 0) args[DNNL_ARG_BIAS] = Wrap(bias_md, eng, in[static_cast<size_t>(bias_input)]);
-    if (alpha_input >= 0 && !prelu)
+    if (alpha_input >= 0 && !split_prelu)
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_WEIGHTS] =
           Wrap(alpha_md, eng, in[static_cast<size_t>(alpha_input)]);
     prim.execute(s, args);
-    if (prelu) {
-      std::unordered_map<int, dnnl::memory> pargs{
-          {DNNL_ARG_SRC, args[DNNL_ARG_DST]},
-          {DNNL_ARG_DST, args[DNNL_ARG_DST]},
-          {DNNL_ARG_WEIGHTS, Wrap(alpha_md, eng, in[static_cast<size_t>(alpha_input)])}};
-      if (args.count(DNNL_ARG_SCRATCHPAD)) pargs[DNNL_ARG_SCRATCHPAD] = args[DNNL_ARG_SCRATCHPAD];
-      prelu.execute(s, pargs);
+    if (split_prelu) {
+      s.wait();  // the conv's result must be complete before the in-place pass
+      const Tensor& alpha = in[static_cast<size_t>(alpha_input)];
+      PreluChannelLastInPlace(out[0].data<float>(), rows, channels, alpha.data<float>(),
+                              alpha.num_elements() == 1, num_threads_);
     }
   }
 };
@@ -180,18 +181,9 @@ Result<std::unique_ptr<Kernel>> PlanConv(const PlanArgs& a) {
     FK_DNNL_CHECK(k->alpha_md = dnnl::memory::desc({1, na, 1, 1}, dt::f32, tag::abcd));
   }
   FK_DNNL_CHECK(k->SetScratchpadFrom(pd));
-  if (split_prelu) {
-    FK_DNNL_CHECK({
-      // alpha broadcast over N, H, W: dims {1, C or 1, 1, 1}, NHWC like the data.
-      const int64_t na = a.inputs.back().shape.num_elements();
-      k->alpha_md = dnnl::memory::desc({1, na, 1, 1}, dt::f32, tag::nhwc);
-      dnnl::prelu_forward::desc d(dnnl::prop_kind::forward_inference, k->dst_md, k->alpha_md);
-      dnnl::prelu_forward::primitive_desc ppd(d, BaseAttr(), *eng);
-      k->prelu = dnnl::prelu_forward(ppd);
-      if (ppd.scratchpad_desc().get_size() > pd.scratchpad_desc().get_size())
-        k->SetScratchpadFrom(ppd);
-    });
-  }
+  k->split_prelu = split_prelu;
+  k->rows = n * wo.oh * wo.ow;
+  k->channels = cout;
   return std::unique_ptr<Kernel>(std::move(k));
 }
 

@@ -40,10 +40,27 @@ class CudaRawAllocator final : public RawAllocator {
 MemoryPool& ExecContext::pool() const { return dev->pool(); }
 
 Result<void*> ExecContext::Scratch(size_t bytes) {
+  // Best fit among the recycled blocks of this slot.
+  size_t best = reusable.size();
+  for (size_t i = 0; i < reusable.size(); ++i)
+    if (reusable[i].bytes() >= bytes && (best == reusable.size() || reusable[i].bytes() < reusable[best].bytes()))
+      best = i;
+  if (best < reusable.size()) {
+    PoolBuffer b = std::move(reusable[best]);
+    reusable.erase(reusable.begin() + static_cast<std::ptrdiff_t>(best));
+    void* p = b.get();
+    scratch.push_back(std::move(b));
+    return p;
+  }
   FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev->pool(), bytes));
   void* p = b.get();
   scratch.push_back(std::move(b));
   return p;
+}
+
+void ExecContext::RecycleScratch() {
+  for (auto& b : scratch) reusable.push_back(std::move(b));
+  scratch.clear();
 }
 
 Result<DeviceContext*> DeviceContext::Get(int gpu_index) {
@@ -89,6 +106,7 @@ void DeviceContext::Release(std::unique_ptr<ExecContext> ctx) {
   cudaStreamSynchronize(ctx->stream);
   cudaGetLastError();
   ctx->scratch.clear();
+  ctx->reusable.clear();
   std::lock_guard<std::mutex> lock(mu_);
   free_.push_back(std::move(ctx));
 }

@@ -22,8 +22,15 @@ struct ExecContext {
   cublasHandle_t blas = nullptr;
   MemoryPool& pool() const;
   // Scratch memory for the duration of the run (returned to the pool when the slot is).
+  // Reuses a recycled block of this slot when one is large enough.
   Result<void*> Scratch(size_t bytes);
+  // Makes the scratch handed out so far reusable by work enqueued LATER on this slot's stream
+  // (stream order makes that safe; the blocks do not return to the shared pool, where another
+  // stream could take them, until Release has synchronised). The graph runner calls it after
+  // each node so a whole-graph run needs the largest scratch of one node, not the sum.
+  void RecycleScratch();
   std::vector<PoolBuffer> scratch;
+  std::vector<PoolBuffer> reusable;
 };
 
 class DeviceContext {

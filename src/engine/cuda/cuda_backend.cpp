@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "engine/cuda/graph_runner.h"
 #include "engine/cuda/ops_internal.h"
 
 namespace fk::engine {
@@ -77,6 +78,11 @@ class CudaBackendImpl final : public Backend {
     return std::unique_ptr<Kernel>(std::move(k).value());
   }
 
+  // Whole-graph device runs (graph_runner.h); nullptr when no node runs on the GPU.
+  Result<std::unique_ptr<GraphRunner>> CreateGraphRunner(const PlannedGraph& pg) const override {
+    return cuda::CreateCudaGraphRunner(pg);
+  }
+
  private:
   CudaBackendOptions opt_;
   mutable std::once_flag probe_once_;
@@ -94,6 +100,10 @@ Result<const Backend*> CudaBackendFor(const CudaBackendOptions& o) {
   if (o.gpu_index < 0) return InvalidArgument("gpu_index must be >= 0");
   if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "fp16" && o.precision != "auto")
     return InvalidArgument("precision must be fp32, tf32, fp16 or auto (got '" + o.precision + "')");
+  if (o.precision == "fp16")
+    return Unsupported(
+        "precision fp16 is not implemented in the CUDA backend yet (half storage for activations "
+        "and weights is planned, docs/cuda.md); use precision tf32 (tensor cores) or fp32");
   if (o.gpu_index == 0 && o.precision == "fp32") return CudaBackend();
   static std::mutex mu;
   static std::map<std::pair<int, std::string>, std::unique_ptr<CudaBackendImpl>> cache;

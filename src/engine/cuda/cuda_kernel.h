@@ -41,6 +41,8 @@ class CudaKernel : public Kernel {
     return (i < consts_.size() && consts_[i].data) ? consts_[i] : given[i];
   }
   bool IsConstInput(size_t i) const { return i < consts_.size() && consts_[i].data; }
+  // Inputs RunDevice never reads (constants the kernel uploaded in its own layout at Plan).
+  bool IsUnusedInput(size_t i) const { return i < unused_.size() && unused_[i]; }
   DeviceContext* device() const { return dev_; }
   // Uploads every constant input of `node` (called by the backend after construction).
   // Inputs with skip[i] set are not uploaded (the kernel uploads its own form of them).

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds facekit with CUDA (sm_90) on this Debian machine and assembles .device/, the folder the
+# GPU machine gets (device tool: run with carry [".device"]). See ../shared/GPU.md, docs/cuda.md.
+#
+#   scripts/gpu/build_device.sh            # build dir build-gpu (configured if needed)
+#   BUILD_DIR=build-cuda scripts/gpu/build_device.sh   # reuse an existing FK_CUDA=ON build
+#
+# .device/ layout (kept < 60 MiB; checked at the end):
+#   pack.tar.xz   bin/facekit, bin/fk_engine_tests (stripped; cudart static, cuDNN/cuBLAS are
+#                 dlopen'ed on the GPU machine) and lib/, the non-CUDA shared libraries they need
+#                 (oneDNN and OpenBLAS alone are ~70 MiB unpacked); run_gpu.sh unpacks it to /tmp
+#   models/human/* (all but faceres-deep, 14 MiB), models/faceplugin/fr_feature.onnx, manifest
+#   BUILD_INFO    commit, date, toolchain
+# Takes ~3 minutes when the build is up to date (xz), plus the build.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BUILD_DIR=${BUILD_DIR:-build-gpu}
+JOBS=${JOBS:-2}
+OUT=.device
+MAX_MIB=${MAX_MIB:-60}
+
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFK_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DFK_BUILD_TESTS=ON
+fi
+grep -q '^FK_CUDA:.*=ON' "$BUILD_DIR/CMakeCache.txt" || {
+  echo "build_device: $BUILD_DIR is not configured with -DFK_CUDA=ON" >&2; exit 1; }
+cmake --build "$BUILD_DIR" -j"$JOBS" --target facekit fk_engine_tests
+
+rm -rf "$OUT"
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+mkdir -p "$STAGE/bin" "$STAGE/lib" "$OUT/models/human" "$OUT/models/faceplugin"
+for b in facekit fk_engine_tests; do
+  cp "$BUILD_DIR/$b" "$STAGE/bin/$b"
+  strip --strip-unneeded "$STAGE/bin/$b"
+done
+
+# Shared libraries the GPU machine lacks (it has no Debian -dev packages): everything ldd
+# resolves except glibc/libstdc++/libgcc (present there) and the CUDA stack (its own).
+for b in "$STAGE"/bin/*; do
+  ldd "$b" | awk '/=> \//{print $3}'
+done | sort -u | grep -v -E '/(libcuda|libcudart|libcudnn|libcublas|libnvrtc|libc\.so|libm\.so|libstdc\+\+|libgcc_s|ld-linux|libpthread|libdl|librt)[.-]' |
+  while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
+strip --strip-unneeded "$STAGE"/lib/*.so* 2>/dev/null || true
+if ldd "$STAGE/bin/facekit" | grep -q -E 'libcudnn|libcublas|libcudart'; then
+  echo "build_device: facekit links a CUDA library directly (expected dlopen/static only)" >&2; exit 1
+fi
+
+# Models: every TF.js face model (selftest runs them all) and the ONNX recognizer for the peers.
+[ -f models/manifest.json ] || { echo "build_device: models/ missing: run scripts/fetch_models.sh" >&2; exit 1; }
+cp models/manifest.json "$OUT/models/"
+for f in models/human/*.json; do
+  n=$(basename "$f" .json)
+  [ "$n" = faceres-deep ] && continue  # 14 MiB, no recognizer tier uses it
+  cp "$f" "models/human/$n.bin" "$OUT/models/human/"
+done
+cp models/faceplugin/fr_feature.onnx "$OUT/models/faceplugin/"
+
+{
+  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+  echo "built $(date -u +%FT%TZ) on $(uname -n) from $BUILD_DIR"
+  /usr/local/cuda/bin/nvcc --version | tail -1
+  grep -E '^(CMAKE_CUDA_ARCHITECTURES|CMAKE_BUILD_TYPE)' "$BUILD_DIR/CMakeCache.txt"
+} > "$OUT/BUILD_INFO"
+
+tar -C "$STAGE" -cf - bin lib | xz -6 -T"$JOBS" > "$OUT/pack.tar.xz"
+
+MIB=$(du -sm "$OUT" | cut -f1)
+du -sh "$OUT"/* | sort -h
+echo "build_device: $OUT is ${MIB} MiB"
+if [ "$MIB" -ge "$MAX_MIB" ]; then
+  echo "build_device: $OUT is over ${MAX_MIB} MiB: drop models (e.g. faceres-deep) or libraries" >&2
+  exit 1
+fi
+echo "next: device tool run with carry [\".device\"], command: bash scripts/gpu/run_gpu.sh"

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Everything a GPU session runs, in one call of the device tool:
+#   run(command="bash scripts/gpu/run_gpu.sh", carry=[".device"], timeout_s=600)
+# after scripts/gpu/build_device.sh made .device/ here. Writes every log and JSON under $OUT
+# (or /tmp/facekit-gpu-out when $OUT is unset) and prints a short summary at the end. Never stops at the
+# first failure: each step's exit code is recorded in $OUT/steps.tsv.
+#
+# Steps (about 3-6 minutes on an H100; QUICK=1 skips the batch sweeps):
+#   1. environment: LD_LIBRARY_PATH (.device/lib + the cuDNN/cuBLAS found), nvidia-smi
+#   2. GPU tests: fk_engine_tests --gtest_filter='Cuda*:OpParity*'
+#   3. selftest fp32 / tf32 / auto / fp16 (fp16 is expected to report "not implemented")
+#   4. run-mode A/B at batch 1 and 64: staged vs resident vs graph (selftest --runs timing)
+#   5. facekit bench engine --device cuda, if this facekit's bench has --device
+#   6. peers: scripts/gpu/peer_bench.py (ONNX Runtime CUDA EP, PyTorch) on fr_feature.onnx
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-${TMPDIR:-/tmp}/facekit-gpu-out}
+mkdir -p "$OUT"
+DEV=$ROOT/.device
+BIN=${TMPDIR:-/tmp}/facekit-device   # bin/ and lib/ unpacked from .device/pack.tar.xz
+FK=$BIN/bin/facekit
+export FK_MODELS_DIR=$DEV/models
+STEPS=$OUT/steps.tsv
+: > "$STEPS"
+
+# step NAME TIMEOUT_S CMD...: runs CMD with a time limit, output to $OUT/NAME.log (and stdout).
+step() {
+  local name=$1 limit=$2; shift 2
+  echo "=== $name: $*" > "$OUT/$name.log"
+  local t0=$(date +%s)
+  timeout "$limit" "$@" >> "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 40 "$OUT/$name.log"
+  printf '%s\t%s\t%ss\n' "$name" "$rc" "$(( $(date +%s) - t0 ))" >> "$STEPS"
+  return 0
+}
+
+if [ ! -f "$DEV/pack.tar.xz" ]; then
+  echo "run_gpu: $DEV/pack.tar.xz missing: run scripts/gpu/build_device.sh first and carry .device" >&2
+  exit 1
+fi
+rm -rf "$BIN" && mkdir -p "$BIN"
+tar -C "$BIN" -xJf "$DEV/pack.tar.xz" 2>/dev/null ||
+  python3 -c "import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$DEV/pack.tar.xz" "$BIN" || {
+  echo "run_gpu: could not unpack $DEV/pack.tar.xz" >&2; exit 1; }
+cat "$DEV/BUILD_INFO" 2>/dev/null | tee "$OUT/build_info.txt"
+
+# ---- 1. environment --------------------------------------------------------------------------
+# cuDNN 9 and cuBLAS (CUDA 13) are pip wheels under site-packages on the GPU machines; the toolkit
+# folder may have cuBLAS too. facekit dlopens them (docs/cuda.md), so they only need to be on
+# the loader path.
+libdir_of() {  # first folder holding $1 (python wheel first, then a bounded search)
+  local d
+  d=$(python3 - "$1" 2>/dev/null <<'PY'
+import glob, os, site, sys
+roots = site.getsitepackages() + [site.getusersitepackages()]
+for r in roots:
+    for p in glob.glob(os.path.join(r, "nvidia", "*", "lib", sys.argv[1])):
+        print(os.path.dirname(p)); sys.exit(0)
+PY
+)
+  [ -n "$d" ] || d=$(find /usr/local/cuda*/ /usr/lib /opt -name "$1" 2>/dev/null | head -1 | xargs -r dirname)
+  echo "$d"
+}
+CUDNN_DIR=$(libdir_of 'libcudnn.so.9')
+CUBLAS_DIR=$(libdir_of 'libcublas.so.13')
+[ -n "$CUBLAS_DIR" ] || CUBLAS_DIR=$(libdir_of 'libcublas.so.1[0-9]')
+export LD_LIBRARY_PATH="$BIN/lib${CUDNN_DIR:+:$CUDNN_DIR}${CUBLAS_DIR:+:$CUBLAS_DIR}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+{
+  echo "cuDNN dir : ${CUDNN_DIR:-(not found)}"
+  echo "cuBLAS dir: ${CUBLAS_DIR:-(not found)}"
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  ldd "$FK" | grep -E 'not found' && echo "run_gpu: facekit has unresolved libraries (above)"
+} | tee "$OUT/env.txt"
+if command -v nvidia-smi > /dev/null; then
+  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed (rc $?)" >> "$OUT/nvidia-smi.txt"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv >> "$OUT/nvidia-smi.txt" 2>&1
+else
+  echo "no GPU: nvidia-smi not found on this machine" > "$OUT/nvidia-smi.txt"
+fi
+cat "$OUT/nvidia-smi.txt"
+
+# ---- 2. GPU tests --------------------------------------------------------------------------------
+step gpu_tests 300 "$BIN/bin/fk_engine_tests" --gtest_filter='Cuda*:OpParity*' \
+  --gtest_output="xml:$OUT/gpu_tests.xml"
+grep -h -E '^\[  (SKIPPED|FAILED) \]|no CUDA device' "$OUT/gpu_tests.log" | sort | uniq -c | head -20
+
+# ---- 3. selftest per precision -------------------------------------------------------------------
+for p in fp32 tf32 auto fp16; do
+  step "selftest_$p" 300 "$FK" selftest --device cuda --precision "$p" --runs 5
+  "$FK" selftest --device cuda --precision "$p" --runs 5 --json > "$OUT/selftest_$p.json" 2>> "$OUT/selftest_$p.log"
+done
+
+# ---- 4. run modes A/B ------------------------------------------------------------------------------
+if [ "${QUICK:-0}" != 1 ]; then
+  for b in 1 64; do
+    for mode in staged resident graph; do
+      step "runmode_${mode}_b$b" 200 "$FK" selftest --device cuda --precision auto --run "$mode" \
+        --batch "$b" --runs 20 --only blazeface,mobileface,faceres,facemesh,fr_feature --json
+    done
+  done
+fi
+
+# ---- 5. engine benchmark on the GPU ----------------------------------------------------------------
+if "$FK" bench engine --help 2>&1 | grep -q -- '--device'; then
+  step bench_engine_gpu 400 "$FK" bench engine --device cuda --out "$OUT/bench"
+else
+  echo "bench engine has no --device flag in this build: skipped (see docs/cuda.md)" | tee "$OUT/bench_engine_gpu.log"
+  printf 'bench_engine_gpu\tskipped\t0s\n' >> "$STEPS"
+fi
+
+# ---- 6. peers --------------------------------------------------------------------------------------
+if [ "${QUICK:-0}" = 1 ]; then PB="1,64,512"; else PB="1,2,4,8,16,32,64,128,256,512"; fi
+step peers 400 python3 scripts/gpu/peer_bench.py --model "$DEV/models/faceplugin/fr_feature.onnx" \
+  --batches "$PB" --out "$OUT/peers.json"
+
+echo "=== summary (step, exit code, seconds) — logs and JSON in $OUT"
+cat "$STEPS"

@@ -1,0 +1,411 @@
+// CudaGraphRunner: a whole planned graph on the GPU (see graph_runner.h).
+#include "engine/cuda/graph_runner.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "engine/cuda/context.h"
+#include "engine/cuda/cuda_kernel.h"
+#include "engine/executor.h"  // PlanMemory
+
+namespace fk::engine::cuda {
+
+namespace {
+
+using ir::ValueId;
+
+constexpr size_t kAlign = 256;  // every arena offset is a multiple of this (cuDNN/vector loads)
+size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+std::string MiB(size_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(b) / (1 << 20));
+  return buf;
+}
+
+#define FK_CUDA_STATUS(expr, what)                                                      \
+  do {                                                                                  \
+    cudaError_t fk_e2_ = (expr);                                                        \
+    if (fk_e2_ != cudaSuccess) return CudaError(fk_e2_, what, __FILE__, __LINE__);      \
+  } while (0)
+
+class CudaGraphRunnerImpl final : public GraphRunner {
+ public:
+  ~CudaGraphRunnerImpl() override {
+    if (captured_) {
+      if (captured_->exec) cudaGraphExecDestroy(captured_->exec);
+      if (captured_->graph) cudaGraphDestroy(captured_->graph);
+    }
+  }
+
+  // Returns false (and no error) when no step runs on the GPU.
+  Result<bool> Init(const PlannedGraph& pg) {
+    g_ = pg.graph;
+    known_ = pg.known;
+    info_ = pg.info;
+    mode_ = pg.mode;
+    const size_t nv = g_->values().size();
+    for (const PlannedStep& ps : pg.steps) {
+      Step s;
+      s.node = &g_->nodes()[static_cast<size_t>(ps.node)];
+      s.kernel = ps.kernel;
+      s.cuda = dynamic_cast<const CudaKernel*>(ps.kernel);
+      s.backend = ps.backend ? ps.backend->name() : "?";
+      if (s.cuda) {
+        ++gpu_steps_;
+        if (!dev_) dev_ = s.cuda->device();
+        if (s.cuda->device() != dev_) return Internal("graph runner: kernels of one plan on two GPUs");
+      } else {
+        host_ops_ += (host_ops_.empty() ? "" : ", ") + std::string(ir::OpTypeName(s.node->op));
+      }
+      steps_.push_back(std::move(s));
+    }
+    if (gpu_steps_ == 0 || !dev_) return false;
+    all_gpu_ = gpu_steps_ == static_cast<int>(steps_.size());
+
+    // Lifetimes in step indices: graph inputs are written before step 0, graph outputs are read
+    // after the last step (index S).
+    const int S = static_cast<int>(steps_.size());
+    std::vector<int> first(nv, -1), last(nv, -1);
+    auto is_known = [&](ValueId v) { return !(*known_)[static_cast<size_t>(v)].empty(); };
+    for (ValueId v : g_->inputs())
+      if (!is_known(v)) first[static_cast<size_t>(v)] = last[static_cast<size_t>(v)] = 0;
+    for (int s = 0; s < S; ++s) {
+      const ir::Node& n = *steps_[static_cast<size_t>(s)].node;
+      for (ValueId v : n.outputs) {
+        if (v == ir::kNoValue || is_known(v)) continue;
+        if (first[static_cast<size_t>(v)] < 0) first[static_cast<size_t>(v)] = s;
+        last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], s);
+      }
+      for (ValueId v : n.inputs) {
+        if (v == ir::kNoValue || is_known(v)) continue;
+        if (first[static_cast<size_t>(v)] < 0)
+          return Internal("graph runner: node '" + n.name + "' reads value '" + g_->value(v).name +
+                          "' before any step writes it");
+        last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], s);
+      }
+    }
+    for (ValueId v : g_->outputs())
+      if (!is_known(v) && first[static_cast<size_t>(v)] >= 0) last[static_cast<size_t>(v)] = S;
+    std::vector<ArenaSlot> slots;
+    for (size_t v = 0; v < nv; ++v) {
+      if (first[v] < 0) continue;
+      ArenaSlot a;
+      a.value = static_cast<ValueId>(v);
+      a.bytes = AlignUp(Bytes(static_cast<ValueId>(v)));
+      a.first = first[v];
+      a.last = last[v];
+      slots.push_back(a);
+    }
+    MemoryPlan mp = PlanMemory(std::move(slots));
+    arena_bytes_ = std::max(AlignUp(mp.arena_bytes), kAlign);
+    offset_.assign(nv, SIZE_MAX);
+    for (const ArenaSlot& a : mp.slots) offset_[static_cast<size_t>(a.value)] = a.offset;
+
+    // Known non-constant values (plan-time results, e.g. int32 shape arithmetic) read by a GPU
+    // kernel that did not upload them itself: uploaded once here.
+    persistent_.assign(nv, nullptr);
+    FK_CUDA_STATUS(cudaSetDevice(dev_->index()), "cudaSetDevice");
+    for (const Step& s : steps_) {
+      if (!s.cuda) continue;
+      for (size_t i = 0; i < s.node->inputs.size(); ++i) {
+        const ValueId v = s.node->inputs[i];
+        if (v == ir::kNoValue || !is_known(v) || s.cuda->IsConstInput(i) || s.cuda->IsUnusedInput(i) ||
+            persistent_[static_cast<size_t>(v)])
+          continue;
+        const Tensor& t = (*known_)[static_cast<size_t>(v)];
+        FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev_->pool(), std::max<size_t>(t.nbytes(), 1)));
+        if (t.nbytes()) FK_CUDA_STATUS(cudaMemcpy(b.get(), t.raw(), t.nbytes(), cudaMemcpyHostToDevice),
+                                       "cudaMemcpy(H2D, plan-time value)");
+        persistent_[static_cast<size_t>(v)] = b.get();
+        persistent_bytes_ += t.nbytes();
+        owned_.push_back(std::move(b));
+      }
+    }
+    return true;
+  }
+
+  Status Run(std::span<const Tensor> inputs, std::span<Tensor> outputs) const override {
+    if (inputs.size() != g_->inputs().size() || outputs.size() != g_->outputs().size())
+      return Internal("graph runner: wrong number of inputs/outputs");
+    if (mode_ == "graph" && all_gpu_) {
+      std::unique_lock<std::mutex> lock(graph_mu_, std::try_to_lock);
+      if (lock.owns_lock() && (!capture_tried_ || captured_)) return RunCaptured(inputs, outputs);
+    }
+    SlotGuard guard(dev_);
+    FK_RETURN_IF_ERROR(guard.Acquire());
+    ExecContext& ctx = guard.ctx();
+    FK_ASSIGN_OR_RETURN(PoolBuffer arena, PoolBuffer::Make(&dev_->pool(), arena_bytes_));
+    char* base = static_cast<char*>(arena.get());
+    std::vector<Tensor> keep;
+    Status st = CopyIn(base, inputs, ctx);
+    if (st.ok()) st = Enqueue(base, ctx, keep);
+    if (st.ok()) st = CopyOut(base, outputs, ctx);
+    // Always drain the stream before the arena goes back to the pool.
+    const cudaError_t e = cudaStreamSynchronize(ctx.stream);
+    if (st.ok() && e != cudaSuccess) st = CudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
+    ++eager_runs_;
+    return st;
+  }
+
+  std::string Describe() const override {
+    std::string s = "cuda " + mode_ + " runner on GPU " + std::to_string(dev_->index()) + ": " +
+                    std::to_string(gpu_steps_) + "/" + std::to_string(steps_.size()) +
+                    " steps on the GPU, arena " + MiB(arena_bytes_) + ", plan-time values " +
+                    MiB(persistent_bytes_);
+    if (!all_gpu_) s += "; host round trips for: " + host_ops_;
+    if (mode_ == "graph") {
+      if (!all_gpu_) s += "; CUDA graph not used (host steps)";
+      std::lock_guard<std::mutex> lock(graph_mu_);
+      if (captured_) s += "; CUDA graph captured, " + std::to_string(replays_.load()) + " replays";
+      else if (!capture_status_.ok()) s += "; CUDA graph capture failed: " + capture_status_.message();
+    }
+    s += "; " + std::to_string(eager_runs_.load()) + " eager runs";
+    return s;
+  }
+
+ private:
+  struct Step {
+    const ir::Node* node = nullptr;
+    const Kernel* kernel = nullptr;
+    const CudaKernel* cuda = nullptr;  // null: runs on the host (ref fallback)
+    std::string backend;
+  };
+  struct Captured {
+    PoolBuffer arena;
+    std::vector<PoolBuffer> scratch;  // conv workspaces / pad buffers baked into the graph
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+  };
+
+  size_t Bytes(ValueId v) const {
+    const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
+    return static_cast<size_t>(ti.shape.num_elements()) * DTypeSize(ti.dtype);
+  }
+  // Device view of value v for a run with arena `base`.
+  DeviceTensor Dev(ValueId v, char* base) const {
+    DeviceTensor d;
+    if (v == ir::kNoValue) return d;
+    const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
+    d.dtype = ti.dtype;
+    d.shape = ti.shape;
+    if (persistent_[static_cast<size_t>(v)]) d.data = persistent_[static_cast<size_t>(v)];
+    else if (offset_[static_cast<size_t>(v)] != SIZE_MAX) d.data = base + offset_[static_cast<size_t>(v)];
+    return d;
+  }
+  std::string Label(const Step& s) const {
+    return "node '" + s.node->name + "' (" + ir::OpTypeName(s.node->op) + ") on " + s.backend;
+  }
+
+  Status CopyIn(char* base, std::span<const Tensor> inputs, ExecContext& ctx) const {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const ValueId v = g_->inputs()[i];
+      const size_t off = offset_[static_cast<size_t>(v)];
+      if (off == SIZE_MAX || !inputs[i].nbytes()) continue;  // unused input
+      if (inputs[i].nbytes() != Bytes(v))
+        return Internal("graph runner: input " + std::to_string(i) + " has " +
+                        std::to_string(inputs[i].nbytes()) + " bytes, the plan expects " +
+                        std::to_string(Bytes(v)));
+      FK_CUDA_STATUS(cudaMemcpyAsync(base + off, inputs[i].raw(), inputs[i].nbytes(),
+                                     cudaMemcpyHostToDevice, ctx.stream),
+                     "cudaMemcpyAsync(H2D, graph input)");
+    }
+    return OkStatus();
+  }
+
+  Status CopyOut(char* base, std::span<Tensor> outputs, ExecContext& ctx) const {
+    for (size_t j = 0; j < outputs.size(); ++j) {
+      const ValueId v = g_->outputs()[j];
+      Tensor& out = outputs[j];
+      if (!out.nbytes()) continue;
+      const Tensor& k = (*known_)[static_cast<size_t>(v)];
+      if (!k.empty()) {  // computed at plan time
+        std::memcpy(out.raw(), k.raw(), std::min(out.nbytes(), k.nbytes()));
+        continue;
+      }
+      const size_t off = offset_[static_cast<size_t>(v)];
+      if (off == SIZE_MAX)
+        return Internal("graph runner: output '" + g_->value(v).name + "' is never computed");
+      FK_CUDA_STATUS(cudaMemcpyAsync(out.raw(), base + off, std::min(out.nbytes(), Bytes(v)),
+                                     cudaMemcpyDeviceToHost, ctx.stream),
+                     "cudaMemcpyAsync(D2H, graph output)");
+    }
+    return OkStatus();
+  }
+
+  // Enqueues every step on ctx.stream. Host steps synchronise (D2H, host kernel, H2D).
+  // `keep` holds the host buffers of host-step outputs until the caller has synchronised.
+  Status Enqueue(char* base, ExecContext& ctx, std::vector<Tensor>& keep) const {
+    std::vector<DeviceTensor> din, dout;
+    std::vector<Tensor> hin, hout;
+    std::vector<char> ws;
+    for (const Step& s : steps_) {
+      const ir::Node& n = *s.node;
+      if (s.cuda) {
+        din.assign(n.inputs.size(), DeviceTensor{});
+        dout.assign(n.outputs.size(), DeviceTensor{});
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+          din[i] = Dev(n.inputs[i], base);
+          // The kernel's uploaded copy is used (or the input is never read).
+          if (s.cuda->IsConstInput(i) || s.cuda->IsUnusedInput(i)) din[i].data = nullptr;
+        }
+        for (size_t o = 0; o < n.outputs.size(); ++o) dout[o] = Dev(n.outputs[o], base);
+        FK_RETURN_IF_ERROR(s.cuda->RunDevice(din, dout, ctx).WithContext(Label(s)));
+        ctx.RecycleScratch();  // stream order: the next node may reuse this node's scratch
+        continue;
+      }
+      // Host step: bring its non-host inputs back, run, send its outputs to the arena.
+      hin.clear();
+      hout.clear();
+      for (ValueId v : n.inputs) {
+        if (v == ir::kNoValue) {
+          hin.emplace_back();
+          continue;
+        }
+        const Tensor& k = (*known_)[static_cast<size_t>(v)];
+        if (!k.empty()) {
+          hin.push_back(k);
+          continue;
+        }
+        const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
+        Tensor t(ti.dtype, ti.shape);
+        const DeviceTensor d = Dev(v, base);
+        if (t.nbytes() && d.data)
+          FK_CUDA_STATUS(cudaMemcpyAsync(t.raw(), d.data, t.nbytes(), cudaMemcpyDeviceToHost, ctx.stream),
+                         "cudaMemcpyAsync(D2H, host step input)");
+        hin.push_back(std::move(t));
+      }
+      for (ValueId v : n.outputs) {
+        const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
+        hout.emplace_back(ti.dtype, ti.shape);
+      }
+      FK_CUDA_STATUS(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (before a host step)");
+      ws.resize(s.kernel->workspace_bytes() + 64);
+      FK_RETURN_IF_ERROR(s.kernel->Run(hin, hout, ws.data()).WithContext(Label(s)));
+      for (size_t o = 0; o < n.outputs.size(); ++o) {
+        const DeviceTensor d = Dev(n.outputs[o], base);
+        if (!hout[o].nbytes() || !d.data) continue;
+        FK_CUDA_STATUS(cudaMemcpyAsync(d.data, hout[o].raw(), hout[o].nbytes(), cudaMemcpyHostToDevice, ctx.stream),
+                       "cudaMemcpyAsync(H2D, host step output)");
+        keep.push_back(hout[o]);  // alive until the run's final synchronisation
+      }
+    }
+    return OkStatus();
+  }
+
+  // Mode "graph", called with graph_mu_ held.
+  Status RunCaptured(std::span<const Tensor> inputs, std::span<Tensor> outputs) const {
+    SlotGuard guard(dev_);
+    FK_RETURN_IF_ERROR(guard.Acquire());
+    ExecContext& ctx = guard.ctx();
+    if (!capture_tried_) {
+      capture_tried_ = true;
+      auto c = std::make_unique<Captured>();
+      FK_ASSIGN_OR_RETURN(c->arena, PoolBuffer::Make(&dev_->pool(), arena_bytes_));
+      char* base = static_cast<char*>(c->arena.get());
+      // Eager warm-up on the graph's own buffers (lazy module loading, cuDNN/cuBLAS internal
+      // set-up happen outside the capture); its outputs are this call's result.
+      std::vector<Tensor> keep;
+      Status st = CopyIn(base, inputs, ctx);
+      if (st.ok()) st = Enqueue(base, ctx, keep);
+      if (st.ok()) st = CopyOut(base, outputs, ctx);
+      const cudaError_t e = cudaStreamSynchronize(ctx.stream);
+      if (st.ok() && e != cudaSuccess) st = CudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
+      FK_RETURN_IF_ERROR(st);  // a failing eager run is an error, not a capture problem
+      ++eager_runs_;
+      ctx.scratch.clear();  // synchronised: the warm-up scratch may go back to the pool
+      ctx.reusable.clear();
+      Status cs = Capture(base, ctx, c.get());
+      if (cs.ok()) {
+        captured_ = std::move(c);
+      } else {
+        capture_status_ = cs;
+        cudaGetLastError();  // clear a non-sticky error left by the failed capture
+        std::fprintf(stderr, "facekit: CUDA graph capture failed, running without CUDA graphs: %s\n",
+                     cs.message().c_str());
+      }
+      return OkStatus();
+    }
+    char* base = static_cast<char*>(captured_->arena.get());
+    Status st = CopyIn(base, inputs, ctx);
+    if (st.ok()) {
+      const cudaError_t e = cudaGraphLaunch(captured_->exec, ctx.stream);
+      if (e != cudaSuccess) st = CudaError(e, "cudaGraphLaunch", __FILE__, __LINE__);
+    }
+    if (st.ok()) st = CopyOut(base, outputs, ctx);
+    const cudaError_t e = cudaStreamSynchronize(ctx.stream);
+    if (st.ok() && e != cudaSuccess) st = CudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
+    ++replays_;
+    return st;
+  }
+
+  Status Capture(char* base, ExecContext& ctx, Captured* c) const {
+    // Relaxed: a pool miss may cudaMalloc during capture (not captured, allowed in this mode),
+    // and other threads may run eagerly on the GPU meanwhile.
+    FK_CUDA_STATUS(cudaStreamBeginCapture(ctx.stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+    std::vector<Tensor> keep;  // stays empty: capture only happens when every step is on the GPU
+    Status st = Enqueue(base, ctx, keep);
+    cudaGraph_t graph = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(ctx.stream, &graph);  // always end the capture
+    if (!st.ok()) {
+      if (graph) cudaGraphDestroy(graph);
+      return st.WithContext("while capturing a CUDA graph");
+    }
+    if (e != cudaSuccess) return CudaError(e, "cudaStreamEndCapture", __FILE__, __LINE__);
+    c->graph = graph;
+    const cudaError_t ie = cudaGraphInstantiate(&c->exec, graph, 0);
+    if (ie != cudaSuccess) {
+      cudaGraphDestroy(graph);
+      c->graph = nullptr;
+      c->exec = nullptr;
+      return CudaError(ie, "cudaGraphInstantiate", __FILE__, __LINE__);
+    }
+    // The scratch blocks the captured kernels use stay with the graph.
+    for (auto& b : ctx.scratch) c->scratch.push_back(std::move(b));
+    for (auto& b : ctx.reusable) c->scratch.push_back(std::move(b));
+    ctx.scratch.clear();
+    ctx.reusable.clear();
+    return OkStatus();
+  }
+
+  const ir::Graph* g_ = nullptr;
+  const std::vector<Tensor>* known_ = nullptr;
+  const std::vector<TensorInfo>* info_ = nullptr;
+  std::string mode_;
+  DeviceContext* dev_ = nullptr;
+  std::vector<Step> steps_;
+  int gpu_steps_ = 0;
+  bool all_gpu_ = false;
+  std::string host_ops_;
+  size_t arena_bytes_ = 0;
+  std::vector<size_t> offset_;        // per value: arena offset, SIZE_MAX = not in the arena
+  std::vector<void*> persistent_;     // per value: uploaded plan-time value
+  size_t persistent_bytes_ = 0;
+  std::vector<PoolBuffer> owned_;
+
+  mutable std::mutex graph_mu_;
+  mutable bool capture_tried_ = false;
+  mutable std::unique_ptr<Captured> captured_;
+  mutable Status capture_status_;
+  mutable std::atomic<long long> replays_{0}, eager_runs_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<GraphRunner>> CreateCudaGraphRunner(const PlannedGraph& pg) {
+  if (pg.mode != "resident" && pg.mode != "graph")
+    return InvalidArgument("cuda run mode must be staged, resident or graph (got '" + pg.mode + "')");
+  if (!pg.graph || !pg.known || !pg.info) return Internal("graph runner: incomplete PlannedGraph");
+  auto r = std::make_unique<CudaGraphRunnerImpl>();
+  FK_ASSIGN_OR_RETURN(bool any_gpu, r->Init(pg));
+  if (!any_gpu) return std::unique_ptr<GraphRunner>();
+  if (const char* v = std::getenv("FK_CUDA_VERBOSE"); v && *v && *v != '0')
+    std::fprintf(stderr, "facekit: %s\n", r->Describe().c_str());
+  return std::unique_ptr<GraphRunner>(std::move(r));
+}
+
+}  // namespace fk::engine::cuda
