@@ -37,14 +37,15 @@ namespace fk {
 
 // Recognizer tiers, each mapped to a model by measurement on the LFW development pairs
 // (View 1 DevTest, 1000 pairs; docs/benchmarks/accuracy.md):
-//   fast     = mobileface (256-d, 112x112 ArcFace chip, RGB 0..255)              LFW dev 95.0%
+//   fast     = mobileface (256-d, 112x112 ArcFace chip, RGB 0..255)              LFW dev 95.1%
 //   balanced = fr_feature (512-d, 112x112 ArcFace chip, BGR) when its ONNX model
-//              loads, else faceres (1024-d, 224x224 chip)                        LFW dev 99.3%
+//              loads, else faceres (1024-d, 224x224 chip)                        LFW dev 99.5%
 //   accurate = "fusion:fr_feature+faceapi_resnet": one 640-d template per face,
 //              [sqrt(0.263) t_fr_feature, sqrt(0.737) t_faceapi_resnet], whose
 //              cosine is 0.263 cos_fr_feature + 0.737 cos_faceapi_resnet (weights
-//              ~ 1 / std of each model's impostor scores), no flip TTA           LFW dev 99.6%
-//              Falls back to fr_feature + flip TTA (99.3%) when face-api's model is missing.
+//              ~ 1 / std of each model's impostor scores), flip TTA on both      LFW dev 99.5%
+//              (best all-pairs ROC AUC / TAR of the tiers). Falls back to fr_feature +
+//              flip TTA (99.6%) when face-api's model is missing.
 // Every tier's template is a plain L2-normalised vector: galleries and Verify() treat the
 // fusion like any other model (its own id, version, dimension and calibration table).
 enum class Tier { kFast, kBalanced, kAccurate };

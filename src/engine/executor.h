@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,11 @@ struct ExecutorOptions {
   // tensors between nodes); "resident" = whole graph on the device, one sync; "graph" =
   // resident + CUDA Graph capture/replay per input-shape set. Ignored by CPU backends.
   std::string device_run = "resident";
+  // CPU backend, threads > 1, batch >= 2: run min(threads, batch) single-threaded sub-batches
+  // at the same time instead of multi-threaded kernels (Executor::RunSplitBatch). Off by default:
+  // its measured gain was not reproducible across runs (docs/engine-cpu.md, "Threads");
+  // $FK_SPLIT_BATCH=1 turns it on, =0 off.
+  bool split_batch = false;
 };
 
 // One value's place in the arena.
@@ -100,8 +106,11 @@ class Executor {
 
  private:
   Executor() = default;
-  Result<std::shared_ptr<const Plan>> GetPlan(const std::vector<Shape>& shapes) const;
-  Result<std::shared_ptr<const Plan>> BuildPlan(const std::vector<Shape>& shapes) const;
+  // threads <= 0: the executor's thread count.
+  Result<std::shared_ptr<const Plan>> GetPlan(const std::vector<Shape>& shapes, int threads = 0) const;
+  Result<std::shared_ptr<const Plan>> BuildPlan(const std::vector<Shape>& shapes, int threads) const;
+  // The batch split of Run(); nullopt when it does not apply.
+  Result<std::optional<std::vector<Tensor>>> RunSplitBatch(const std::vector<Tensor>& inputs) const;
   Result<std::vector<Tensor>> Execute(const Plan& plan, const std::vector<Tensor>& inputs, bool keep_all) const;
 
   ir::Graph graph_;

@@ -220,8 +220,8 @@ Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
   // of f/SW * width, so faces down to about half the level-0 minimum are found.
   const float TW = SW / 2, TH = SH / 2, T = std::min(TW, TH);
   // The tiles only matter for faces the full view cannot see: faces smaller than the
-  // detector's smallest reliably found face (kSmallestFaceInput, in input pixels) scaled to
-  // the photo, SmallestFace = kSmallestFaceInput * SW / input width. When min_face_size (photo
+  // detector's smallest reliably found face (SmallestFaceInput, in input pixels) scaled to
+  // the photo: SmallestFaceInput * SW / input width. When min_face_size (photo
   // pixels, converted to decoded-image pixels) is at least that, every face that may be
   // returned is found by the full view and the tiles are skipped (e.g. min_face_size 80 on a
   // 2048-px photo: 13 * 2048 / 320 = 83 -> still tiles; 100 -> no tiles).

@@ -89,7 +89,7 @@ std::vector<FusionSpec> MakeFusions() {
     // pairs of the 1549 LFW development images, no flip (src/pipeline/data/calibration.json:
     // fr_feature 0.0962, faceapi_resnet 0.0343): w = 10.40 / 39.55 and 29.15 / 39.55. That
     // makes the fused cosine an increasing affine map of the z-normalised score sum, whose
-    // accuracy `facekit eval lfw` measured at 99.6% (docs/benchmarks/accuracy.md).
+    // accuracy `facekit eval lfw` measured at 99.5% with flip TTA (docs/benchmarks/accuracy.md).
     FusionSpec f;
     f.id = "fusion:fr_feature+faceapi_resnet";
     f.version = 1;

@@ -327,7 +327,9 @@ std::vector<ModeResult> Run10M(int64_t n, int d) {
     gen.Rows(b, c, buf.data());
     for (int64_t i = 0; i < c; ++i) ids[static_cast<size_t>(i)] = b + i;
     (void)idx.Add(ids.data(), buf.data(), c);
-    SearchIndex part(d, IndexOptions{});
+    IndexOptions exact_opts;  // the reference must be exact (the default kAuto would build IVF above 200k)
+    exact_opts.mode = SearchMode::kExact;
+    SearchIndex part(d, exact_opts);
     (void)part.Add(ids.data(), buf.data(), c);
     std::vector<std::vector<Hit>> pr;
     (void)part.Search(queries.data(), nq, 10, &pr);

@@ -37,6 +37,14 @@ const std::vector<std::string> kValueFlags = {"--config", "--tier",   "--models"
                                               "--max-side", "--repeat", "--detector", "--labels",
                                               "--deepface", "--lfw", "--samples", "--peer", "--device"};
 
+// "1 5 15"-minute load averages from /proc/loadavg ("?" where unreadable).
+std::string LoadAvg() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "?";
+  return a + " " + b + " " + c;
+}
+
 int Fail(const char* cmd, const Status& s) {
   std::fprintf(stderr, "facekit %s: %s\n", cmd, s.ToString().c_str());
   return 1;
@@ -1080,10 +1088,19 @@ int EvalSpeed(const Args& args) {
        << " round(s): decode (max side " << base->max_image_side
        << ") -> " << detector_id << " (+ tiles) -> facemesh -> quality -> alignment -> embedding, one photo at a time, "
        << threads << " thread(s) per model run, backend `" << base->backend << "`. Machine: "
-       << j["machine"].get<std::string>() << " (shared with other jobs while measured: treat as a lower bound).\n\n"
+       << j["machine"].get<std::string>() << "; load average at the end " << LoadAvg()
+       << " (above the hardware thread count = other work shared the CPUs: treat as a lower bound).\n\n"
        << "| tier | recognizer | photos | faces | seconds (best round) | photos/s | faces/s | ms/photo |\n"
        << "|---|---|---|---|---|---|---|---|\n"
        << rows.str();
+    if (!peer_json.is_null()) {  // the peer's row belongs to the same table
+      const double ps = peer_json.value("seconds", 0.0);
+      md << "| peer: Human " << peer_json.value("version", std::string()) << " (TF.js " << peer_json.value("tfjs", std::string())
+         << " wasm, SIMD, " << peer_json.value("threads", 1) << " thread) | faceres | " << peer_json.value("photos", 0)
+         << " | " << peer_json.value("faces", 0) << " | " << Fmt(ps, 2) << " | "
+         << Fmt(peer_json.value("photos_per_s", 0.0), 2) << " | " << Fmt(peer_json.value("faces_per_s", 0.0), 2) << " | "
+         << Fmt(1000 * ps / std::max(1, peer_json.value("photos", 1)), 1) << " |\n";
+    }
     if (!stage_rows.str().empty())
       md << "\nCPU ms per photo by stage (`--stages`: process CPU time, one pass, by difference of engines that "
             "switch the stages on one at a time; detect = full view + keypoint pass; tiles = the small-face tile pass; "
@@ -1092,12 +1109,7 @@ int EvalSpeed(const Args& args) {
          << stage_rows.str() << "\n";
     if (!peer_json.is_null()) {
       const double ps = peer_json.value("seconds", 0.0);
-      md << "| peer: Human " << peer_json.value("version", std::string()) << " (TF.js " << peer_json.value("tfjs", std::string())
-         << " wasm, SIMD, " << peer_json.value("threads", 1) << " thread) | faceres | " << peer_json.value("photos", 0)
-         << " | " << peer_json.value("faces", 0) << " | " << Fmt(ps, 2) << " | "
-         << Fmt(peer_json.value("photos_per_s", 0.0), 2) << " | " << Fmt(peer_json.value("faces_per_s", 0.0), 2) << " | "
-         << Fmt(1000 * ps / std::max(1, peer_json.value("photos", 1)), 1) << " |\n\n"
-         << "Peer: `tests/reference/human/human_speed.mjs` (Node, offline, models from models/human): Human's face "
+      md << "\nPeer: `tests/reference/human/human_speed.mjs` (Node, offline, models from models/human): Human's face "
             "detector (blazeface), facemesh and description (faceres) on, everything else off, maxDetected 100, "
             "rotation on; every photo in full (no frame caching); one warm-up call, then the same photos and rounds as "
             "facekit, best round, on the photos as facekit decoded them (PPM, max side 2048). Its time is `human.detect()` only: reading the PPMs ("

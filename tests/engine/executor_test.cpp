@@ -163,6 +163,64 @@ TEST(Executor, UnknownBackendNamesAvailableOnes) {
   EXPECT_NE(ex.status().message().find("ref"), std::string::npos);
 }
 
+// The CPU backend's batch split (Executor::RunSplitBatch): with 2 threads a batch runs as
+// single-threaded sub-batches (here 3 + 2 rows); the result must equal the unsplit run and the
+// reference backend, and a graph whose output does not keep the batch as its leading dimension
+// (a Sum over the batch) must not be split (a split would return two partial sums).
+TEST(Executor, BatchSplitMatchesUnsplitRunAndSkipsBatchReductions) {
+  auto make = [](ir::Graph g, const std::string& backend, int threads, bool split) -> std::unique_ptr<Executor> {
+    ExecutorOptions o;
+    o.backend = backend;
+    o.num_threads = threads;
+    o.split_batch = split;
+    auto ex = Executor::Create(std::move(g), o);
+    if (!ex.ok()) return nullptr;
+    return std::move(ex).value();
+  };
+  auto split = make(ChainGraph(), "cpu", 2, true);
+  if (!split) GTEST_SKIP() << "cpu backend not built";
+  auto whole = make(ChainGraph(), "cpu", 2, false);
+  auto ref = MakeRef(ChainGraph());
+  ASSERT_TRUE(whole && ref);
+  Tensor x5 = RandomInput(Shape{5, 8, 8, 3});
+  auto a = split->Run({x5});
+  auto b = whole->Run({x5});
+  auto r = ref->Run({x5});
+  ASSERT_TRUE(a.ok() && b.ok() && r.ok()) << a.status().ToString();
+  ASSERT_EQ((*a)[0].shape(), Shape({5, 4, 4, 8}));
+  EXPECT_LE(fk::testing::MaxAbsDiff((*a)[0], (*b)[0]), 1e-5f);
+  EXPECT_LE(fk::testing::MaxAbsDiff((*a)[0], (*r)[0]), 1e-4f);
+  // Batch 1 and a repeated run (cached plans) still agree.
+  auto a2 = split->Run({x5});
+  ASSERT_TRUE(a2.ok());
+  EXPECT_EQ(fk::testing::MaxAbsDiff((*a)[0], (*a2)[0]), 0.f);
+  Tensor x1 = RandomInput(Shape{1, 8, 8, 3});
+  auto s1 = split->Run({x1});
+  auto r1 = ref->Run({x1});
+  ASSERT_TRUE(s1.ok() && r1.ok());
+  EXPECT_LE(fk::testing::MaxAbsDiff((*s1)[0], (*r1)[0]), 1e-4f);
+
+  // out[4] = sum over the batch of x[N, 4]: not splittable.
+  auto sum_graph = [] {
+    GraphBuilder b;
+    auto x = b.Input("x", Shape{-1, 4});
+    auto axes = b.ConstI32("axes", Shape{1}, {0});
+    ir::Attrs at;
+    at.set("keep_dims", int64_t{0});
+    auto s = b.Op(OpType::kSum, "sum", {x, axes}, at);
+    b.Output(s);
+    return std::move(b.g);
+  };
+  auto sum_split = make(sum_graph(), "cpu", 2, true);
+  ASSERT_TRUE(sum_split);
+  Tensor x(DType::kFloat32, Shape{6, 4});
+  for (int64_t i = 0; i < 24; ++i) x.data<float>()[i] = static_cast<float>(i);
+  auto s = sum_split->Run({x});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ((*s)[0].shape(), Shape({4}));
+  for (int c = 0; c < 4; ++c) EXPECT_FLOAT_EQ((*s)[0].data<float>()[c], 60.f + 6.f * c);  // sum_r (4r + c)
+}
+
 TEST(Executor, ConcurrentRunsMatchSingleThreaded) {
   auto ex = MakeRef(ChainGraph(), 1);
   ASSERT_TRUE(ex);

@@ -505,6 +505,7 @@ TEST(PipelineTiers, AccurateTierFusesFrFeatureAndFaceapiResnet) {
     c.models_dir = ModelsDir();
     c.tier = tier;
     c.recognizer = recognizer;
+    c.flip_tta = !recognizer.empty();  // the accurate tier flips both parts of the fusion
     c.num_threads = 2;
     c.calibration = calibration;
     auto e = FaceEngine::Create(c);
@@ -516,7 +517,7 @@ TEST(PipelineTiers, AccurateTierFusesFrFeatureAndFaceapiResnet) {
   auto fa = make(Tier::kFast, "faceapi_resnet", "none");
   ASSERT_TRUE(acc && fr && fa);
   EXPECT_EQ(acc->recognizer(), "fusion:fr_feature+faceapi_resnet");
-  EXPECT_FALSE(acc->flip_tta());
+  EXPECT_TRUE(acc->flip_tta());
   EXPECT_NE(acc->description().find("faceapi_resnet"), std::string::npos) << acc->description();
   auto img = DecodeImageFile(Sample("sample2.jpg"), {.max_side = 1280});
   ASSERT_TRUE(img.ok());
@@ -530,7 +531,7 @@ TEST(PipelineTiers, AccurateTierFusesFrFeatureAndFaceapiResnet) {
   for (const auto& f : *fused) {
     EXPECT_EQ(f.templ.model, "fusion:fr_feature+faceapi_resnet");
     EXPECT_EQ(f.templ.model_version, spec->version);
-    EXPECT_FALSE(f.templ.flip_tta);
+    EXPECT_TRUE(f.templ.flip_tta);
     ASSERT_EQ(f.templ.data.size(), 512u + 128u);
     double n = 0;
     for (float x : f.templ.data) n += double{x} * x;
