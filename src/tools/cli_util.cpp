@@ -1,5 +1,6 @@
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "tools/commands.h"
 
@@ -43,6 +44,13 @@ std::string ModelsDir() {
 #else
   return "models";
 #endif
+}
+
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "unknown";
+  return a + " " + b + " " + c;
 }
 
 }  // namespace fk::tools

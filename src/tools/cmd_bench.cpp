@@ -178,13 +178,6 @@ std::string CpuFlagsOfInterest() {
 }
 
 // "/proc/loadavg" first three fields: other work on the machine skews timings.
-std::string LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  if (!(f >> a >> b >> c)) return "unknown";
-  return a + " " + b + " " + c;
-}
-
 std::string NowUtc() {
   std::time_t t = std::time(nullptr);
   char buf[64];

@@ -37,14 +37,6 @@ const std::vector<std::string> kValueFlags = {"--config", "--tier",   "--models"
                                               "--max-side", "--repeat", "--detector", "--labels",
                                               "--deepface", "--lfw", "--samples", "--peer", "--device"};
 
-// "1 5 15"-minute load averages from /proc/loadavg ("?" where unreadable).
-std::string LoadAvg() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  if (!(f >> a >> b >> c)) return "?";
-  return a + " " + b + " " + c;
-}
-
 int Fail(const char* cmd, const Status& s) {
   std::fprintf(stderr, "facekit %s: %s\n", cmd, s.ToString().c_str());
   return 1;
@@ -1088,7 +1080,7 @@ int EvalSpeed(const Args& args) {
        << " round(s): decode (max side " << base->max_image_side
        << ") -> " << detector_id << " (+ tiles) -> facemesh -> quality -> alignment -> embedding, one photo at a time, "
        << threads << " thread(s) per model run, backend `" << base->backend << "`. Machine: "
-       << j["machine"].get<std::string>() << "; load average at the end " << LoadAvg()
+       << j["machine"].get<std::string>() << "; load average at the end " << LoadAverage()
        << " (above the hardware thread count = other work shared the CPUs: treat as a lower bound).\n\n"
        << "| tier | recognizer | photos | faces | seconds (best round) | photos/s | faces/s | ms/photo |\n"
        << "|---|---|---|---|---|---|---|---|\n"

@@ -34,5 +34,8 @@ std::string FlagValue(const Args& args, const std::string& flag, const std::stri
 std::vector<std::string> Positional(const Args& args, const std::vector<std::string>& value_flags);
 // Directory holding fetched models: $FK_MODELS_DIR, else ./models, else <source>/models.
 std::string ModelsDir();
+// The 1, 5 and 15-minute load averages from /proc/loadavg ("unknown" where unreadable), for
+// benchmark reports: a load above the core count means other work shared the CPUs.
+std::string LoadAverage();
 
 }  // namespace fk::tools

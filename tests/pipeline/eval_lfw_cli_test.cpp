@@ -4,6 +4,8 @@
 // sample-photo links stands in for LFW (no dependency on ../shared/data).
 #include <gtest/gtest.h>
 
+#include "../cli_shell.h"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -19,19 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Shell(const std::string& cmd, int* rc, bool with_stderr = true) {
-  std::string out;
-  FILE* p = popen((cmd + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using fk::testing::Shell;
 
 class EvalLfwView2 : public ::testing::Test {
  protected:

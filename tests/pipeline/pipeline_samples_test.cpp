@@ -22,6 +22,17 @@ std::string ModelsDir() {
 }
 std::string Sample(const std::string& name) { return std::string(FK_SOURCE_DIR) + "/data/samples/" + name; }
 
+// A fresh models folder under the temp directory named `name` that holds only `subdirs` of the
+// real one (as symlinks): for the tests of fallbacks when a model family is missing.
+std::filesystem::path PartialModelsDir(const std::string& name, const std::vector<std::string>& subdirs) {
+  const auto dir = std::filesystem::temp_directory_path() / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  for (const auto& sub : subdirs)
+    std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/" + sub), dir / sub);
+  return dir;
+}
+
 bool HaveModels(std::initializer_list<const char*> names) {
   for (const char* n : names)
     if (!std::filesystem::exists(ModelsDir() + "/human/" + n + ".json")) return false;
@@ -236,10 +247,7 @@ TEST(PipelineSamples, AutoDetectorFallsBackToBlazeFaceWithoutFrDetect) {
     // Built without ONNX support the fallback applies here too.
     EXPECT_TRUE((*e)->detector() == "fr_detect" || (*e)->detector() == "blazeface-back") << (*e)->detector();
   }
-  const auto dir = std::filesystem::temp_directory_path() / ("fk_pipeline_models_no_fr_detect_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/human"), dir / "human");
+  const auto dir = PartialModelsDir("fk_pipeline_models_no_fr_detect_" + std::to_string(::getpid()), {"human"});
   c.models_dir = dir.string();
   auto e = FaceEngine::Create(c);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -377,10 +385,7 @@ namespace {
 // adds flip TTA. A models folder without faceplugin/ must fall back, not fail.
 TEST(PipelineTiers, BalancedFallsBackToFaceresWithoutTheOnnxModel) {
   if (!HaveModels({"blazeface-back", "facemesh", "faceres"})) GTEST_SKIP() << "human models missing";
-  const auto dir = std::filesystem::temp_directory_path() / "fk_pipeline_models_no_onnx";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/human"), dir / "human");
+  const auto dir = PartialModelsDir("fk_pipeline_models_no_onnx", {"human"});
   FaceConfig c;
   c.models_dir = dir.string();
   c.tier = Tier::kBalanced;
@@ -570,11 +575,7 @@ TEST(PipelineTiers, AccurateTierFusesFrFeatureAndFaceapiResnet) {
 // previous mapping) and says why.
 TEST(PipelineTiers, AccurateFallsBackToFrFeatureWithFlipWithoutFaceApi) {
   if (!HaveAccurateTierModels()) GTEST_SKIP() << "fr_feature or face-api models missing in " << ModelsDir();
-  const auto dir = std::filesystem::temp_directory_path() / "fk_pipeline_models_no_faceapi";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/human"), dir / "human");
-  std::filesystem::create_directory_symlink(std::filesystem::absolute(ModelsDir() + "/faceplugin"), dir / "faceplugin");
+  const auto dir = PartialModelsDir("fk_pipeline_models_no_faceapi", {"human", "faceplugin"});
   FaceConfig c;
   c.models_dir = dir.string();
   c.tier = Tier::kAccurate;

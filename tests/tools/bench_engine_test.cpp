@@ -3,6 +3,8 @@
 // engine-cpu.json / engine-cpu.md.
 #include <gtest/gtest.h>
 
+#include "../cli_shell.h"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -21,19 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string Shell(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using fk::testing::Shell;
 
 std::string ModelsDir() {
   const char* e = std::getenv("FK_MODELS_DIR");

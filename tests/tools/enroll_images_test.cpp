@@ -1,6 +1,8 @@
 // End-to-end: `facekit enroll` / `identify` from photos through the face pipeline.
 #include <gtest/gtest.h>
 
+#include "../cli_shell.h"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -15,19 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Shell(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using fk::testing::Shell;
 
 TEST(EnrollFromImages, IdentifyFindsTheEnrolledPerson) {
   const std::string src = FK_SOURCE_DIR;

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { rng } from '../npy.mjs';
 
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
@@ -54,17 +55,6 @@ tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 if (!(await tf.setBackend('wasm'))) { console.error('bench_faceapi: could not initialise the TF.js wasm backend'); process.exit(1); }
 await tf.ready();
 
-// mulberry32: deterministic inputs.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const median = (v) => { const s = [...v].sort((a, b) => a - b); const k = s.length >> 1; return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2; };
 
 const results = [];

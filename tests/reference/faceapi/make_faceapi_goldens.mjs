@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { writeNpy, rng } from '../npy.mjs';
 import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 
@@ -34,29 +35,6 @@ const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
 await tf.setBackend('wasm');
 await tf.ready();
 
-function writeNpy(file, shape, data) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const total = 10 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const h = Buffer.alloc(10);
-  h.write('\x93NUMPY', 0, 'latin1');
-  h[6] = 1; h[7] = 0;
-  h.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([h, Buffer.from(header, 'latin1'),
-                                        Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
-}
-
-// mulberry32: deterministic on every machine.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Even chips: uniform noise; odd chips: a few smooth Gaussian blobs plus mild noise (closer to
 // photo statistics). Integer values 0..255 like a decoded image.

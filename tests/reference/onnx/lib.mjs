@@ -49,52 +49,9 @@ export async function runSession(rt, session, inputs) {
   return out;
 }
 
-// ---- .npy (float32, C order) --------------------------------------------------
-
-export function writeNpy(file, shape, data) {
-  if (!(data instanceof Float32Array)) throw new Error(`writeNpy: expects Float32Array`);
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const total = 10 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const h = Buffer.alloc(10);
-  h.write('\x93NUMPY', 0, 'latin1');
-  h[6] = 1; h[7] = 0;
-  h.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([h, Buffer.from(header, 'latin1'),
-                                        Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
-}
-
-export function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  if (buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new Error(`${file}: not a .npy file`);
-  const major = buf[6];
-  const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
-  const hstart = major === 1 ? 10 : 12;
-  const header = buf.toString('latin1', hstart, hstart + hlen);
-  if (!/'descr':\s*'<f4'/.test(header)) throw new Error(`${file}: only float32 .npy files are supported`);
-  if (/'fortran_order':\s*True/.test(header)) throw new Error(`${file}: Fortran order is not supported`);
-  const shapeTxt = /'shape':\s*\(([^)]*)\)/.exec(header)[1];
-  const shape = shapeTxt.split(',').map((s) => s.trim()).filter((s) => s.length).map(Number);
-  const off = hstart + hlen;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  Buffer.from(buf.buffer, buf.byteOffset + off, n * 4).copy(Buffer.from(data.buffer));
-  return { shape, data };
-}
-
-// ---- seeded inputs -------------------------------------------------------------
-
-// mulberry32: small deterministic PRNG (same inputs on every machine).
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// .npy I/O and the seeded PRNG: ../npy.mjs (shared by the reference packages).
+export { writeNpy, readNpy, rng } from '../npy.mjs';
+import { rng } from '../npy.mjs';
 
 export function randomTensor(shape, lo, hi, seed) {
   const r = rng(seed);
