@@ -13,8 +13,14 @@
 //                             When both are set the smaller applies. Exceeding the cap gives
 //                             ResourceExhausted with the numbers, never an out-of-memory crash.
 //   precision                 "fp32" (exact IEEE fp32 math), "tf32" (tensor cores, 10-bit
-//                             mantissa products), "fp16" (half storage and math), or "auto"
-//                             (today: fp32; see docs/cuda.md for the plan).
+//                             mantissa products), "fp16" (half storage of activations and
+//                             weights, fp32 accumulation, tensor cores; range-sensitive nodes
+//                             stay fp32; inputs/outputs are fp32 for the caller), or "auto"
+//                             (fp16 on compute capability >= 7.0 if the model passes an accuracy
+//                             check at load — every output cosine >= 0.999 vs fp32/tf32, no
+//                             NaN/Inf — else tf32 (>= 8.0) or fp32; Model::precision() says
+//                             which). fp16 is implemented but not yet verified on a GPU
+//                             (docs/cuda.md "Precision").
 //
 // Thread safety: all functions here are thread-safe (no shared mutable state, except the
 // process-wide device probe, which is computed once).

@@ -38,8 +38,8 @@ struct ModelOptions {
   int num_threads = 0;          // threads per Run inside kernels; 0 = all cores
   bool optimize = true;         // load-time graph rewrites (constant folding, fusions)
   // GPU settings (facekit/device.h), used when backend == "cuda" or device.use_cuda:
-  // gpu_index, precision (fp32 | tf32 | auto; fp16 is refused until implemented), memory
-  // limit, allow_cpu_fallback. Load checks the GPU first (ResolveBackend): without a usable
+  // gpu_index, precision (fp32 | tf32 | fp16 | auto: fp16 if the model passes an accuracy check
+  // at load, see Model::precision()), memory limit, allow_cpu_fallback. Load checks the GPU first (ResolveBackend): without a usable
   // GPU it fails with Unavailable naming what is missing (no driver / device / cuDNN / cuBLAS /
   // built without CUDA), or, with allow_cpu_fallback, loads on the CPU and says so on stderr
   // and in Model::device_warning().
@@ -71,6 +71,13 @@ class Model {
   std::string backend_name() const;
   // Why a requested GPU was not used (allow_cpu_fallback), empty otherwise.
   std::string device_warning() const;
+  // The precision the model runs in: "fp32", "tf32" or "fp16" on cuda ("auto" resolved), "fp32"
+  // on the CPU backends. With precision "auto" on a GPU with tensor cores (compute capability
+  // >= 7.0), Load runs the model once in fp16 and once in fp32/tf32 on a deterministic input and
+  // keeps fp16 only if every float output is finite with cosine >= 0.999; precision_note() says
+  // what the check found (empty unless precision was "auto" on such a GPU).
+  std::string precision() const;
+  std::string precision_note() const;
 
   ~Model();
   Model(const Model&) = delete;

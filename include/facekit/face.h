@@ -190,6 +190,14 @@ struct RocTable {
   float ThresholdForFar(double far) const;
 };
 
+// What one ProcessFile() call spent on decoding (for benchmarks; thread CPU time).
+struct ProcessStats {
+  double decode_cpu_ms = 0;  // every decode of the file, both passes
+  int decodes = 0;           // 1, or 2 when small faces asked for a finer second decode
+  int detect_width = 0, detect_height = 0;  // the decode the detector saw
+  int crop_width = 0, crop_height = 0;      // the image landmarks and templates were cut from
+};
+
 class FaceEngine {
  public:
   // Loads the detector, landmark model and the tier's recognizer from config.models_dir.
@@ -203,8 +211,12 @@ class FaceEngine {
   // Every face in `image` (best score first), each with landmarks, pose, quality and (when
   // config.embed) a template. An image with no face gives an empty vector, not an error.
   Result<std::vector<Face>> Process(const Image& image) const;
-  // Decodes (max side config.max_image_side, EXIF applied) then Process().
-  Result<std::vector<Face>> ProcessFile(const std::string& path) const;
+  // Decodes (EXIF applied) and processes like Process(), decoding only the pixels it needs:
+  // a JPEG is decoded at the smallest DCT scale with >= 640 px on the longer side for the
+  // detector, and again at a finer scale (at most config.max_image_side) only when a face
+  // found is too small for its 112-px chip at that scale (docs/pipeline.md, "Speed").
+  // Coordinates are those of the full-size photo, as for Process().
+  Result<std::vector<Face>> ProcessFile(const std::string& path, ProcessStats* stats = nullptr) const;
   // Template of an already-detected face (box + landmarks in `image` coordinates).
   Result<FaceTemplate> Embed(const Image& image, const Face& face) const;
 

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "facekit/device.h"
 #include "facekit/status.h"
 
 namespace fk {
@@ -71,6 +72,17 @@ struct IndexOptions {
   int hnsw_m = 32;               // kFaissHnsw: graph degree
   int hnsw_ef_construction = 64;  // kFaissHnsw: build beam width
   int hnsw_ef_search = 128;       // kFaissHnsw: search beam width (raised to the fetch count)
+  // Exact search on an NVIDIA GPU (cuBLAS; docs/gallery.md "GPU exact search") when
+  // device.use_cuda: a copy of every template stays resident on GPU device.gpu_index and
+  // every search with top-k <= 128 runs there (exact, whatever `mode` says; kApprox is refused).
+  // device.precision: "auto"/"fp16" = fp16 rows, fp16 x fp16 products accumulated in fp32
+  // (default); "fp32" = fp32 rows and math; "tf32" = fp32 rows, TF32 tensor-op math.
+  // device.gpu_memory_limit_bytes/_fraction cap the GPU memory the index holds.
+  // The CPU rows (`precision` above) are kept: they serve k > 128 and rebuilds.
+  // Without a usable GPU, opening fails with Unavailable (the reason: no driver, no device,
+  // cuBLAS not loadable) or Unsupported (facekit built without CUDA), unless
+  // device.allow_cpu_fallback (then CPU search and a warning).
+  DeviceConfig device;
 };
 
 struct DbOptions {
@@ -217,6 +229,9 @@ class Gallery {
   const IndexOptions& index_options() const;
   bool approximate() const;  // the index currently answers with FAISS IVF
   size_t index_memory_bytes() const;
+  // Where searches run: "cpu", or the GPU description (device, precision, rows, memory), plus
+  // the fallback warning when a requested GPU could not be used.
+  std::string index_device() const;
 
   // Subjects. AlreadyExists for a duplicate external id; NotFound for unknown ones.
   // `metadata_json` must be a JSON object ("" means {}).

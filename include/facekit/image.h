@@ -15,7 +15,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "facekit/status.h"
@@ -43,6 +45,9 @@ class Image {
   Image() = default;
   // Allocates width x height RGB pixels (stride = 3 * width), all set to `fill`.
   Image(int width, int height, Rgb fill = {});
+  // Allocates width x height RGB pixels whose values are unspecified: for code that writes
+  // every pixel right away (decoders, resamplers) and should not pay for a fill first.
+  static Image Uninitialized(int width, int height);
 
   bool empty() const { return width_ <= 0 || height_ <= 0; }
   int width() const { return width_; }
@@ -74,7 +79,26 @@ class Image {
   size_t stride_ = 0;
   int source_width_ = 0;
   int source_height_ = 0;
-  std::vector<uint8_t> pixels_;
+  // Default-initialising allocator: resize() leaves bytes unset (the constructors fill).
+  template <typename T>
+  struct NoInitAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+      using other = NoInitAllocator<U>;
+    };
+    NoInitAllocator() = default;
+    template <typename U>
+    NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+    template <typename U>
+    void construct(U* p) noexcept {
+      ::new (static_cast<void*>(p)) U;
+    }
+    template <typename U, typename... A>
+    void construct(U* p, A&&... a) {
+      ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+    }
+  };
+  std::vector<uint8_t, NoInitAllocator<uint8_t>> pixels_;
 };
 
 enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp };

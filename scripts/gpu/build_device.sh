@@ -26,13 +26,19 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
 fi
 grep -q '^FK_CUDA:.*=ON' "$BUILD_DIR/CMakeCache.txt" || {
   echo "build_device: $BUILD_DIR is not configured with -DFK_CUDA=ON" >&2; exit 1; }
-cmake --build "$BUILD_DIR" -j"$JOBS" --target facekit fk_engine_tests
+# fk_gallery_tests carries the GPU search tests (run_gpu.sh step 2b) when the gallery is built.
+BINS="facekit fk_engine_tests"
+# (grep -c reads all of its input: no SIGPIPE for cmake under pipefail)
+if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -c 'fk_gallery_tests' > /dev/null; then
+  BINS="$BINS fk_gallery_tests"
+fi
+cmake --build "$BUILD_DIR" -j"$JOBS" --target $BINS
 
 rm -rf "$OUT"
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/bin" "$STAGE/lib" "$OUT/models/human" "$OUT/models/faceplugin"
-for b in facekit fk_engine_tests; do
+for b in $BINS; do
   cp "$BUILD_DIR/$b" "$STAGE/bin/$b"
   strip --strip-unneeded "$STAGE/bin/$b"
 done

@@ -8,9 +8,11 @@
 # Steps (about 3-6 minutes on an H100; QUICK=1 skips the batch sweeps):
 #   1. environment: LD_LIBRARY_PATH (.device/lib + the cuDNN/cuBLAS found), nvidia-smi
 #   2. GPU tests: fk_engine_tests --gtest_filter='Cuda*:OpParity*'
-#   3. selftest fp32 / tf32 / auto / fp16 (fp16 is expected to report "not implemented")
+#   2b. GPU exact search: fk_gallery_tests --gtest_filter='GpuSearch*', bench search exact-gpu rows
+#   3. selftest fp32 / tf32 / auto / fp16 (fp16: half storage, first GPU run; auto: per model fp16
+#      if its load-time accuracy check passes, the "prec" column / precision_note say which)
 #   4. run-mode A/B at batch 1 and 64: staged vs resident vs graph (selftest --runs timing)
-#   5. facekit bench engine --device cuda, if this facekit's bench has --device
+#   5. facekit bench engine --device cuda, if this facekit's bench has --device (+ a short fp16 sweep)
 #   6. peers: scripts/gpu/peer_bench.py (ONNX Runtime CUDA EP, PyTorch) on fr_feature.onnx
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -86,11 +88,38 @@ step gpu_tests 300 "$BIN/bin/fk_engine_tests" --gtest_filter='Cuda*:OpParity*' \
   --gtest_output="xml:$OUT/gpu_tests.xml"
 grep -h -E '^\[  (SKIPPED|FAILED) \]|no CUDA device' "$OUT/gpu_tests.log" | sort | uniq -c | head -20
 
+# ---- 2b. GPU exact search (gallery; docs/gallery.md "GPU exact search") ------------------------
+# fk_gallery_tests GpuSearch*: the exact-gpu index against exact fp32 on the CPU (top-k ids and
+# scores), k up to 128, adds/removes, tiles, concurrency, memory cap, Gallery::Identify. Then
+# `bench search` rows exact-gpu (fp16 rows) / exact-gpu-fp32 next to exact-fp32 and FAISS flat
+# on the CPU, recall vs exact fp32 (search.md/json under $OUT/bench_search). ~1-2 min on an H100
+# machine, most of it the 1M x 1024 data and the CPU rows; QUICK=1 runs fewer sizes.
+if [ -x "$BIN/bin/fk_gallery_tests" ]; then
+  step search_gpu_tests 180 "$BIN/bin/fk_gallery_tests" --gtest_filter='GpuSearch*' \
+    --gtest_output="xml:$OUT/search_gpu_tests.xml"
+else
+  echo "fk_gallery_tests is not in .device/pack.tar.xz: skipped (rebuild with scripts/gpu/build_device.sh)" |
+    tee "$OUT/search_gpu_tests.log"
+  printf 'search_gpu_tests\tskipped\t0s\n' >> "$STEPS"
+fi
+if [ "${QUICK:-0}" = 1 ]; then SRCH_N="100000,1000000"; SRCH_D="128,1024"; else SRCH_N="10000,100000,1000000"; SRCH_D="128,512,1024"; fi
+mkdir -p "$OUT/bench_search"
+step bench_search_gpu 240 "$FK" bench search --sizes "$SRCH_N" --dims "$SRCH_D" --big-dims "$SRCH_D" --no-10m \
+  --modes exact-fp32,exact-gpu,exact-gpu-fp32,faiss-flat --out-dir "$OUT/bench_search"
+
 # ---- 3. selftest per precision -------------------------------------------------------------------
+# The JSON runs print the runner's plan lines (FK_CUDA_VERBOSE: fp16 storage per plan, casts,
+# convolutions cuDNN could not run in half, auto's decision per model) into the step's log.
 for p in fp32 tf32 auto fp16; do
   step "selftest_$p" 300 "$FK" selftest --device cuda --precision "$p" --runs 5
-  "$FK" selftest --device cuda --precision "$p" --runs 5 --json > "$OUT/selftest_$p.json" 2>> "$OUT/selftest_$p.log"
+  FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision "$p" --runs 5 --json > "$OUT/selftest_$p.json" 2>> "$OUT/selftest_$p.log"
 done
+# fp16 under compute-sanitizer on one small model: out-of-bounds / misaligned accesses of the new
+# half kernels and casts (the kernels were written without a GPU; docs/cuda.md "Precision").
+if command -v compute-sanitizer > /dev/null; then
+  step sanitizer_fp16 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$FK" selftest --device cuda --precision fp16 --only blazeface,mobileface --run resident
+fi
 
 # ---- 4. run modes A/B ------------------------------------------------------------------------------
 if [ "${QUICK:-0}" != 1 ]; then
@@ -105,6 +134,8 @@ fi
 # ---- 5. engine benchmark on the GPU ----------------------------------------------------------------
 if "$FK" bench engine --help 2>&1 | grep -q -- '--device'; then
   step bench_engine_gpu 400 "$FK" bench engine --device cuda --out "$OUT/bench"
+  step bench_engine_gpu_fp16 200 "$FK" bench engine --device cuda --precision fp16 \
+    --models mobileface,fr_feature,fr_detect --batches 1,64,512 --out "$OUT/bench_fp16"
 else
   echo "bench engine has no --device flag in this build: skipped (see docs/cuda.md)" | tee "$OUT/bench_engine_gpu.log"
   printf 'bench_engine_gpu\tskipped\t0s\n' >> "$STEPS"

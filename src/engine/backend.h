@@ -97,12 +97,16 @@ class Backend {
 const Backend* GetBackend(const std::string& name);
 std::vector<std::string> AvailableBackends();
 
-// The "cuda" backend bound to GPU `gpu_index` with `precision` (fp32 | tf32 | auto; fp16 is
-// refused with Unsupported until half storage exists), with the GPU memory pool limit applied
-// when one is given (the pool is per GPU and process-wide: the last limit set wins; 0/0 leaves
-// it unchanged). Unavailable with the reason in a build without CUDA or when the GPU is unusable.
-// "auto" resolves to tf32 on GPUs with TF32 tensor cores (compute capability >= 8), else fp32.
+// The "cuda" backend bound to GPU `gpu_index` with `precision` (fp32 | tf32 | fp16 | auto), with
+// the GPU memory pool limit applied when one is given (the pool is per GPU and process-wide: the
+// last limit set wins; 0/0 leaves it unchanged). Unavailable with the reason in a build without
+// CUDA or when the GPU is unusable. "auto" here is the non-fp16 choice: tf32 on GPUs with TF32
+// tensor cores (compute capability >= 8), else fp32; Model::Load tries fp16 first for "auto"
+// (accuracy check, docs/cuda.md "Precision").
 Result<const Backend*> GetCudaBackend(int gpu_index, const std::string& precision,
                                       int64_t memory_limit_bytes, double memory_limit_fraction);
+// Compute capability of visible GPU `gpu_index` as major*10+minor (e.g. 90), or the reason the
+// GPU is unusable (Unavailable; also in a build without CUDA).
+Result<int> CudaComputeCapability(int gpu_index);
 
 }  // namespace fk::engine

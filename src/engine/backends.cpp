@@ -58,4 +58,14 @@ Result<const Backend*> GetCudaBackend(int gpu_index, const std::string& precisio
 #endif
 }
 
+Result<int> CudaComputeCapability(int gpu_index) {
+#ifdef FK_HAVE_CUDA
+  FK_ASSIGN_OR_RETURN(cuda::DeviceInfo info, cuda::CheckDeviceUsable(gpu_index));
+  return info.cc_major * 10 + info.cc_minor;
+#else
+  (void)gpu_index;
+  return Unavailable("this facekit was built without CUDA");
+#endif
+}
+
 }  // namespace fk::engine

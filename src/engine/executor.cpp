@@ -4,6 +4,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <new>
 #include <set>
 #include <thread>
 
@@ -29,6 +35,139 @@ std::string Join(const std::vector<std::string>& v) {
   return s;
 }
 }  // namespace
+
+namespace {
+// Persistent workers for the batch split (Executor::RunSplitBatch). Plain std::threads, not
+// an OpenMP team: each worker runs its chunks with single-threaded kernels (oneDNN's OpenMP
+// build runs a 1-thread primitive inline), so no OpenMP fork/join happens anywhere on the
+// split path and the caller's OpenMP pool stays asleep. Work is handed out per chunk from an
+// atomic counter, the caller included: a worker that wakes late (its core busy with other
+// work, or placed by the scheduler on the caller's core) takes fewer chunks instead of
+// holding up the batch, and the caller only waits for chunks a worker has already claimed.
+// Both sides spin briefly before sleeping (a worker for the next job of a back-to-back
+// series, the caller for the last claimed chunk), which saves a futex wake-up (tens of us on
+// this VM) per run. One split job at a time; a concurrent caller that finds the pool busy
+// runs its chunks itself (concurrent callers are parallel already). Leaked on purpose
+// (threads outlive static destructors).
+class SplitPool {
+ public:
+  static SplitPool& Get() {
+    static SplitPool* pool = new SplitPool();
+    return *pool;
+  }
+
+  // Runs fn(0) .. fn(chunks - 1), on the caller and up to `helpers` pool threads.
+  void Run(int chunks, int helpers, const std::function<void(int)>& fn) {
+    std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
+    if (!busy.owns_lock() || helpers <= 0 || chunks <= 1) {
+      for (int c = 0; c < chunks; ++c) fn(c);
+      return;
+    }
+    Job job;
+    job.fn = &fn;
+    job.chunks = chunks;
+    job.wanted = std::min(helpers, chunks - 1);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (static_cast<int>(workers_.size()) < helpers) workers_.emplace_back([this] { Loop(); });
+      job_ = &job;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    for (int h = 0; h < job.wanted; ++h) work_cv_.notify_one();
+    for (int c; (c = job.next.fetch_add(1)) < chunks;) fn(c);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = nullptr;  // workers that wake from now on do not join
+    }
+    // Wait for the chunks the workers claimed: spin (they are running), yield, then sleep.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; job.active.load(std::memory_order_acquire) != 0; ++i) {
+      if (i < 2000) {
+        Pause();
+        continue;
+      }
+      if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2)) {
+        std::this_thread::yield();
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      done_cv_.wait(lock, [&] { return job.active.load(std::memory_order_acquire) == 0; });
+      break;
+    }
+  }
+
+ private:
+  struct Job {
+    const std::function<void(int)>* fn = nullptr;
+    int chunks = 0;
+    int wanted = 0;              // helpers to wake
+    int joined = 0;              // helpers that took part (guarded by mu_)
+    std::atomic<int> active{0};  // helpers inside the job now
+    std::atomic<int> next{0};
+  };
+
+  SplitPool() = default;
+
+  // How long an idle worker spins for the next job ($FK_SPLIT_SPIN_US, measurements).
+  static inline const int64_t kWorkerSpinUs = [] {
+    const char* e = std::getenv("FK_SPLIT_SPIN_US");
+    return e && *e ? std::atoll(e) : int64_t{300};
+  }();
+
+  static void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  void Loop() {
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    uint64_t seen = 0;
+    for (;;) {
+      // Spin for the next job before sleeping.
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; generation_.load(std::memory_order_acquire) == seen; ++i) {
+        Pause();
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kWorkerSpinUs)) break;
+      }
+      Job* job = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] {
+          return job_ != nullptr && generation_.load(std::memory_order_relaxed) != seen && job_->joined < job_->wanted;
+        });
+        seen = generation_.load(std::memory_order_relaxed);
+        job = job_;
+        ++job->joined;
+        job->active.fetch_add(1, std::memory_order_relaxed);
+      }
+      for (int c; (c = job->next.fetch_add(1)) < job->chunks;) (*job->fn)(c);
+      // The last access to `job` (the caller may return as soon as this reads 0).
+      std::lock_guard<std::mutex> lock(mu_);
+      if (job->active.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_all();
+    }
+  }
+
+  std::mutex run_mu_;  // one split job at a time
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  Job* job_ = nullptr;                   // guarded by mu_
+  std::atomic<uint64_t> generation_{0};  // written under mu_
+};
+}  // namespace
+
+int SplitChunks(int64_t batch, int threads) {
+  if (batch < 2 || threads < 2) return 1;
+  // k chunks per thread, of at most 8 rows; k = 2 where that keeps chunks >= 4 rows, so a
+  // thread slowed by other work on its core hands chunks over. The single-thread time per row
+  // of mobileface is lowest at 4..8 rows (~20% higher at 1 row and at 32).
+  int64_t k = (batch + 8 * threads - 1) / (8 * threads);
+  if (k == 1 && batch >= 8 * threads) k = 2;
+  return static_cast<int>(std::min<int64_t>(batch, threads * k));
+}
 
 MemoryPlan PlanMemory(std::vector<ArenaSlot> slots) {
   MemoryPlan plan;
@@ -104,7 +243,14 @@ struct Executor::Plan {
   }
 };
 
-Executor::~Executor() = default;
+Executor::~Executor() {
+  if (profiler_ && profiler_->runs() > 0) std::fputs(profiler_->Report(graph_).c_str(), stderr);
+}
+
+std::string Executor::ProfileReport() const { return profiler_ ? profiler_->Report(graph_) : std::string(); }
+void Executor::ResetProfile() const {
+  if (profiler_) profiler_->Reset();
+}
 
 Result<std::unique_ptr<Executor>> Executor::Create(ir::Graph graph, const ExecutorOptions& options) {
   std::unique_ptr<Executor> ex(new Executor());
@@ -131,6 +277,7 @@ Result<std::unique_ptr<Executor>> Executor::Create(ir::Graph graph, const Execut
   ex->graph_ = std::move(graph);
   ex->options_ = options;
   if (const char* e = std::getenv("FK_SPLIT_BATCH"); e && *e) ex->options_.split_batch = std::string(e) != "0";
+  if (Profiler::EnabledByEnv()) ex->profiler_ = std::make_unique<Profiler>();
   int threads = options.num_threads;
   if (threads <= 0) {
 #ifdef _OPENMP
@@ -341,6 +488,9 @@ Result<std::vector<Tensor>> Executor::Execute(const Plan& plan, const std::vecto
     FK_RETURN_IF_ERROR(plan.runner->Run(inputs, outs));
     return outs;
   }
+  Profiler* const prof = profiler_.get();  // $FK_PROFILE: per-node times of this run
+  Profiler::RunTimes prof_times;
+  const auto prof_start = prof ? Profiler::Clock::now() : Profiler::Clock::time_point();
   const size_t nv = graph_.values().size();
   std::vector<Tensor> values(nv);
   for (size_t v = 0; v < nv; ++v)
@@ -375,7 +525,15 @@ Result<std::vector<Tensor>> Executor::Execute(const Plan& plan, const std::vecto
     out_t.clear();
     for (ValueId v : n.inputs) in_t.push_back(values[static_cast<size_t>(v)]);
     for (ValueId v : n.outputs) out_t.push_back(values[static_cast<size_t>(v)]);
-    status = step.kernel->Run(in_t, out_t, ws);
+    if (prof) {
+      const auto t0 = Profiler::Clock::now();
+      status = step.kernel->Run(in_t, out_t, ws);
+      prof_times.Add(static_cast<size_t>(step.node), step.backend->name(),
+                     n.outputs.empty() ? nullptr : &plan.info[static_cast<size_t>(n.outputs[0])].shape,
+                     std::chrono::duration<double>(Profiler::Clock::now() - t0).count());
+    } else {
+      status = step.kernel->Run(in_t, out_t, ws);
+    }
     if (!status.ok()) {
       status = status.WithContext("node '" + n.name + "' (" + ir::OpTypeName(n.op) + ") on backend " +
                                   step.backend->name());
@@ -396,19 +554,22 @@ Result<std::vector<Tensor>> Executor::Execute(const Plan& plan, const std::vecto
     out_t.clear();
     plan.Release(std::move(arena));
   }
+  if (prof && status.ok())
+    prof->Merge(prof_times, std::chrono::duration<double>(Profiler::Clock::now() - prof_start).count());
   if (!status.ok()) return status;
   return result;
 }
 
 // Data-parallel batch split (docs/engine-cpu.md, "Threads"): on the CPU backend a batch of
-// N >= 2 inputs with T > 1 threads runs as min(T, N) sub-batches at the same time, each on one
-// thread with single-threaded kernels, instead of one batch whose every kernel forks and joins
-// T threads. Small models (mobileface, 0.018 GFLOP per face) lose more to the per-kernel
-// fork/join than they gain at 2 threads; per-sample parallelism has no such cost. Only for
-// graphs whose inputs and outputs all carry the batch as their leading dimension (checked on
-// the planned shapes); anything else takes the normal path.
+// N >= 2 inputs with T > 1 threads runs as SplitChunks(N, T) chunks on T threads
+// (the caller and T - 1 SplitPool workers), each chunk with single-threaded kernels, instead of
+// one batch whose every kernel forks and joins T threads. Small models (mobileface, 0.018
+// GFLOP per face, ~60 kernels) lose more to the per-kernel fork/join than they gain at 2
+// threads; per-chunk parallelism has no such cost. Only for graphs whose inputs and outputs
+// all carry the batch as their leading dimension (checked on the planned shapes); anything
+// else takes the normal path.
 Result<std::optional<std::vector<Tensor>>> Executor::RunSplitBatch(const std::vector<Tensor>& inputs) const {
-  if (!options_.split_batch || threads_ < 2 || backend_ == nullptr || backend_->name() != "cpu" || inputs.empty())
+  if (!options_.split_batch || threads_ < 2 || backend_ == nullptr || std::strcmp(backend_->name(), "cpu") != 0 || inputs.empty())
     return std::optional<std::vector<Tensor>>();
   const int64_t n = inputs[0].shape().rank() >= 1 ? inputs[0].shape()[0] : 0;
   if (n < 2) return std::optional<std::vector<Tensor>>();
@@ -417,55 +578,83 @@ Result<std::optional<std::vector<Tensor>>> Executor::RunSplitBatch(const std::ve
     if (inputs[i].shape().rank() < 1 || inputs[i].shape()[0] != n || declared.rank() < 1 || declared[0] >= 0)
       return std::optional<std::vector<Tensor>>();
   }
-  const int parts = static_cast<int>(std::min<int64_t>(threads_, n));
-  std::vector<int64_t> begin(parts + 1, 0);
-  for (int p = 0; p < parts; ++p) begin[p + 1] = begin[p] + n / parts + (p < n % parts ? 1 : 0);
-  std::vector<std::vector<Tensor>> chunk_in(parts);
-  std::vector<std::shared_ptr<const Plan>> plans(parts);
-  for (int p = 0; p < parts; ++p) {
-    const int64_t rows = begin[p + 1] - begin[p];
+  // Chunk p has base + 1 rows for p < extra, else base rows: at most two plan shapes.
+  static const int64_t forced_rows = [] {  // $FK_SPLIT_ROWS=R: chunks of R rows (measurements)
+    const char* e = std::getenv("FK_SPLIT_ROWS");
+    return e && *e ? std::max<int64_t>(0, std::atoll(e)) : int64_t{0};
+  }();
+  const int chunks = forced_rows > 0 ? static_cast<int>(std::max<int64_t>((n + forced_rows - 1) / forced_rows, 2))
+                                     : SplitChunks(n, threads_);
+  const int helpers = std::min(threads_, chunks) - 1;
+  const int64_t base = n / chunks, extra = n % chunks;
+  std::vector<std::vector<Tensor>> chunk_in(static_cast<size_t>(chunks));
+  std::vector<std::shared_ptr<const Plan>> plans(static_cast<size_t>(chunks));
+  std::vector<int64_t> begin(static_cast<size_t>(chunks));
+  for (int p = 0; p < chunks; ++p) {
+    const int64_t r = base + (p < extra ? 1 : 0);
+    begin[static_cast<size_t>(p)] = p * base + std::min<int64_t>(p, extra);
     std::vector<Shape> shapes;
     for (const Tensor& t : inputs) {
       Shape s = t.shape();
-      const size_t row_bytes = t.num_elements() == 0 ? 0 : t.nbytes() / static_cast<size_t>(n);
-      s[0] = rows;
-      chunk_in[p].push_back(Tensor::View(t.dtype(), s,
-                                         const_cast<char*>(static_cast<const char*>(t.raw())) + begin[p] * row_bytes));
+      const size_t row_bytes = t.nbytes() / static_cast<size_t>(n);
+      s[0] = r;
+      chunk_in[static_cast<size_t>(p)].push_back(
+          Tensor::View(t.dtype(), s,
+                       const_cast<char*>(static_cast<const char*>(t.raw())) +
+                           static_cast<size_t>(begin[static_cast<size_t>(p)]) * row_bytes));
       shapes.push_back(s);
     }
-    FK_ASSIGN_OR_RETURN(plans[p], GetPlan(shapes, 1));
-    if (plans[p]->runner) return std::optional<std::vector<Tensor>>();
+    if (p > 0 && p != extra) {  // same shapes as the chunk before
+      plans[static_cast<size_t>(p)] = plans[static_cast<size_t>(p) - 1];
+      continue;
+    }
+    FK_ASSIGN_OR_RETURN(plans[static_cast<size_t>(p)], GetPlan(shapes, 1));
+    const Plan& plan = *plans[static_cast<size_t>(p)];
+    if (plan.runner) return std::optional<std::vector<Tensor>>();
     for (ValueId v : graph_.outputs()) {
-      const Shape& os = plans[p]->info[static_cast<size_t>(v)].shape;
-      if (os.rank() < 1 || os[0] != rows) return std::optional<std::vector<Tensor>>();
+      const Shape& os = plan.info[static_cast<size_t>(v)].shape;
+      if (os.rank() < 1 || os[0] != r) return std::optional<std::vector<Tensor>>();
     }
   }
-  std::vector<std::optional<Result<std::vector<Tensor>>>> results(parts);
+  // The full outputs; every chunk copies its rows in as it finishes.
+  std::vector<Tensor> out;
+  for (ValueId v : graph_.outputs()) {
+    const TensorInfo& ti = plans[0]->info[static_cast<size_t>(v)];
+    Shape s = ti.shape;
+    s[0] = n;
+    out.emplace_back(ti.dtype, s);
+  }
+  std::vector<Status> status(static_cast<size_t>(chunks));
+  auto run_chunk = [&](int p) {
+    Status& st = status[static_cast<size_t>(p)];
+    try {  // nothing may escape a pool worker
+      auto r = Execute(*plans[static_cast<size_t>(p)], chunk_in[static_cast<size_t>(p)], /*keep_all=*/false);
+      if (!r.ok()) {
+        st = r.status();
+        return;
+      }
+      for (size_t o = 0; o < out.size(); ++o) {
+        const Tensor& part = (*r)[o];
+        const size_t row_bytes = out[o].nbytes() / static_cast<size_t>(n);
+        std::memcpy(static_cast<char*>(out[o].raw()) + static_cast<size_t>(begin[static_cast<size_t>(p)]) * row_bytes,
+                    part.raw(), part.nbytes());
+      }
+    } catch (const std::bad_alloc&) {
+      st = ResourceExhausted("out of memory running batch rows " + std::to_string(begin[static_cast<size_t>(p)]) +
+                             ".. of " + std::to_string(n));
+    } catch (const std::exception& e) {
+      st = Internal(std::string("batch split: ") + e.what());
+    }
+  };
 #ifdef _OPENMP
   const int saved_threads = omp_get_max_threads();
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
 #endif
-  for (int p = 0; p < parts; ++p) results[p].emplace(Execute(*plans[p], chunk_in[p], /*keep_all=*/false));
+  SplitPool::Get().Run(chunks, helpers, run_chunk);
 #ifdef _OPENMP
   omp_set_num_threads(saved_threads);
 #endif
-  for (auto& r : results)
-    if (!r->ok()) return r->status();
-  std::vector<Tensor> out;
-  const size_t nout = graph_.outputs().size();
-  for (size_t o = 0; o < nout; ++o) {
-    const Tensor& first = (**results[0])[o];
-    Shape s = first.shape();
-    s[0] = n;
-    Tensor t(first.dtype(), s);
-    char* dst = static_cast<char*>(t.raw());
-    for (int p = 0; p < parts; ++p) {
-      const Tensor& part = (**results[p])[o];
-      std::memcpy(dst, part.raw(), part.nbytes());
-      dst += part.nbytes();
-    }
-    out.push_back(std::move(t));
-  }
+  for (const Status& st : status)
+    if (!st.ok()) return st;
   return std::optional<std::vector<Tensor>>(std::move(out));
 }
 

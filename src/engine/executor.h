@@ -22,6 +22,7 @@
 #include "engine/backend.h"
 #include "engine/ir/graph.h"
 #include "engine/optimizer/optimizer.h"
+#include "engine/profiler.h"
 #include "facekit/status.h"
 #include "facekit/tensor.h"
 
@@ -38,11 +39,11 @@ struct ExecutorOptions {
   // tensors between nodes); "resident" = whole graph on the device, one sync; "graph" =
   // resident + CUDA Graph capture/replay per input-shape set. Ignored by CPU backends.
   std::string device_run = "resident";
-  // CPU backend, threads > 1, batch >= 2: run min(threads, batch) single-threaded sub-batches
-  // at the same time instead of multi-threaded kernels (Executor::RunSplitBatch). Off by default:
-  // its measured gain was not reproducible across runs (docs/engine-cpu.md, "Threads");
-  // $FK_SPLIT_BATCH=1 turns it on, =0 off.
-  bool split_batch = false;
+  // CPU backend, threads > 1, batch >= 2: run the batch as single-threaded chunks on
+  // `num_threads` threads (the caller and persistent pool workers) instead of one batch with
+  // multi-threaded kernels (Executor::RunSplitBatch; docs/engine-cpu.md, "Threads").
+  // $FK_SPLIT_BATCH=0 turns it off, =1 on (overrides this field).
+  bool split_batch = true;
 };
 
 // One value's place in the arena.
@@ -64,6 +65,12 @@ struct MemoryPlan {
 // arena: greedy by decreasing size, first fit among the offsets that do not collide with
 // an already placed slot whose lifetime overlaps. Exposed for tests.
 MemoryPlan PlanMemory(std::vector<ArenaSlot> slots);
+
+// Number of chunks of the batch split (Executor::RunSplitBatch) for a batch of `batch` inputs
+// on `threads` threads: a multiple of `threads` (at most `batch`), chunks of at most 8 rows and,
+// where the batch allows, at least 4. Rows are spread evenly (sizes differ by at most one).
+// Exposed for tests.
+int SplitChunks(int64_t batch, int threads);
 
 // What a plan looks like, for `facekit inspect` and tests.
 struct PlanSummary {
@@ -102,6 +109,12 @@ class Executor {
   // Checks `inputs` against the graph inputs (exposed for Model).
   Status ValidateInputs(const std::vector<Tensor>& inputs) const;
 
+  // Per-node profile ($FK_PROFILE=1, engine/profiler.h): the table so far ("" when profiling
+  // is off or nothing ran), and a reset (e.g. after warm-up runs). With profiling on, the
+  // table is also printed to stderr when the executor is destroyed.
+  std::string ProfileReport() const;
+  void ResetProfile() const;
+
   struct Plan;
 
  private:
@@ -121,6 +134,7 @@ class Executor {
 
   mutable std::mutex mu_;
   mutable std::map<std::vector<std::vector<int64_t>>, std::shared_ptr<const Plan>> plans_;
+  std::unique_ptr<Profiler> profiler_;  // non-null iff $FK_PROFILE was set at Create
 };
 
 // Imports a model file into a graph; dispatches on the extension (.json: TF.js graph

@@ -1,4 +1,5 @@
 // fk::Model: the public face of the engine (PIMPL over engine::Executor).
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -45,13 +46,19 @@ struct Model::Impl {
   std::vector<TensorSpec> outputs;
   std::string backend;
   std::string device_warning;
+  std::string precision;       // cuda: fp32 | tf32 | fp16 as run; other backends: fp32
+  std::string precision_note;  // precision auto on cuda: what the accuracy check decided
 };
 
 namespace {
 
 // Backend "cuda" / device.use_cuda: checks the GPU (ResolveBackend), binds the backend to
 // (gpu_index, precision), applies the memory limit. Falls back to the CPU only when allowed.
-Status ResolveDevice(const ModelOptions& opts, engine::LoadOptions* lo, std::string* warning) {
+// With precision auto on a GPU with tensor cores (compute capability >= 7.0), *fp16 is set to the
+// fp16 backend: Load then checks the model in fp16 against the backend in lo (AutoPrecision).
+// *precision is the precision lo's backend runs.
+Status ResolveDevice(const ModelOptions& opts, engine::LoadOptions* lo, std::string* warning,
+                     const engine::Backend** fp16, std::string* precision) {
   if (opts.backend != "cuda" && !opts.device.use_cuda) return OkStatus();
   std::string run = opts.cuda_run;
   if (run.empty()) {
@@ -73,7 +80,91 @@ Status ResolveDevice(const ModelOptions& opts, engine::LoadOptions* lo, std::str
                       engine::GetCudaBackend(dc.gpu_index, dc.precision, dc.gpu_memory_limit_bytes,
                                              dc.gpu_memory_limit_fraction));
   lo->exec.device_run = run;
+  *precision = dc.precision;
+  if (dc.precision == "auto") {
+    FK_ASSIGN_OR_RETURN(int cc, engine::CudaComputeCapability(dc.gpu_index));
+    *precision = cc >= 80 ? "tf32" : "fp32";  // what GetCudaBackend chose for "auto"
+    if (cc >= 70) {
+      FK_ASSIGN_OR_RETURN(*fp16, engine::GetCudaBackend(dc.gpu_index, "fp16", 0, 0));
+    }
+  }
   return OkStatus();
+}
+
+// The accuracy check of precision auto: both executors run once on the same deterministic input
+// (uniform [0,1) floats from an LCG, dynamic dims: batch 1, others 64, like `facekit selftest`);
+// fp16 is kept only if every output is finite and has cosine >= kAutoFp16MinCosine against the
+// fp32/tf32 run. Returns whether fp16 passed and a one-line note saying why.
+constexpr double kAutoFp16MinCosine = 0.999;
+
+bool CheckFp16(const engine::Executor& base, const engine::Executor& half, const std::string& base_name,
+               std::string* note) {
+  const ir::Graph& g = base.graph();
+  std::vector<Tensor> inputs;
+  uint32_t x = 12345u;
+  for (ir::ValueId v : g.inputs()) {
+    std::vector<int64_t> dims = g.value(v).shape.dims();
+    for (size_t i = 0; i < dims.size(); ++i)
+      if (dims[i] < 0) dims[i] = i == 0 ? 1 : 64;
+    Tensor t(g.value(v).dtype, Shape(dims));
+    for (int64_t i = 0; i < t.num_elements(); ++i) {
+      x = x * 1664525u + 1013904223u;
+      const float u = static_cast<float>(x >> 8) / static_cast<float>(1u << 24);
+      if (t.dtype() == DType::kFloat32) t.data<float>()[i] = u;
+      else if (t.dtype() == DType::kInt32) t.data<int32_t>()[i] = static_cast<int32_t>(u * 255);
+      else if (t.dtype() == DType::kUInt8) t.data<uint8_t>()[i] = static_cast<uint8_t>(u * 255);
+      else if (t.dtype() == DType::kInt64) t.data<int64_t>()[i] = static_cast<int64_t>(u * 255);
+    }
+    inputs.push_back(std::move(t));
+  }
+  auto want = base.Run(inputs);
+  if (!want.ok()) {
+    *note = "auto: " + base_name + " (the fp16 accuracy check could not run: " + want.status().message() + ")";
+    return false;
+  }
+  auto got = half.Run(inputs);
+  if (!got.ok()) {
+    *note = "auto: " + base_name + " (fp16 run failed: " + got.status().message() + ")";
+    return false;
+  }
+  double worst = 1;
+  std::string worst_name;
+  for (size_t o = 0; o < want->size() && o < got->size(); ++o) {
+    const Tensor& a = (*want)[o];
+    const Tensor& b = (*got)[o];
+    const std::string name = g.value(g.outputs()[o]).name;
+    if (a.dtype() != DType::kFloat32 || b.dtype() != DType::kFloat32) continue;  // int outputs: not half
+    if (a.shape() != b.shape()) {
+      *note = "auto: " + base_name + " (fp16 output '" + name + "' has shape " + b.shape().ToString() + ")";
+      return false;
+    }
+    double dot = 0, na = 0, nb = 0;
+    for (int64_t i = 0; i < a.num_elements(); ++i) {
+      const double p = a.data<float>()[i], q = b.data<float>()[i];
+      if (!std::isfinite(q) && std::isfinite(p)) {
+        *note = "auto: " + base_name + " (fp16 output '" + name + "' has NaN/Inf)";
+        return false;
+      }
+      if (!std::isfinite(p)) continue;
+      dot += p * q;
+      na += p * p;
+      nb += q * q;
+    }
+    const double cos = (na == 0 && nb == 0) ? 1.0 : (na == 0 || nb == 0) ? 0.0 : dot / std::sqrt(na * nb);
+    if (cos < worst) {
+      worst = cos;
+      worst_name = name;
+    }
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", worst);
+  if (worst < kAutoFp16MinCosine) {
+    *note = "auto: " + base_name + " (fp16 rejected: output '" + worst_name + "' cosine " + buf + " < 0.999 vs " +
+            base_name + ")";
+    return false;
+  }
+  *note = std::string("auto: fp16 (accuracy check passed: lowest output cosine ") + buf + " vs " + base_name + ")";
+  return true;
 }
 
 }  // namespace
@@ -86,15 +177,31 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const ModelO
   lo.exec.backend = opts.backend;
   lo.exec.num_threads = opts.num_threads;
   lo.optimize = opts.optimize;
-  std::string warning;
-  FK_RETURN_IF_ERROR(ResolveDevice(opts, &lo, &warning).WithContext("loading " + path));
+  std::string warning, precision = "fp32", note;
+  const engine::Backend* fp16 = nullptr;
+  FK_RETURN_IF_ERROR(ResolveDevice(opts, &lo, &warning, &fp16, &precision).WithContext("loading " + path));
   FK_ASSIGN_OR_RETURN(std::unique_ptr<engine::Executor> ex, engine::LoadExecutor(path, lo));
+  if (fp16) {  // precision auto on a GPU with tensor cores: fp16 if the model passes the check
+    engine::LoadOptions lo16 = lo;
+    lo16.exec.backend_object = fp16;
+    auto ex16 = engine::LoadExecutor(path, lo16);
+    if (!ex16.ok()) {
+      note = "auto: " + precision + " (fp16 load failed: " + ex16.status().message() + ")";
+    } else if (CheckFp16(*ex, **ex16, precision, &note)) {
+      ex = std::move(ex16).value();
+      precision = "fp16";
+    }
+    if (const char* v = std::getenv("FK_CUDA_VERBOSE"); v && *v && *v != '0')
+      std::fprintf(stderr, "facekit: %s: %s\n", path.c_str(), note.c_str());
+  }
   auto impl = std::make_unique<Impl>();
   const ir::Graph& g = ex->graph();
   for (ir::ValueId v : g.inputs()) impl->inputs.push_back({g.value(v).name, g.value(v).dtype, g.value(v).shape});
   for (ir::ValueId v : g.outputs()) impl->outputs.push_back({g.value(v).name, g.value(v).dtype, g.value(v).shape});
   impl->backend = lo.exec.backend;
   impl->device_warning = warning;
+  impl->precision = lo.exec.backend == "cuda" ? precision : "fp32";
+  impl->precision_note = note;
   impl->executor = std::move(ex);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
@@ -103,6 +210,8 @@ const std::vector<TensorSpec>& Model::inputs() const { return impl_->inputs; }
 const std::vector<TensorSpec>& Model::outputs() const { return impl_->outputs; }
 std::string Model::backend_name() const { return impl_->backend; }
 std::string Model::device_warning() const { return impl_->device_warning; }
+std::string Model::precision() const { return impl_->precision; }
+std::string Model::precision_note() const { return impl_->precision_note; }
 
 Result<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs) const {
   return impl_->executor->Run(inputs);

@@ -360,7 +360,9 @@ struct Gallery::Impl {
       if (!row) break;
       subs[ss.Int(0)] = {ss.Text(1), ss.Text(2)};
     }
-    auto idx = std::make_unique<gallery::SearchIndex>(info.dim, index_options);
+    // Device settings first (GPU probe, or the reason it cannot be used).
+    FK_ASSIGN_OR_RETURN(std::unique_ptr<gallery::SearchIndex> idx,
+                        gallery::SearchIndex::Create(info.dim, index_options));
     std::unordered_map<int64_t, int64_t> ts;
     FK_ASSIGN_OR_RETURN(Stmt t, sql->Prepare(
                                     "SELECT t.id, t.subject_id, t.model_id, t.model_version, t.dim, t.vector "
@@ -439,6 +441,10 @@ bool Gallery::approximate() const {
 size_t Gallery::index_memory_bytes() const {
   std::lock_guard lock(impl_->meta_mu);
   return impl_->index->MemoryBytes();
+}
+std::string Gallery::index_device() const {
+  std::lock_guard lock(impl_->meta_mu);
+  return impl_->index->DeviceDescription();
 }
 
 namespace {

@@ -2,7 +2,9 @@
 #include "gallery/search_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -15,6 +17,9 @@
 #endif
 #ifdef FK_HAVE_OPENBLAS
 #include <cblas.h>
+#endif
+#ifdef FK_GALLERY_CUDA
+#include "engine/cuda/search_gpu.h"  // plain C++ interface (no CUDA types)
 #endif
 #ifdef FK_HAVE_FAISS
 #include <faiss/IndexFlat.h>
@@ -655,14 +660,167 @@ struct SearchIndex::Approx {
 #endif
 };
 
+// ------------------------------------------------------------ GPU copy ----
+
+struct SearchIndex::Gpu {
+#ifdef FK_GALLERY_CUDA
+  std::unique_ptr<engine::cuda::GpuSearchIndex> idx;
+#endif
+  Status broken;        // why the GPU copy was dropped (searches report it)
+  std::string warning;  // the fallback warning when the GPU could not be set up
+  mutable std::atomic<bool> warned{false};
+};
+
+Status ValidateIndexDevice(const IndexOptions& options) {
+  const DeviceConfig& d = options.device;
+  if (!d.use_cuda) return OkStatus();
+  if (d.gpu_index < 0) return InvalidArgument("device.gpu_index must be >= 0, got " + std::to_string(d.gpu_index));
+  if (d.gpu_memory_limit_bytes < 0)
+    return InvalidArgument("device.gpu_memory_limit_bytes must be >= 0 (0 = no cap), got " +
+                           std::to_string(d.gpu_memory_limit_bytes));
+  if (!(d.gpu_memory_limit_fraction >= 0 && d.gpu_memory_limit_fraction <= 1))
+    return InvalidArgument("device.gpu_memory_limit_fraction must be in [0, 1] (0 = no cap), got " +
+                           std::to_string(d.gpu_memory_limit_fraction));
+  const std::string& p = d.precision;
+  if (!p.empty() && p != "auto" && p != "fp16" && p != "fp32" && p != "tf32")
+    return InvalidArgument("device.precision '" + p +
+                           "' is not one of auto, fp16, fp32, tf32 (GPU search: auto = fp16 rows with fp32 "
+                           "accumulation)");
+  if (options.mode == SearchMode::kApprox)
+    return InvalidArgument("SearchMode::kApprox cannot be combined with GPU search (device.use_cuda): the GPU "
+                           "searches exactly at every size; use SearchMode::kExact or kAuto, or drop use_cuda");
+  return OkStatus();
+}
+
+int SearchIndex::GpuMaxK() {
+#ifdef FK_GALLERY_CUDA
+  return engine::cuda::GpuSearchMaxK();
+#else
+  return 0;
+#endif
+}
+
+Status SearchIndex::AttachGpu() {
+  FK_RETURN_IF_ERROR(ValidateIndexDevice(options_));
+  const DeviceConfig& d = options_.device;
+  Status st;
+#ifdef FK_GALLERY_CUDA
+  engine::cuda::GpuSearchOptions go;
+  go.gpu_index = d.gpu_index;
+  go.half = d.precision.empty() || d.precision == "auto" || d.precision == "fp16";
+  go.tf32 = d.precision == "tf32";
+  go.memory_limit_bytes = d.gpu_memory_limit_bytes;
+  go.memory_limit_fraction = d.gpu_memory_limit_fraction;
+  auto r = engine::cuda::GpuSearchIndex::Create(dim_, go);
+  if (r.ok()) {
+    gpu_->idx = std::move(r).value();
+    return OkStatus();
+  }
+  st = r.status();
+#else
+  st = Unsupported("GPU exact search (device cuda:" + std::to_string(d.gpu_index) +
+                   ") needs the CUDA backend: this facekit was built without CUDA; rebuild with -DFK_CUDA=ON "
+                   "-DCMAKE_CUDA_ARCHITECTURES=<your GPU's compute capability, e.g. 90> (docs/cuda.md), or search "
+                   "on the CPU");
+#endif
+  if (d.allow_cpu_fallback) {
+    gpu_->warning = "GPU search unavailable, searching on the CPU: " + st.ToString();
+    std::fprintf(stderr, "facekit: warning: %s\n", gpu_->warning.c_str());
+    return OkStatus();
+  }
+  return st;
+}
+
+bool SearchIndex::GpuActiveLocked() const {
+#ifdef FK_GALLERY_CUDA
+  return gpu_->idx != nullptr;
+#else
+  return false;
+#endif
+}
+
+void SearchIndex::DropGpuLocked(const Status& why) {
+  gpu_->broken = why.WithContext(
+      "the GPU copy of the search index was dropped after an error (reopen the gallery, or Reload(), to rebuild "
+      "it)");
+#ifdef FK_GALLERY_CUDA
+  gpu_->idx.reset();
+#endif
+  std::fprintf(stderr, "facekit: warning: %s\n", gpu_->broken.ToString().c_str());
+}
+
+void SearchIndex::WarnOnce(const std::string& what) const {
+  if (!gpu_->warned.exchange(true)) std::fprintf(stderr, "facekit: warning: %s\n", what.c_str());
+}
+
+bool SearchIndex::on_gpu() const {
+  std::shared_lock lock(mu_);
+  return GpuActiveLocked();
+}
+
+size_t SearchIndex::GpuMemoryBytes() const {
+  std::shared_lock lock(mu_);
+#ifdef FK_GALLERY_CUDA
+  if (gpu_->idx) return gpu_->idx->device_bytes();
+#endif
+  return 0;
+}
+
+std::string SearchIndex::DeviceDescription() const {
+  std::shared_lock lock(mu_);
+#ifdef FK_GALLERY_CUDA
+  if (gpu_->idx) return gpu_->idx->Describe();
+#endif
+  if (!gpu_->broken.ok()) return "cpu (" + gpu_->broken.message() + ")";
+  if (!gpu_->warning.empty()) return "cpu (" + gpu_->warning + ")";
+  return "cpu";
+}
+
+Status SearchIndex::SearchGpu(const float* qn, int64_t nq, int k, std::vector<std::vector<Hit>>* out) const {
+#ifdef FK_GALLERY_CUDA
+  std::vector<int32_t> pos(static_cast<size_t>(nq) * k);
+  std::vector<float> sc(static_cast<size_t>(nq) * k);
+  FK_RETURN_IF_ERROR(gpu_->idx->Search(qn, nq, k, pos.data(), sc.data()));
+  const int64_t n = st_->size();
+  for (int64_t i = 0; i < nq; ++i) {
+    auto& o = (*out)[static_cast<size_t>(i)];
+    o.clear();
+    for (int j = 0; j < k; ++j) {
+      const size_t at = static_cast<size_t>(i) * k + j;
+      if (pos[at] < 0) continue;
+      if (pos[at] >= n)
+        return Internal("GPU search returned row " + std::to_string(pos[at]) + " of " + std::to_string(n));
+      o.push_back({st_->pos_to_id[static_cast<size_t>(pos[at])], sc[at]});
+    }
+    SortHits(&o);
+  }
+  return OkStatus();
+#else
+  (void)qn, (void)nq, (void)k, (void)out;
+  return Unsupported("built without CUDA");
+#endif
+}
+
 // ---------------------------------------------------------------- index ----
 
 SearchIndex::SearchIndex(int dim, const IndexOptions& options)
-    : dim_(dim), stride_((dim + 31) / 32 * 32), options_(options), st_(std::make_unique<Storage>()) {
+    : dim_(dim), stride_((dim + 31) / 32 * 32), options_(options), st_(std::make_unique<Storage>()),
+      gpu_(std::make_unique<Gpu>()) {
   st_->precision = options.precision;
   st_->dim = dim;
   st_->stride = stride_;
   st_->row_bytes = static_cast<size_t>(stride_) * ElemBytes(options.precision);
+  if (dim < 1) {
+    device_status_ = InvalidArgument("search index dimension must be >= 1, got " + std::to_string(dim));
+    return;
+  }
+  if (options.device.use_cuda) device_status_ = AttachGpu();
+}
+
+Result<std::unique_ptr<SearchIndex>> SearchIndex::Create(int dim, const IndexOptions& options) {
+  auto idx = std::make_unique<SearchIndex>(dim, options);
+  if (!idx->device_status().ok()) return idx->device_status();
+  return idx;
 }
 
 SearchIndex::~SearchIndex() = default;
@@ -706,6 +864,9 @@ size_t SearchIndex::MemoryBytes() const {
 
 void SearchIndex::Clear() {
   std::unique_lock lock(mu_);
+#ifdef FK_GALLERY_CUDA
+  if (gpu_->idx) gpu_->idx->Clear();
+#endif
   st_->blocks.clear();
   st_->pos_to_id.clear();
   st_->id_to_pos.clear();
@@ -731,6 +892,7 @@ const char* ApproxMethodName(ApproxMethod m) {
 }
 
 Status SearchIndex::Add(const int64_t* ids, const float* vectors, int64_t n) {
+  if (!device_status_.ok()) return device_status_;
   if (n < 0) return InvalidArgument("SearchIndex::Add: negative count");
   // Validate and normalise outside the lock.
   std::vector<float> norm(vectors, vectors + static_cast<size_t>(n) * dim_);
@@ -745,6 +907,20 @@ Status SearchIndex::Add(const int64_t* ids, const float* vectors, int64_t n) {
       if (st_->id_to_pos.count(ids[i]) || seen[ids[i]]++)
         return AlreadyExists("template id " + std::to_string(ids[i]) + " is already in the search index");
   }
+#ifdef FK_GALLERY_CUDA
+  // The GPU copy first (rows at the same positions as below): on failure nothing is added,
+  // or, with the CPU fallback allowed, the copy is dropped and the CPU rows carry on.
+  if (gpu_->idx && n > 0) {
+    Status g = gpu_->idx->size() == st_->size()
+                   ? gpu_->idx->Append(norm.data(), n)
+                   : Internal("GPU copy has " + std::to_string(gpu_->idx->size()) + " rows, the index " +
+                              std::to_string(st_->size()));
+    if (!g.ok()) {
+      if (!options_.device.allow_cpu_fallback) return g.WithContext("search index: nothing was added");
+      DropGpuLocked(g);
+    }
+  }
+#endif
   st_->pos_to_id.reserve(st_->pos_to_id.size() + static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const int64_t pos = st_->size();
@@ -762,7 +938,7 @@ Status SearchIndex::Add(const int64_t* ids, const float* vectors, int64_t n) {
   // kAuto stays exact when the configured method is not in this build; kApprox
   // reports it (BuildApprox / Gallery open).
   if (options_.mode != SearchMode::kExact && st_->size() >= options_.approx_threshold &&
-      ApproxMethodAvailable(options_.approx_method))
+      ApproxMethodAvailable(options_.approx_method) && !GpuActiveLocked())
     return BuildApproxLocked();
   return OkStatus();
 }
@@ -800,6 +976,12 @@ Status SearchIndex::Remove(int64_t id) {
   auto it = st_->id_to_pos.find(id);
   if (it == st_->id_to_pos.end()) return NotFound("template id " + std::to_string(id) + " is not in the search index");
   const int64_t pos = it->second, last = st_->size() - 1;
+#ifdef FK_GALLERY_CUDA
+  if (gpu_->idx) {  // same swap-with-last on the GPU; an error drops the copy (the CPU rows stay right)
+    Status g = gpu_->idx->RemoveSwapLast(pos);
+    if (!g.ok()) DropGpuLocked(g);
+  }
+#endif
   st_->id_to_pos.erase(it);
   if (pos != last) {
     st_->Move(last, pos);
@@ -836,6 +1018,9 @@ Status SearchIndex::Remove(int64_t id) {
 
 Status SearchIndex::BuildApprox() {
   std::unique_lock lock(mu_);
+  if (GpuActiveLocked())
+    return FailedPrecondition("this index searches exactly on the GPU (IndexOptions::device.use_cuda); the "
+                              "approximate indexes are CPU-only: open it without use_cuda to build one");
   return BuildApproxLocked();
 }
 
@@ -948,6 +1133,7 @@ Status SearchIndex::BuildApproxLocked() {
 
 Status SearchIndex::Search(const float* queries, int64_t nq, int k, std::vector<std::vector<Hit>>* out,
                            bool exact_only) const {
+  if (!device_status_.ok()) return device_status_;
   if (k <= 0) return InvalidArgument("top-k must be >= 1, got " + std::to_string(k));
   if (nq < 0) return InvalidArgument("negative query count");
   std::vector<float> qn(queries, queries + static_cast<size_t>(nq) * dim_);
@@ -957,6 +1143,18 @@ Status SearchIndex::Search(const float* queries, int64_t nq, int k, std::vector<
   out->assign(static_cast<size_t>(nq), {});
   std::shared_lock lock(mu_);
   if (st_->size() == 0 || nq == 0) return OkStatus();
+  if (options_.device.use_cuda) {
+    // GPU copy first (exact); k > GpuMaxK() and the CPU fallback use the CPU rows below.
+    if (GpuActiveLocked() && k <= GpuMaxK()) {
+      Status g = SearchGpu(qn.data(), nq, k, out);
+      if (g.ok() || !options_.device.allow_cpu_fallback) return g;
+      WarnOnce("GPU search failed, searching on the CPU: " + g.ToString());
+      out->assign(static_cast<size_t>(nq), {});
+    } else if (!gpu_->broken.ok()) {
+      if (!options_.device.allow_cpu_fallback) return gpu_->broken;
+      WarnOnce(gpu_->broken.ToString() + "; searching on the CPU");
+    }
+  }
   if (approx_ && !exact_only) return SearchApprox(qn.data(), nq, k, out);
   if (nq < 4) {
     for (int64_t i = 0; i < nq; ++i)

@@ -20,6 +20,13 @@
 //   - kFaissHnsw: FAISS IndexHNSWFlat (inner product); a removed template becomes a
 //     tombstone filtered at search, the graph is rebuilt when a quarter is dead.
 //
+// GPU exact search (IndexOptions::device.use_cuda; engine/cuda/search_gpu.h): every added
+// row is also appended to a copy on the GPU (fp16 or fp32), at the same position; Remove
+// swap-removes there too. Searches with k <= GpuMaxK() run there (cuBLAS GEMM + top-k
+// kernels), others and the CPU fallback on the CPU rows. No approximate index is built while
+// the GPU copy is in use. A CUDA error while updating the copy drops it: later searches fail
+// with that error, or run on the CPU with a warning under device.allow_cpu_fallback.
+//
 // Thread safety: all const methods may run concurrently; Add/Remove/BuildApprox take
 // an exclusive lock (std::shared_mutex) and may run while searches are in flight.
 #pragma once
@@ -44,8 +51,25 @@ class SearchIndex {
  public:
   static constexpr int kBlockRows = 4096;
 
+  // Validates the device settings and, with options.device.use_cuda, sets up the GPU copy:
+  // InvalidArgument (bad device settings, kApprox with a GPU), Unsupported (built without
+  // CUDA), Unavailable (no driver / GPU / cuBLAS; the reason) unless allow_cpu_fallback.
+  static Result<std::unique_ptr<SearchIndex>> Create(int dim, const IndexOptions& options);
+  // Same, for callers that check device_status() themselves; an index whose device setup
+  // failed answers Add/Search with that status.
   SearchIndex(int dim, const IndexOptions& options);
   ~SearchIndex();
+
+  // OK, or why the requested GPU setup failed (never set with allow_cpu_fallback).
+  const Status& device_status() const { return device_status_; }
+  // True while searches run on the GPU copy.
+  bool on_gpu() const;
+  // "cpu", or the GPU copy's description; with the fallback warning when there is one.
+  std::string DeviceDescription() const;
+  // Bytes the GPU copy holds on the device (0 without one).
+  size_t GpuMemoryBytes() const;
+  // Largest k served by the GPU (larger k search the CPU rows).
+  static int GpuMaxK();
 
   int dim() const { return dim_; }
   const IndexOptions& options() const { return options_; }
@@ -76,8 +100,14 @@ class SearchIndex {
 
   struct Storage;
   struct Approx;
+  struct Gpu;
 
  private:
+  Status AttachGpu();
+  bool GpuActiveLocked() const;
+  void DropGpuLocked(const Status& why);
+  Status SearchGpu(const float* qn, int64_t nq, int k, std::vector<std::vector<Hit>>* out) const;
+  void WarnOnce(const std::string& what) const;
   Status ApproxAddLocked(const int64_t* ids, const float* norm, int64_t n);
   Status SearchApprox(const float* qn, int64_t nq, int k, std::vector<std::vector<Hit>>* out) const;
   void SearchIvf8(const float* qn, int k, std::vector<Hit>* out, bool parallel) const;
@@ -91,7 +121,14 @@ class SearchIndex {
   mutable std::shared_mutex mu_;
   std::unique_ptr<Storage> st_;
   std::unique_ptr<Approx> approx_;
+  std::unique_ptr<Gpu> gpu_;
+  Status device_status_;
 };
+
+// Device settings of an index (IndexOptions::device) checked without probing the GPU:
+// InvalidArgument for a negative gpu_index or limit, a fraction > 1, a precision other than
+// auto/fp16/fp32/tf32, or SearchMode::kApprox together with use_cuda.
+Status ValidateIndexDevice(const IndexOptions& options);
 
 // Whether this build has the approximate method (FAISS ones need FAISS), and its name.
 bool ApproxMethodAvailable(ApproxMethod m);

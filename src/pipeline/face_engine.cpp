@@ -1,5 +1,6 @@
 // FaceEngine: ties detector, landmarks, quality, recognizer and calibration together.
 #include <cmath>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -20,6 +21,11 @@ struct FaceEngine::Impl {
   std::optional<RocTable> roc;  // of this engine's recognizer
   std::vector<RocTable> tables; // every table of the calibration file (Verify of other models' templates)
   std::string calibration_path;
+
+  // Detections in `image` coordinates, found on a downscaled working copy when it is large.
+  Result<std::vector<pipeline::Detection>> DetectScaled(const Image& image) const;
+  // Landmarks, quality, alignment and templates of `dets` (in `image` coordinates).
+  Result<std::vector<Face>> Finish(const Image& image, std::vector<pipeline::Detection> dets) const;
 };
 
 FaceEngine::FaceEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -107,16 +113,56 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   return std::unique_ptr<FaceEngine>(new FaceEngine(std::move(impl)));
 }
 
+namespace {
+
+// Detection runs on a working copy of at least kDetectSide px on the longer side: the full
+// view (320x240 for fr_detect) and the tiles (0.55 of the photo each -> 320x240) need no more,
+// and resampling a 2048-px photo for them cost more than the detector itself
+// (docs/pipeline.md, "Speed"). Landmarks, alignment and templates use the full image, or a
+// decode at a scale where every face has at least kCropFaceSide px (ProcessFile).
+constexpr int kDetectSide = 640;
+constexpr float kCropFaceSide = 112.f;  // box side at which the 112-px chip needs no upsampling
+
+double ThreadCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return 1e3 * ts.tv_sec + 1e-6 * ts.tv_nsec;
+}
+
+void ScaleDetections(std::vector<pipeline::Detection>* dets, double fx, double fy) {
+  const auto sx = static_cast<float>(fx), sy = static_cast<float>(fy);
+  for (auto& d : *dets) {
+    d.box = {d.box.x0 * sx, d.box.y0 * sy, d.box.x1 * sx, d.box.y1 * sy};
+    for (auto& p : d.keypoints) p = {p.x * sx, p.y * sy};
+  }
+}
+
+}  // namespace
+
+Result<std::vector<pipeline::Detection>> FaceEngine::Impl::DetectScaled(const Image& image) const {
+  const int side = std::max(image.width(), image.height());
+  const int f = side / kDetectSide;
+  if (f < 2) return detector->Detect(image);
+  const Image work = vision::DownscaleBox(image, f);
+  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, detector->Detect(work));
+  ScaleDetections(&dets, f, f);
+  return dets;
+}
+
 Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
-  const Impl& m = *impl_;
   if (image.empty()) return InvalidArgument("process: empty image");
-  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, m.detector->Detect(image));
-  std::vector<Face> faces(dets.size());
-  if (dets.empty()) return faces;
+  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, impl_->DetectScaled(image));
+  return impl_->Finish(image, std::move(dets));
+}
+
+Result<std::vector<Face>> FaceEngine::Impl::Finish(const Image& image, std::vector<pipeline::Detection> dets) const {
+  const Impl& m = *this;
+  if (dets.empty()) return std::vector<Face>();
   std::vector<pipeline::MeshResult> meshes;
   if (m.mesh) {
     FK_ASSIGN_OR_RETURN(meshes, m.mesh->Run(image, dets));
   }
+  std::vector<Face> faces(dets.size());
   std::vector<std::array<Point2f, 5>> pts(dets.size());
   for (size_t i = 0; i < dets.size(); ++i) {
     Face& f = faces[i];
@@ -156,11 +202,51 @@ Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
   return faces;
 }
 
-Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path) const {
+// A JPEG is decoded twice at most: first at the smallest DCT scale with >= kDetectSide px for
+// the detector; again, at the scale where the smallest face found has kCropFaceSide px (at
+// most the full decode, max_image_side), only when some face is smaller than that and the
+// file has more pixels. Portraits and most photos need one cheap decode (entropy decoding
+// is then about all of the cost); small faces in large photos get full resolution.
+Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path, ProcessStats* stats) const {
+  ProcessStats local;
+  ProcessStats& st = stats ? *stats : local;
+  st = {};
   DecodeOptions opts;
   opts.max_side = impl_->cfg.max_image_side;
-  FK_ASSIGN_OR_RETURN(Image img, DecodeImageFile(path, opts));
-  auto faces = Process(img);
+  opts.target_max_side = kDetectSide;
+  double t0 = ThreadCpuMs();
+  FK_ASSIGN_OR_RETURN(Image work, DecodeImageFile(path, opts));
+  st.decode_cpu_ms += ThreadCpuMs() - t0;
+  st.decodes = 1;
+  st.detect_width = st.crop_width = work.width();
+  st.detect_height = st.crop_height = work.height();
+  auto dets = impl_->DetectScaled(work);
+  if (!dets.ok()) return dets.status().WithContext(path);
+  float smallest = 1e30f;
+  for (const auto& d : *dets) smallest = std::min(smallest, std::min(d.box.width(), d.box.height()));
+  const int side = std::max(work.width(), work.height());
+  const int source_side = std::max(work.source_width(), work.source_height());
+  const int best_side = opts.max_side > 0 ? std::min(source_side, opts.max_side) : source_side;
+  // Only landmarks and templates need the finer decode (quality's chip is fine either way).
+  const bool crops = impl_->mesh || (impl_->cfg.embed && impl_->recognizer);
+  if (crops && !dets->empty() && smallest < kCropFaceSide && best_side > side * 5 / 4) {
+    DecodeOptions hi = opts;
+    hi.target_max_side = static_cast<int>(std::ceil(side * kCropFaceSide / std::max(smallest, 1.f)));
+    t0 = ThreadCpuMs();
+    FK_ASSIGN_OR_RETURN(Image full, DecodeImageFile(path, hi));
+    st.decode_cpu_ms += ThreadCpuMs() - t0;
+    st.decodes = 2;
+    st.crop_width = full.width();
+    st.crop_height = full.height();
+    if (full.width() != work.width() || full.height() != work.height()) {
+      ScaleDetections(&*dets, static_cast<double>(full.width()) / work.width(),
+                      static_cast<double>(full.height()) / work.height());
+      auto faces = impl_->Finish(full, std::move(*dets));
+      if (!faces.ok()) return faces.status().WithContext(path);
+      return faces;
+    }
+  }
+  auto faces = impl_->Finish(work, std::move(*dets));
   if (!faces.ok()) return faces.status().WithContext(path);
   return faces;
 }

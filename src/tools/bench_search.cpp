@@ -24,6 +24,7 @@
 #include <omp.h>
 #endif
 
+#include "facekit/device.h"
 #include "tools/commands.h"
 
 #if defined(FK_GALLERY_ENABLED)
@@ -196,12 +197,13 @@ struct BenchConfig {
   std::set<std::string> modes;
   int nprobe = 0, nlist = 0, rerank = 0, hnsw_ef = 0;
   int64_t hnsw_max_n = 0;
+  int gpu_index = 0;  // --device cuda:N (exact-gpu rows)
   bool Has(const std::string& m) const { return modes.count(m) != 0; }
 };
 
 const char* const kAllModes[] = {"exact-fp32",     "exact-fp16",     "exact-int8", "ivf-int8+rr-fp32",
                                  "ivf-int8+rr-fp16", "ivf-int8",     "faiss-ivf-flat", "faiss-hnsw",
-                                 "faiss-flat"};
+                                 "faiss-flat",     "exact-gpu",      "exact-gpu-fp32"};
 
 std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick, const BenchConfig& cfg) {
   std::vector<ModeResult> out;
@@ -229,8 +231,9 @@ std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick, const BenchConfi
       std::copy(part.begin(), part.end(), exact.begin() + i);
     }
   }
+  // gpu_precision non-empty: the exact-gpu rows (IndexOptions::device, docs/gallery.md).
   auto run_index = [&](const std::string& name, VectorPrecision p, SearchMode m,
-                       ApproxMethod method = ApproxMethod::kIvfInt8) {
+                       ApproxMethod method = ApproxMethod::kIvfInt8, const std::string& gpu_precision = "") {
     if (!cfg.Has(name)) return;
     if (method == ApproxMethod::kFaissHnsw && cfg.hnsw_max_n > 0 && n > cfg.hnsw_max_n) {
       std::fprintf(stderr, "    %-16s skipped (N > --hnsw-max-n %lld)\n", name.c_str(),
@@ -247,9 +250,22 @@ std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick, const BenchConfi
     o.ivf_nlist = cfg.nlist;
     o.ivf_rerank = cfg.rerank;
     if (cfg.hnsw_ef > 0) o.hnsw_ef_search = cfg.hnsw_ef;
+    if (!gpu_precision.empty()) {
+      o.device.use_cuda = true;
+      o.device.gpu_index = cfg.gpu_index;
+      o.device.precision = gpu_precision;
+    }
     auto t0 = Clock::now();
     SearchIndex idx(d, o);
-    (void)idx.Add(ids.data(), data.data(), n);
+    if (!idx.device_status().ok()) {
+      std::fprintf(stderr, "    %-16s skipped: %s\n", name.c_str(), idx.device_status().ToString().c_str());
+      return;
+    }
+    if (const Status st = idx.Add(ids.data(), data.data(), n); !st.ok()) {
+      std::fprintf(stderr, "    %-16s skipped: adding %lld templates failed: %s\n", name.c_str(),
+                   static_cast<long long>(n), st.ToString().c_str());
+      return;
+    }
     if (m == SearchMode::kApprox) {
       const Status st = idx.BuildApprox();
       if (!st.ok()) {
@@ -260,9 +276,21 @@ std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick, const BenchConfi
     r.build_s = Ms(t0, Clock::now()) / 1000;
     r.params = idx.ApproxDescription();
     r.bytes_per_template = static_cast<double>(idx.MemoryBytes()) / n;
+    if (!gpu_precision.empty()) {  // GPU rows: device memory per template, the device in params
+      r.bytes_per_template = static_cast<double>(idx.GpuMemoryBytes()) / n;
+      r.params = idx.DeviceDescription() + " (bytes/template: GPU memory; the CPU rows are kept too)";
+    }
+    Status search_error;
     auto res = Measure(
-        [&](const float* q, int64_t nq, std::vector<std::vector<Hit>>* o2) { (void)idx.Search(q, nq, 10, o2); },
+        [&](const float* q, int64_t nq, std::vector<std::vector<Hit>>* o2) {
+          const Status st = idx.Search(q, nq, 10, o2);
+          if (!st.ok() && search_error.ok()) search_error = st;
+        },
         queries, nq_single, nbatch, d, &r);
+    if (!search_error.ok()) {
+      std::fprintf(stderr, "    %-16s FAILED: %s\n", name.c_str(), search_error.ToString().c_str());
+      r.params = "FAILED: " + search_error.ToString();
+    }
     if (exact.empty()) exact = res;  // fp32 exact runs first: it is the reference
     Recall(res, exact, &r);
     std::fprintf(stderr, "    %-16s single %.3f ms  batch64 %.0f q/s  recall@1 %.3f @10 %.3f  %.0f B/tpl  build %.1fs  %s\n",
@@ -276,6 +304,8 @@ std::vector<ModeResult> RunConfig(int64_t n, int d, bool quick, const BenchConfi
   run_index("ivf-int8+rr-fp32", VectorPrecision::kFloat32, SearchMode::kApprox, ApproxMethod::kIvfInt8);
   run_index("ivf-int8+rr-fp16", VectorPrecision::kFloat16, SearchMode::kApprox, ApproxMethod::kIvfInt8);
   run_index("ivf-int8", VectorPrecision::kInt8, SearchMode::kApprox, ApproxMethod::kIvfInt8);
+  run_index("exact-gpu", VectorPrecision::kFloat16, SearchMode::kExact, ApproxMethod::kIvfInt8, "fp16");
+  run_index("exact-gpu-fp32", VectorPrecision::kFloat32, SearchMode::kExact, ApproxMethod::kIvfInt8, "fp32");
 #ifdef FK_HAVE_FAISS
   run_index("faiss-ivf-flat", VectorPrecision::kFloat32, SearchMode::kApprox, ApproxMethod::kFaissIvfFlat);
   run_index("faiss-hnsw", VectorPrecision::kFloat32, SearchMode::kApprox, ApproxMethod::kFaissHnsw);
@@ -359,9 +389,13 @@ int BenchSearch(const Args& args) {
                  "usage: facekit bench search [--quick] [--sizes 10000,100000,1000000] [--dims 128,256,512,1024]\n"
                  "       [--big-dims 128,256,512] [--no-10m] [--10m-dims 128] [--out-dir docs/benchmarks] [--no-write]\n"
                  "       [--modes M1,M2,...] [--hnsw-max-n N] [--nprobe P] [--nlist L] [--rerank R] [--hnsw-ef E]\n"
+                 "       [--device cuda[:N]]\n"
                  "modes (default all): exact-fp32 exact-fp16 exact-int8 ivf-int8+rr-fp32 ivf-int8+rr-fp16 ivf-int8\n"
-                 "       faiss-ivf-flat faiss-hnsw faiss-flat (the FAISS IndexFlatIP peer). Recall is always measured\n"
-                 "       against exact fp32 (computed untimed when exact-fp32 is not selected).\n"
+                 "       faiss-ivf-flat faiss-hnsw faiss-flat (the FAISS IndexFlatIP peer)\n"
+                 "       exact-gpu (cuBLAS, fp16 rows, fp32 accumulation) exact-gpu-fp32 (fp32 rows and math); skipped\n"
+                 "       with the reason when no GPU is usable. Recall is always measured against exact fp32 on the CPU\n"
+                 "       (computed untimed when exact-fp32 is not selected).\n"
+                 "--device cuda[:N]: the GPU of the exact-gpu rows (default cuda:0).\n"
                  "--hnsw-max-n: skip faiss-hnsw above this N (default 100000; its build is slow on 2 cores).\n"
                  "--nprobe/--nlist/--rerank/--hnsw-ef: override the automatic approximate parameters.\n");
     return 2;
@@ -385,6 +419,15 @@ int BenchSearch(const Args& args) {
     cfg.rerank = static_cast<int>(std::stol(FlagValue(args, "--rerank", "0")));
     cfg.hnsw_ef = static_cast<int>(std::stol(FlagValue(args, "--hnsw-ef", "0")));
     cfg.hnsw_max_n = std::stoll(FlagValue(args, "--hnsw-max-n", "100000"));
+    if (const std::string dev = FlagValue(args, "--device", ""); !dev.empty()) {
+      auto dc = ParseDeviceFlag(dev);
+      if (!dc.ok() || !dc->use_cuda) {
+        std::fprintf(stderr, "facekit bench search: --device must be cuda or cuda:N (the GPU of the exact-gpu rows)%s%s\n",
+                     dc.ok() ? "" : ": ", dc.ok() ? "" : dc.status().message().c_str());
+        return 2;
+      }
+      cfg.gpu_index = dc->gpu_index;
+    }
   }
   const bool quick = HasFlag(args, "--quick");
   auto sizes = ParseList(FlagValue(args, "--sizes", quick ? "10000,100000" : "10000,100000,1000000"));

@@ -487,7 +487,7 @@ void PrintUsage() {
                "  --out DIR    where engine-cpu.md / engine-cpu.json go (default <source>/docs/benchmarks)\n"
                "  --json       print the JSON report on stdout instead of the table\n"
                "  --device cuda[:N]  GPU table instead (engine-gpu.md/json): batch sweep (default 1..512), latency,\n"
-               "               inputs/s, first-run time, GPU memory, CPU column; --precision fp32|tf32|auto,\n"
+               "               inputs/s, first-run time, GPU memory, CPU column; --precision fp32|tf32|fp16|auto,\n"
                "               --cpu-threads N, --cpu-max-batch B (default 32); exit 3 when no GPU is usable\n");
 }
 
@@ -620,7 +620,7 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
       std::uniform_real_distribution<float> dist(bm->lo, bm->hi);
       for (int64_t i = 0; i < x.num_elements(); ++i) x.data<float>()[i] = dist(rng);
       Timing g = time_model(**gm, x);
-      json r{{"model", name}, {"batch", b}};
+      json r{{"model", name}, {"batch", b}, {"precision", (*gm)->precision()}};  // auto resolved
       if (!g.error.empty()) {
         r["error"] = g.error;
         report["results"].push_back(r);

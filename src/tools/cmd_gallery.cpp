@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/npy.h"
+#include "facekit/device.h"
 #include "facekit/gallery.h"
 #ifdef FK_PIPELINE_ENABLED
 #include "facekit/face.h"
@@ -25,7 +26,8 @@ using nlohmann::json;
 
 const std::vector<std::string> kValueFlags = {"--db",    "--gallery", "--subject", "--templates", "--template",
                                               "--top",   "--model",   "--model-version", "--dim", "--name",
-                                              "--display-name", "--metadata", "--precision", "--mode", "--threads"};
+                                              "--display-name", "--metadata", "--precision", "--mode", "--threads",
+                                              "--device", "--gpu-precision"};
 
 std::string DbPath(const Args& args) {
   std::string def = "facekit.db";
@@ -158,6 +160,17 @@ Result<IndexOptions> IndexOptionsFrom(const Args& args) {
   else if (m == "exact") o.mode = SearchMode::kExact;
   else if (m == "approx") o.mode = SearchMode::kApprox;
   else return InvalidArgument("--mode must be auto, exact or approx, got '" + m + "'");
+  // Search device (docs/gallery.md "GPU exact search"): --device cuda[:N] keeps a copy of the
+  // templates on that GPU and searches there; --gpu-precision auto|fp16|fp32|tf32;
+  // --cpu-fallback searches on the CPU (with a warning) when the GPU cannot be used.
+  if (const std::string d = FlagValue(args, "--device"); !d.empty()) {
+    FK_ASSIGN_OR_RETURN(DeviceConfig dc, ParseDeviceFlag(d));
+    o.device.use_cuda = dc.use_cuda;
+    o.device.gpu_index = dc.gpu_index;
+    if (dc.use_cuda && o.mode == SearchMode::kAuto) o.mode = SearchMode::kExact;
+  }
+  o.device.precision = FlagValue(args, "--gpu-precision", "auto");
+  o.device.allow_cpu_fallback = HasFlag(args, "--cpu-fallback");
   return o;
 }
 
@@ -281,7 +294,8 @@ int CmdEnroll(const Args& args) {
 int CmdIdentify(const Args& args) {
   const char* kUse =
       "identify --gallery G (--template FILE(.npy|.json) | IMAGES...) [--top K] [--precision fp32|fp16|int8]\n"
-      "       [--mode auto|exact|approx] [--model ID --model-version V] [--db PATH] [--json]";
+      "       [--mode auto|exact|approx] [--device cpu|cuda[:N]] [--gpu-precision auto|fp16|fp32|tf32]\n"
+      "       [--cpu-fallback] [--model ID --model-version V] [--db PATH] [--json]";
   const std::string gname = FlagValue(args, "--gallery"), file = FlagValue(args, "--template");
   const std::vector<std::string> images = Positional(args, kValueFlags);
   if (gname.empty() || (file.empty() == images.empty()) || HasFlag(args, "--help"))
@@ -293,6 +307,7 @@ int CmdIdentify(const Args& args) {
   if (!dbr.ok()) return Fail("identify", dbr.status());
   auto g = (*dbr)->OpenGallery(gname, *io);
   if (!g.ok()) return Fail("identify", g.status());
+  if (io->device.use_cuda) std::fprintf(stderr, "facekit identify: search device: %s\n", (*g)->index_device().c_str());
   auto t = file.empty() ? TemplatesFromImages(images, (*g)->info(), args, nullptr) : LoadTemplates(file);
   if (!t.ok()) return Fail("identify", t.status());
   const ModelTag model = ModelFor(**g, args, &*t);

@@ -1,9 +1,12 @@
 // facekit run-model / facekit inspect: run a model on .npy inputs, describe a model.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <random>
 #include <sstream>
 
@@ -100,13 +103,16 @@ Result<std::vector<Tensor>> GatherInputs(const engine::Executor& ex, const std::
 }  // namespace
 
 int CmdRunModel(const Args& args) {
-  const std::vector<std::string> vflags = {"--backend", "--threads", "--out", "--random", "--seed"};
+  const std::vector<std::string> vflags = {"--backend", "--threads", "--out", "--random", "--seed", "--repeat"};
   if (HasFlag(args, "--help") || args.empty()) {
     std::fprintf(stderr,
                  "usage: facekit run-model MODEL (INPUT.npy... | --random N,H,W,C) [--backend ref|cpu]\n"
                  "                         [--threads N] [--out DIR] [--json] [--no-optimize] [--seed S]\n"
-                 "Runs MODEL (TF.js model.json) and prints each output's name, shape, first values and\n"
-                 "min/max/mean; --out DIR saves each output as DIR/<name>.npy.\n");
+                 "                         [--repeat N]\n"
+                 "Runs MODEL (TF.js model.json or .onnx) and prints each output's name, shape, first values\n"
+                 "and min/max/mean; --out DIR saves each output as DIR/<name>.npy. --repeat N runs N more\n"
+                 "times after the first (warm-up) run and prints best/median ms per run to stderr; with\n"
+                 "FK_PROFILE=1 the per-node profile (of the repeats only) is printed at exit.\n");
     return args.empty() ? 2 : 0;
   }
   const auto pos = Positional(args, vflags);
@@ -126,6 +132,24 @@ int CmdRunModel(const Args& args) {
   if (!inputs.ok()) return Fail("run-model", inputs.status());
   auto outs = (*ex)->Run(*inputs);
   if (!outs.ok()) return Fail("run-model", outs.status());
+  if (const int repeat = std::atoi(FlagValue(args, "--repeat", "0").c_str()); repeat > 0) {
+    (*ex)->ResetProfile();  // profile the timed runs only, not the warm-up
+    std::vector<double> ms;
+    const std::clock_t cpu0 = std::clock();  // process CPU time: robust to preemption on a busy machine
+    for (int r = 0; r < repeat; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto o = (*ex)->Run(*inputs);
+      if (!o.ok()) return Fail("run-model", o.status());
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double cpu_ms = 1e3 * static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC / repeat;
+    std::sort(ms.begin(), ms.end());
+    std::fprintf(stderr,
+                 "facekit run-model: %d run(s) after warm-up: best %.3f ms, median %.3f ms, mean %.3f ms, "
+                 "process CPU %.3f ms per run\n",
+                 repeat, ms.front(), ms[ms.size() / 2],
+                 std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(ms.size()), cpu_ms);
+  }
 
   const std::string out_dir = FlagValue(args, "--out");
   if (!out_dir.empty()) std::filesystem::create_directories(out_dir);

@@ -215,7 +215,7 @@ void DecodeJpegRaw(const uint8_t* data, size_t size, const DecodeOptions& opt, I
   const int nc = cinfo.output_components;
   res->width = w;
   res->height = h;
-  *img = Image(w, h);
+  *img = Image::Uninitialized(w, h);  // every row is written below
   row_buf->resize(static_cast<size_t>(w) * nc);
   const bool adobe = cinfo.saw_Adobe_marker;
   while (cinfo.output_scanline < cinfo.output_height) {

@@ -22,6 +22,16 @@ Image::Image(int width, int height, Rgb fill) {
   }
 }
 
+Image Image::Uninitialized(int width, int height) {
+  Image img;
+  if (width <= 0 || height <= 0) return img;
+  img.width_ = width;
+  img.height_ = height;
+  img.stride_ = static_cast<size_t>(width) * 3;
+  img.pixels_.resize(img.stride_ * static_cast<size_t>(height));  // default-init: no fill
+  return img;
+}
+
 const char* ImageFormatName(ImageFormat f) {
   switch (f) {
     case ImageFormat::kJpeg:

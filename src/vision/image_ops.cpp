@@ -173,7 +173,7 @@ inline uint8_t ToU8(float v) {
 Result<Image> CropResizeImage(const Image& src, const BoxF& box, int out_w, int out_h, Rgb pad,
                               ResizeFilter filter) {
   FK_RETURN_IF_ERROR(CheckArgs(src, box, out_w, out_h));
-  Image dst(out_w, out_h);
+  Image dst = Image::Uninitialized(out_w, out_h);  // every row is written below
   const std::array<float, 3> pads = {float(pad.r), float(pad.g), float(pad.b)};
   Resample(src, box, out_w, out_h, filter, pads, [&](int i, const float* row) {
     uint8_t* d = dst.row(i);
@@ -231,6 +231,35 @@ Tensor ImageToTensor(const Image& src, const Normalize& norm) {
     }
   }
   return t;
+}
+
+Image DownscaleBox(const Image& src, int f) {
+  if (src.empty() || f <= 1) return src;
+  const int W = src.width(), H = src.height();
+  const int w = (W + f - 1) / f, h = (H + f - 1) / f;
+  Image dst = Image::Uninitialized(w, h);
+  std::vector<uint32_t> acc(static_cast<size_t>(W) * 3);
+  for (int r = 0; r < h; ++r) {
+    const int y0 = r * f, y1 = std::min(H, y0 + f);
+    std::fill(acc.begin(), acc.end(), 0u);
+    for (int y = y0; y < y1; ++y) {  // vertical sums over full rows (vectorises)
+      const uint8_t* s = src.row(y);
+      uint32_t* a = acc.data();
+      for (int k = 0; k < 3 * W; ++k) a[k] += s[k];
+    }
+    uint8_t* d = dst.row(r);
+    for (int c = 0; c < w; ++c) {
+      const int x0 = c * f, x1 = std::min(W, x0 + f);
+      const uint32_t n = static_cast<uint32_t>((x1 - x0) * (y1 - y0));
+      for (int ch = 0; ch < 3; ++ch) {
+        uint32_t sum = 0;
+        for (int x = x0; x < x1; ++x) sum += acc[3 * static_cast<size_t>(x) + ch];
+        d[3 * c + ch] = static_cast<uint8_t>((sum + n / 2) / n);
+      }
+    }
+  }
+  dst.set_source_size(src.source_width(), src.source_height());
+  return dst;
 }
 
 Image FlipHorizontal(const Image& src) {

@@ -74,6 +74,12 @@ Result<Tensor> ResizeToTensor(const Image& src, int out_w, int out_h, const Norm
 // Image -> [1, H, W, 3] float32 at its own size.
 Tensor ImageToTensor(const Image& src, const Normalize& norm);
 
+// Integer box downscale by `factor` >= 1 on both axes: output pixel (c, r) is the mean of
+// source pixels [c*f, c*f+f) x [r*f, r*f+f) clipped to the image (ceil(W/f) x ceil(H/f); the
+// last column/row averages what is there, so a point x maps to x / f up to the partial edge).
+// A cheap working copy of a large photo for the detector. Keeps source_width/height.
+Image DownscaleBox(const Image& src, int factor);
+
 // Mirror left-right. A point x maps to width - x (exact in facekit coordinates).
 Image FlipHorizontal(const Image& src);
 // Applies an EXIF orientation (1..8) so the result is upright; other values return a copy.

@@ -21,6 +21,7 @@
 #include "facekit/engine.h"
 #include "op_cases.h"
 #ifdef FK_HAVE_CUDA
+#include "engine/cuda/cast.cuh"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/device.h"
 #endif
@@ -399,6 +400,79 @@ TEST(CudaOps, PoolReusesMemoryAcrossRuns) {
   // raw allocation count beyond the first run's classes.
   EXPECT_EQ(engine::CudaPoolStats(0).raw_allocations, allocs);
 }
+
+// fp16 (half storage, fp32 accumulation) vs the reference: max error within 1e-2 of the output's
+// magnitude (half keeps 11 significant bits) and cosine >= 0.999. Single-node graphs run
+// staged, so this also covers CudaKernel::Run's float<->half conversions.
+double Cosine(const Tensor& a, const Tensor& b);  // defined below
+
+void ExpectFp16MatchesRef(ir::OpType op, const ir::Attrs& attrs, const std::vector<CaseInput>& in,
+                          const std::string& label) {
+  SCOPED_TRACE(label + " (fp16)");
+  auto b = engine::CudaBackendFor({0, "fp16"});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto want = testing::RunOneNode(engine::RefBackend(), op, attrs, in);
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+  auto have = testing::RunOneNode(*b, op, attrs, in);
+  ASSERT_TRUE(have.ok()) << have.status().ToString();
+  ASSERT_TRUE(have->supported) << "cuda fp16 declined " << label;
+  const double tol = 1e-2 * std::max(1.0, testing::MaxAbs(want->outputs[0]));
+  EXPECT_LE(testing::MaxAbsDiff(want->outputs[0], have->outputs[0]), tol);
+  EXPECT_GE(Cosine(want->outputs[0], have->outputs[0]), 0.999);
+}
+
+TEST(CudaFp16, OpsMatchTheReference) {
+  FK_REQUIRE_GPU();
+  uint32_t seed = 500;
+  for (int stride : {1, 2})
+    for (const char* act : {"none", "relu6", "prelu"}) {
+      // 16 -> 24 channels (tensor-core friendly) and 7 -> 13 (not a multiple of 8).
+      for (int64_t cin : {7, 16}) {
+        const int64_t cout = cin == 7 ? 13 : 24;
+        std::vector<CaseInput> in = {{RandomFloat(Shape{2, 13, 11, cin}, seed++)},
+                                     {RandomFloat(Shape{3, 3, cin, cout}, seed++), true},
+                                     {RandomFloat(Shape{cout}, seed++), true}};
+        if (std::string(act) == "prelu") in.push_back({RandomFloat(Shape{cout}, seed++, 0.f, 0.5f), true});
+        ExpectFp16MatchesRef(ir::OpType::kConv2D, ConvAttrs(stride, "SAME", act, true), in,
+                             "conv s" + std::to_string(stride) + " c" + std::to_string(cin) + " " + act);
+      }
+    }
+  ExpectFp16MatchesRef(ir::OpType::kDepthwiseConv2D, ConvAttrs(2, "SAME", "relu", true),
+                       {{RandomFloat(Shape{1, 17, 15, 5}, seed++)},
+                        {RandomFloat(Shape{5, 5, 5, 2}, seed++), true},
+                        {RandomFloat(Shape{10}, seed++), true}},
+                       "depthwise s2 m2");
+  for (int tb : {0, 1}) {
+    ir::Attrs a;
+    a.set("transpose_b", int64_t{tb});
+    a.set("has_bias", int64_t{1});
+    a.set("activation", std::string("none"));
+    ExpectFp16MatchesRef(ir::OpType::kMatMul, a,
+                         {{RandomFloat(Shape{3, 128}, seed++)},
+                          {RandomFloat(tb ? Shape{24, 128} : Shape{128, 24}, seed++), true},
+                          {RandomFloat(Shape{24}, seed++), true}},
+                         "matmul tb" + std::to_string(tb));
+  }
+  for (auto op : {ir::OpType::kMaxPool, ir::OpType::kAvgPool}) {
+    ir::Attrs a;
+    a.set("ksize", std::vector<int64_t>{3, 3});
+    a.set("strides", std::vector<int64_t>{2, 2});
+    a.set("padding", std::string("SAME"));
+    ExpectFp16MatchesRef(op, a, {{RandomFloat(Shape{2, 9, 8, 13}, seed++)}}, ir::OpTypeName(op));
+  }
+  ir::Attrs sm;
+  sm.set("axis", int64_t{-1});
+  ExpectFp16MatchesRef(ir::OpType::kSoftmax, sm, {{RandomFloat(Shape{3, 5, 127}, seed++, -8.f, 8.f)}}, "softmax");
+  for (auto op : {ir::OpType::kAdd, ir::OpType::kMul, ir::OpType::kMaximum})
+    ExpectFp16MatchesRef(op, {}, {{RandomFloat(Shape{2, 7, 1, 13}, seed++)}, {RandomFloat(Shape{5, 1}, seed++)}},
+                         std::string("broadcast ") + ir::OpTypeName(op));
+  ExpectFp16MatchesRef(ir::OpType::kRelu6, {}, {{RandomFloat(Shape{3, 1001}, seed++, -8.f, 8.f)}}, "relu6");
+  ir::Attrs cat;
+  cat.set("axis", int64_t{-1});
+  ExpectFp16MatchesRef(ir::OpType::kConcat, cat,
+                       {{RandomFloat(Shape{2, 3, 5}, seed++)}, {RandomFloat(Shape{2, 3, 7}, seed++), true}},
+                       "concat with a constant");
+}
 #endif
 
 // ---- Model::Load with backend "cuda" (runs everywhere; the no-GPU branches run on CI) ----------
@@ -464,6 +538,8 @@ TEST(CudaModelLoad, FailsWithTheReasonOrFallsBackWhenAllowed) {
   EXPECT_TRUE((*f)->backend_name() == "cpu" || (*f)->backend_name() == "ref") << (*f)->backend_name();
   EXPECT_NE((*f)->device_warning().find("running on the CPU"), std::string::npos) << (*f)->device_warning();
   EXPECT_NE((*f)->device_warning().find(why), std::string::npos) << (*f)->device_warning();
+  EXPECT_EQ((*f)->precision(), "fp32");  // the CPU backends run fp32 whatever was asked
+  EXPECT_TRUE((*f)->precision_note().empty());
   // And it really runs: same result as a model loaded on that CPU backend directly.
   ModelOptions c;
   c.backend = (*f)->backend_name();
@@ -534,13 +610,87 @@ TEST(CudaModelLoad, CudaBackendLookupExplainsWhatIsMissing) {
 }
 
 #ifdef FK_HAVE_CUDA
-TEST(CudaModelLoad, Fp16IsRefusedUntilImplemented) {
+TEST(CudaModelLoad, Fp16BackendExistsAndBadSettingsAreRefused) {
   auto b = engine::CudaBackendFor({0, "fp16"});
-  ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().code(), StatusCode::kUnsupported) << b.status().ToString();
-  EXPECT_NE(b.status().message().find("tf32"), std::string::npos) << b.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();  // no probe: the object exists without a GPU
+  EXPECT_STREQ((*b)->name(), "cuda");
+  auto again = engine::CudaBackendFor({0, "fp16"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *b);  // cached per (GPU, precision)
+  EXPECT_NE(*b, engine::CudaBackend());
   EXPECT_FALSE(engine::CudaBackendFor({0, "int4"}).ok());
   EXPECT_FALSE(engine::CudaBackendFor({-1, "fp32"}).ok());
+}
+
+// ---- fp16 host logic (no GPU needed) ----------------------------------------------------------
+
+TEST(CudaFp16, HostHalfConversionRoundsToNearestEven) {
+  using engine::cuda::FloatToHalfBits;
+  using engine::cuda::HalfBitsToFloat;
+  EXPECT_EQ(FloatToHalfBits(0.f), 0x0000);
+  EXPECT_EQ(FloatToHalfBits(-0.f), 0x8000);
+  EXPECT_EQ(FloatToHalfBits(1.f), 0x3C00);
+  EXPECT_EQ(FloatToHalfBits(-2.f), 0xC000);
+  EXPECT_EQ(FloatToHalfBits(65504.f), 0x7BFF);            // largest finite half
+  EXPECT_EQ(FloatToHalfBits(65520.f), 0x7C00);            // rounds up to +inf
+  EXPECT_EQ(FloatToHalfBits(1.f + 1.f / 2048), 0x3C00);   // tie: to even (down)
+  EXPECT_EQ(FloatToHalfBits(1.f + 3.f / 2048), 0x3C02);   // tie: to even (up)
+  EXPECT_EQ(FloatToHalfBits(std::ldexp(1.f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(FloatToHalfBits(std::ldexp(1.f, -26)), 0x0000);  // underflows to zero
+  for (float v : {0.f, 1.f, -0.333251953125f, 1024.f, 65504.f, std::ldexp(1.f, -24)})
+    EXPECT_EQ(HalfBitsToFloat(FloatToHalfBits(v)), v) << v;
+  EXPECT_TRUE(std::isinf(HalfBitsToFloat(0x7C00)));
+  EXPECT_TRUE(std::isnan(HalfBitsToFloat(FloatToHalfBits(NAN))));
+}
+
+// x -> Conv a -> Relu r -> Square q -> Sum s -> Rsqrt n -> Mul(r, n) m -> Conv b -> Exp e
+//   -> Transpose t (host) -> Sigmoid y;  b -> Relu z;  x -> Add(x, 1) p (a graph input alone
+// does not make a node fp32).
+TEST(CudaFp16, StoragePolicyKeepsRangeSensitiveRegionsInFp32) {
+  ir::Graph g;
+  auto value = [&](const std::string& name) {
+    ir::Value v;
+    v.name = name;
+    v.shape = Shape{1, 4, 4, 2};
+    return g.AddValue(std::move(v));
+  };
+  std::map<std::string, size_t> id;
+  auto node = [&](ir::OpType op, const std::string& name, std::vector<ir::ValueId> in) {
+    ir::ValueId o = value(name);
+    ir::Node n;
+    n.name = name;
+    n.op = op;
+    n.inputs = std::move(in);
+    n.outputs = {o};
+    id[name] = g.nodes().size();
+    g.AddNode(std::move(n));
+    return o;
+  };
+  ir::ValueId x = value("x");
+  g.inputs().push_back(x);
+  ir::ValueId w = g.AddConstant("w", RandomFloat(Shape{1, 1, 2, 2}, 1));
+  ir::ValueId one = g.AddConstant("one", RandomFloat(Shape{1}, 2));
+  ir::ValueId axes = g.AddConstant("axes", Tensor(DType::kInt32, Shape{1}));
+  ir::ValueId a = node(ir::OpType::kConv2D, "a", {x, w});
+  ir::ValueId r = node(ir::OpType::kRelu, "r", {a});
+  ir::ValueId q = node(ir::OpType::kSquare, "q", {r});
+  ir::ValueId sm = node(ir::OpType::kSum, "s", {q, axes});
+  ir::ValueId n = node(ir::OpType::kRsqrt, "n", {sm});
+  ir::ValueId m = node(ir::OpType::kMul, "m", {r, n});
+  ir::ValueId b = node(ir::OpType::kConv2D, "b", {m, w});
+  ir::ValueId e = node(ir::OpType::kExp, "e", {b});
+  ir::ValueId t = node(ir::OpType::kTranspose, "t", {e});
+  ir::ValueId y = node(ir::OpType::kSigmoid, "y", {t});
+  ir::ValueId z = node(ir::OpType::kRelu, "z", {b});
+  ir::ValueId p = node(ir::OpType::kAdd, "p", {x, one});
+  g.outputs() = {y, z, p};
+  const std::vector<bool> fp32 = engine::Fp32NodesInFp16Graph(
+      g, [](const ir::Node& nd) { return nd.op != ir::OpType::kTranspose; });
+  ASSERT_EQ(fp32.size(), g.nodes().size());
+  const std::map<std::string, bool> want = {{"a", false}, {"r", false}, {"q", true},  {"s", true},
+                                            {"n", true},  {"m", true},  {"b", false}, {"e", true},
+                                            {"t", true},  {"y", true},  {"z", false}, {"p", false}};
+  for (const auto& [name, is_fp32] : want) EXPECT_EQ(fp32[id.at(name)], is_fp32) << "node " << name;
 }
 #endif
 
@@ -623,6 +773,42 @@ TEST(CudaGraphRunner, EveryRunModeMatchesTheReference) {
     }
 }
 
+#ifdef FK_HAVE_CUDA
+// The runner with the fp16 backend: graph input cast to half, Conv in half, the host step
+// (Transpose) between float copies, Sigmoid in fp32 after it, output c cast to float.
+TEST(CudaGraphRunner, Fp16EveryRunModeMatchesTheReference) {
+  FK_REQUIRE_GPU();
+  auto fp16 = engine::CudaBackendFor({0, "fp16"});
+  ASSERT_TRUE(fp16.ok());
+  for (bool host_step : {true, false})
+    for (const char* mode : {"staged", "resident", "graph"}) {
+      SCOPED_TRACE(std::string(mode) + (host_step ? " with a host step" : " all on the GPU"));
+      auto ref = RunnerExecutor(host_step, "ref", "staged");
+      engine::ExecutorOptions eo;
+      eo.backend = "cuda";
+      eo.backend_object = *fp16;
+      eo.device_run = mode;
+      eo.num_threads = 1;
+      auto dev = engine::Executor::Create(RunnerGraph(host_step), eo);
+      ASSERT_TRUE(ref.ok() && dev.ok()) << (ref.ok() ? dev.status() : ref.status()).ToString();
+      for (int run = 0; run < 3; ++run) {
+        std::vector<Tensor> in{RandomFloat(Shape{2, 9, 11, 5}, 300 + run)};
+        auto want = (*ref)->Run(in);
+        auto have = (*dev)->Run(in);
+        ASSERT_TRUE(want.ok()) << want.status().ToString();
+        ASSERT_TRUE(have.ok()) << have.status().ToString();
+        ASSERT_EQ(have->size(), 2u);
+        for (size_t o = 0; o < 2; ++o) {
+          ASSERT_EQ((*have)[o].shape().dims(), (*want)[o].shape().dims());
+          const double tol = 1e-2 * std::max(1.0, testing::MaxAbs((*want)[o]));
+          EXPECT_LE(testing::MaxAbsDiff((*want)[o], (*have)[o]), tol) << "run " << run << " output " << o;
+          EXPECT_GE(Cosine((*want)[o], (*have)[o]), 0.999) << "run " << run << " output " << o;
+        }
+      }
+    }
+}
+#endif
+
 TEST(CudaGraphRunner, ConcurrentRunsOnOneModel) {
   FK_REQUIRE_GPU();
   for (const char* mode : {"resident", "graph"}) {
@@ -685,6 +871,52 @@ TEST(CudaGraphRunner, RealModelRunModesAgree) {
       ASSERT_EQ(have->size(), want->size());
       for (size_t i = 0; i < have->size(); ++i) EXPECT_GE(Cosine((*want)[i], (*have)[i]), 0.99999);
     }
+  }
+}
+
+// fp16 on a real model, every run mode, and precision auto: says what it chose and why.
+TEST(CudaModelLoad, Fp16AndAutoOnARealModel) {
+  FK_REQUIRE_GPU();
+  const std::string path = SmallModel();
+  FK_REQUIRE_MODEL(path);
+  ModelOptions c;
+  c.backend = "cpu";
+  auto cpu = Model::Load(path, c);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  EXPECT_EQ((*cpu)->precision(), "fp32");
+  EXPECT_TRUE((*cpu)->precision_note().empty());
+  std::vector<Tensor> in{SeededImage((*cpu)->inputs()[0], 7)};
+  auto want = (*cpu)->Run(in);
+  ASSERT_TRUE(want.ok());
+  for (const char* mode : {"staged", "resident", "graph"}) {
+    SCOPED_TRACE(mode);
+    ModelOptions o;
+    o.backend = "cuda";
+    o.device.precision = "fp16";
+    o.cuda_run = mode;
+    auto m = Model::Load(path, o);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ((*m)->precision(), "fp16");
+    for (int run = 0; run < 2; ++run) {
+      auto have = (*m)->Run(in);
+      ASSERT_TRUE(have.ok()) << have.status().ToString();
+      ASSERT_EQ(have->size(), want->size());
+      for (size_t i = 0; i < have->size(); ++i) EXPECT_GE(Cosine((*want)[i], (*have)[i]), 0.999) << "output " << i;
+    }
+  }
+  ModelOptions a;
+  a.backend = "cuda";
+  a.device.precision = "auto";
+  auto m = Model::Load(path, a);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const std::string p = (*m)->precision();
+  EXPECT_TRUE(p == "fp16" || p == "tf32" || p == "fp32") << p;
+  auto cc = engine::CudaComputeCapability(0);
+  ASSERT_TRUE(cc.ok());
+  if (*cc >= 70) {
+    EXPECT_NE((*m)->precision_note().find("auto: " + p), std::string::npos) << (*m)->precision_note();
+  } else {
+    EXPECT_NE(p, "fp16");
   }
 }
 

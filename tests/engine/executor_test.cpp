@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <thread>
@@ -194,6 +195,15 @@ TEST(Executor, BatchSplitMatchesUnsplitRunAndSkipsBatchReductions) {
   auto a2 = split->Run({x5});
   ASSERT_TRUE(a2.ok());
   EXPECT_EQ(fk::testing::MaxAbsDiff((*a)[0], (*a2)[0]), 0.f);
+  // Uneven chunks (13 = 7 + 6: two plan shapes) and two chunks per thread (32 = 4 x 8).
+  for (int64_t n : {13, 32}) {
+    Tensor xn = RandomInput(Shape{n, 8, 8, 3}, static_cast<int>(n));
+    auto an = split->Run({xn});
+    auto rn = ref->Run({xn});
+    ASSERT_TRUE(an.ok() && rn.ok()) << an.status().ToString();
+    ASSERT_EQ((*an)[0].shape(), Shape({n, 4, 4, 8}));
+    EXPECT_LE(fk::testing::MaxAbsDiff((*an)[0], (*rn)[0]), 1e-4f) << "batch " << n;
+  }
   Tensor x1 = RandomInput(Shape{1, 8, 8, 3});
   auto s1 = split->Run({x1});
   auto r1 = ref->Run({x1});
@@ -219,6 +229,62 @@ TEST(Executor, BatchSplitMatchesUnsplitRunAndSkipsBatchReductions) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_EQ((*s)[0].shape(), Shape({4}));
   for (int c = 0; c < 4; ++c) EXPECT_FLOAT_EQ((*s)[0].data<float>()[c], 60.f + 6.f * c);  // sum_r (4r + c)
+}
+
+TEST(Executor, SplitChunks) {
+  EXPECT_EQ(SplitChunks(1, 2), 1);
+  EXPECT_EQ(SplitChunks(8, 1), 1);   // one thread: no split
+  EXPECT_EQ(SplitChunks(2, 2), 2);   // one row per thread
+  EXPECT_EQ(SplitChunks(5, 2), 2);   // 3 + 2
+  EXPECT_EQ(SplitChunks(8, 2), 2);   // 4 + 4
+  EXPECT_EQ(SplitChunks(16, 2), 4);  // two chunks per thread, 4 rows
+  EXPECT_EQ(SplitChunks(32, 2), 4);  // 8 rows
+  EXPECT_EQ(SplitChunks(40, 2), 6);  // 7,7,7,7,6,6
+  EXPECT_EQ(SplitChunks(3, 4), 3);
+  for (int t = 2; t <= 8; ++t)
+    for (int64_t n = 2; n <= 300; ++n) {
+      const int64_t c = SplitChunks(n, t);
+      ASSERT_GE(c, std::min<int64_t>(n, t)) << "n " << n << " t " << t;
+      ASSERT_LE(c, n);
+      if (n >= t) {
+        EXPECT_EQ(c % t, 0) << "same chunk count per thread: n " << n << " t " << t;
+      }
+      EXPECT_LE((n + c - 1) / c, 8) << "n " << n << " t " << t;
+      if (n >= 4 * t) {
+        EXPECT_GE(n / c, 4) << "n " << n << " t " << t;
+      }
+    }
+}
+
+// Concurrent callers of one splitting executor: one holds the worker pool, the others run
+// their chunks themselves; every result must equal the single-caller result bit for bit
+// (same single-threaded kernels whichever thread runs a chunk).
+TEST(Executor, ConcurrentSplitRunsAgree) {
+  ExecutorOptions o;
+  o.backend = "cpu";
+  o.num_threads = 2;
+  o.split_batch = true;
+  auto ex = Executor::Create(ChainGraph(), o);
+  if (!ex.ok()) GTEST_SKIP() << "cpu backend not built";
+  std::vector<Tensor> inputs, expected;
+  for (int t = 0; t < 4; ++t) {
+    inputs.push_back(RandomInput(Shape{5 + 4 * t, 8, 8, 3}, 100 + t));
+    auto r = (*ex)->Run({inputs.back()});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    expected.push_back((*r)[0]);
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int iter = 0; iter < 20; ++iter) {
+        auto r = (*ex)->Run({inputs[static_cast<size_t>(t)]});
+        if (!r.ok() || fk::testing::MaxAbsDiff((*r)[0], expected[static_cast<size_t>(t)]) != 0.f)
+          ++failures[static_cast<size_t>(t)];
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[static_cast<size_t>(t)], 0) << "thread " << t;
 }
 
 TEST(Executor, ConcurrentRunsMatchSingleThreaded) {

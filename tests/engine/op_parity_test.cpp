@@ -175,7 +175,10 @@ std::vector<OpCase> AllCases() {
   b.Add("[2,3,5]_alpha[1,1,5]", OT::kPrelu, {}, {{b.Rand(Shape{2, 3, 5})}, {b.Rand(Shape{1, 1, 5}, 0.f, 0.5f), true}});
 
   // Softmax.
-  for (const auto& [s, axis] : std::vector<std::pair<Shape, int64_t>>{{{3, 10}, -1}, {{2, 5, 7}, 1}, {{1, 1000}, -1}, {{4, 3}, 0}}) {
+  // ({N,4420,2} and short last axes: the CPU backend's short-axis path.)
+  for (const auto& [s, axis] : std::vector<std::pair<Shape, int64_t>>{
+           {{3, 10}, -1}, {{2, 5, 7}, 1}, {{1, 1000}, -1}, {{4, 3}, 0}, {{2, 4420, 2}, -1}, {{3, 5, 7}, 2},
+           {{6, 16}, -1}, {{5, 1}, -1}}) {
     ir::Attrs a;
     a.set("axis", axis);
     b.Add(ShapeStr(s) + "_axis" + std::to_string(axis), OT::kSoftmax, a, {{b.Rand(s, -6.f, 6.f)}});
@@ -251,12 +254,49 @@ std::vector<OpCase> AllCases() {
     ir::Attrs t;
     t.set("perm", std::vector<int64_t>{0, 3, 1, 2});
     b.Add("nhwc_to_nchw", OT::kTranspose, t, {{b.Rand(s)}});
+    ir::Attrs t5;  // channel shuffle (ShuffleNet, fr_pose): [N,H,W,2,C/2] -> [N,H,W,C/2,2]
+    t5.set("perm", std::vector<int64_t>{0, 1, 2, 4, 3});
+    b.Add("channel_shuffle", OT::kTranspose, t5, {{b.Rand(Shape{2, 5, 3, 2, 7})}});
+    ir::Attrs t3;
+    t3.set("perm", std::vector<int64_t>{2, 0, 1});
+    b.Add("[4,1,6]_201", OT::kTranspose, t3, {{b.Rand(Shape{4, 1, 6})}});
+    b.Add("int32_reverse", OT::kTranspose, {}, {{RandomInt(Shape{3, 4, 5}, 9, -9, 9)}});
     ir::Attrs c;
     c.set("axis", int64_t{-1});
     b.Add("channels", OT::kConcat, c, {{b.Rand(s)}, {b.Rand(Shape{1, 7, 9, 3})}, {b.Rand(Shape{1, 7, 9, 1})}});
     ir::Attrs c1;
     c1.set("axis", int64_t{1});
     b.Add("rows", OT::kConcat, c1, {{b.Rand(Shape{2, 3, 5})}, {b.Rand(Shape{2, 4, 5})}});
+    // Short chunks (the box decoding of fr_detect: [N,4420,2] pairs into [N,4420,4]).
+    ir::Attrs c2;
+    c2.set("axis", int64_t{2});
+    b.Add("pairs", OT::kConcat, c2, {{b.Rand(Shape{2, 53, 2})}, {b.Rand(Shape{2, 53, 2})}});
+    b.Add("1+3+0+5", OT::kConcat, c2,
+          {{b.Rand(Shape{3, 4, 1})}, {b.Rand(Shape{3, 4, 3})}, {b.Rand(Shape{3, 4, 0})}, {b.Rand(Shape{3, 4, 5})}});
+    ir::Attrs c0;
+    c0.set("axis", int64_t{0});
+    b.Add("batch", OT::kConcat, c0, {{b.Rand(Shape{1, 3, 4})}, {b.Rand(Shape{2, 3, 4})}});
+    b.Add("int32_channels", OT::kConcat, c, {{RandomInt(Shape{2, 3, 5}, 5, -9, 9)}, {RandomInt(Shape{2, 3, 2}, 6, -9, 9)}});
+    for (const auto& [bg, en] : std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>>{
+             {{0, 0, 0}, {0, 0, 2}}, {{0, 0, 2}, {0, 0, 4}}, {{0, 0, 1}, {0, 0, 2}}, {{0, 3, 1}, {0, 40, 4}}}) {
+      ir::Attrs sm;
+      sm.set("begin_mask", int64_t{3});
+      sm.set("end_mask", int64_t{3});
+      if (bg[1] != 0) {
+        sm.set("begin_mask", int64_t{1});
+        sm.set("end_mask", int64_t{1});
+      }
+      b.Add("[2,53,4][..," + std::to_string(bg[2]) + ":" + std::to_string(en[2]) + "]_rows" + std::to_string(bg[1]),
+            OT::kStridedSlice, sm, {{b.Rand(Shape{2, 53, 4})}, {Ints1D(bg), true}, {Ints1D(en), true}, {Ints1D({1, 1, 1}), true}});
+    }
+    ir::Attrs sl;
+    sl.set("begin_mask", int64_t{0});
+    b.Add("[1,7,9,13]_last_stride2", OT::kStridedSlice, sl,
+          {{b.Rand(s)}, {Ints1D({0, 0, 0, 1}), true}, {Ints1D({1, 7, 9, 13}), true}, {Ints1D({1, 1, 1, 2}), true}});
+    ir::Attrs sk;
+    sk.set("shrink_axis_mask", int64_t{8});
+    b.Add("[1,7,9,13]_shrink_last", OT::kStridedSlice, sk,
+          {{b.Rand(s)}, {Ints1D({0, 0, 0, 4}), true}, {Ints1D({1, 7, 9, 5}), true}, {Ints1D({1, 1, 1, 1}), true}});
     ir::Attrs ss;
     ss.set("begin_mask", int64_t{1});
     ss.set("end_mask", int64_t{9});

@@ -123,6 +123,66 @@ TEST(PipelineSamples, TilesFindSmallFacesInTheCollage) {
   EXPECT_GT(a->size(), b->size());
 }
 
+// ProcessFile decodes only what it needs (docs/pipeline.md, "Speed"): a DCT-scaled decode
+// (>= 640 px) for the detector and, when a face is too small for its chip there, a finer
+// one. Its faces agree with Process() on the full decode: same count, boxes and landmarks
+// within a few pixels of the photo, templates of the same faces close.
+TEST(PipelineSamples, ProcessFileDecodesAtTheScaleItNeeds) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
+  auto e = MakeEngine(/*embed=*/true);
+  ASSERT_NE(e, nullptr);
+  for (const char* name : {"sample1.jpg", "sample4.jpg", "samples.jpg"}) {
+    SCOPED_TRACE(name);
+    DecodeOptions o;
+    o.max_side = e->config().max_image_side;
+    auto full = DecodeImageFile(Sample(name), o);
+    ASSERT_TRUE(full.ok());
+    ProcessStats st;
+    auto a = e->ProcessFile(Sample(name), &st);
+    auto b = e->Process(*full);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    // The detector saw a decode of >= 640 px on the longer side, smaller than the photo.
+    EXPECT_GE(std::max(st.detect_width, st.detect_height), 640);
+    EXPECT_LT(st.detect_width, full->width());
+    EXPECT_GE(st.decodes, 1);
+    EXPECT_LE(st.decodes, 2);
+    EXPECT_GE(st.crop_width, st.detect_width);
+    EXPECT_GT(st.decode_cpu_ms, 0.0);
+    ASSERT_FALSE(a->empty());
+    // Same faces: each face of one has a face of the other with IoU >= 0.6 (small tile faces
+    // near the detection threshold may differ by one between the two resolutions).
+    EXPECT_LE(std::abs(static_cast<int>(a->size()) - static_cast<int>(b->size())), 1);
+    int matched = 0;
+    for (const Face& fa : *a) {
+      const Face* best = nullptr;
+      float best_iou = 0.6f;
+      for (const Face& fb : *b)
+        if (const float o2 = pipeline::IoU(fa.box, fb.box); o2 > best_iou) best_iou = o2, best = &fb;
+      if (!best) continue;
+      ++matched;
+      // Landmarks and templates of faces large enough to be recognised: on the collage's
+      // 20-45 px faces (upsampled 2.5-5x into the mesh and chip) facemesh moves by 10-15% of
+      // the face between two detector inputs that differ only in the downscaling filter.
+      const float size = fa.box.width();
+      if (size < 60.f) continue;
+      for (int k = 0; k < 5; ++k) {
+        EXPECT_NEAR(fa.landmarks[k].x, best->landmarks[k].x, 0.08f * size);
+        EXPECT_NEAR(fa.landmarks[k].y, best->landmarks[k].y, 0.08f * size);
+      }
+      auto sim = CompareTemplates(fa.templ, best->templ);
+      ASSERT_TRUE(sim.ok());
+      EXPECT_GT(*sim, 0.9f) << "face at " << fa.box.x0 << "," << fa.box.y0 << " size " << size;
+    }
+    EXPECT_GE(matched, static_cast<int>(a->size()) - 1);
+  }
+  // A photo whose smallest face is small at the detector's scale gets the finer decode.
+  ProcessStats st;
+  ASSERT_TRUE(e->ProcessFile(Sample("samples.jpg"), &st).ok());
+  EXPECT_EQ(st.decodes, 2);
+  EXPECT_GT(st.crop_width, st.detect_width);
+}
+
 // The tile rule (docs/pipeline.md): with min_face_size at or above the smallest face the full
 // view finds (20 input px of blazeface-back, scaled to the photo) the tiles are skipped, and
 // nothing is lost: the faces of that size are the same as with a small min_face_size (tiles

@@ -41,6 +41,44 @@ double AreaRef(const Image& img, int ch, double a, double b, double c, double d)
   return sum / ((b - a) * (d - c));
 }
 
+// Integer box downscale: every full block is its exact (rounded) mean, the partial last
+// column/row averages what is there, the source size is kept for coordinate mapping.
+TEST(DownscaleBox, BlockMeansAndPartialEdges) {
+  Image src = NoiseImage(10, 7, 5);
+  src.set_source_size(40, 28);
+  const Image d = DownscaleBox(src, 3);
+  ASSERT_EQ(d.width(), 4);
+  ASSERT_EQ(d.height(), 3);
+  EXPECT_EQ(d.source_width(), 40);
+  EXPECT_EQ(d.source_height(), 28);
+  for (int r = 0; r < d.height(); ++r)
+    for (int c = 0; c < d.width(); ++c)
+      for (int ch = 0; ch < 3; ++ch) {
+        const int x1 = std::min(10, 3 * c + 3), y1 = std::min(7, 3 * r + 3);
+        double sum = 0;
+        int n = 0;
+        for (int y = 3 * r; y < y1; ++y)
+          for (int x = 3 * c; x < x1; ++x, ++n) sum += src.at(x, y)[ch];
+        EXPECT_NEAR(d.at(c, r)[ch], sum / n, 0.5 + 1e-9) << c << "," << r << " ch " << ch;
+      }
+  // factor 1 (and below) is a copy
+  EXPECT_EQ(MaxAbsDiff(DownscaleBox(src, 1), src), 0);
+}
+
+TEST(Image, UninitializedHasTheSizeAndIsWritable) {
+  Image img = Image::Uninitialized(5, 3);
+  ASSERT_EQ(img.width(), 5);
+  ASSERT_EQ(img.height(), 3);
+  EXPECT_EQ(img.stride(), 15u);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 15; ++x) img.row(y)[x] = static_cast<uint8_t>(x + y);
+  EXPECT_EQ(img.at(4, 2)[2], 16);
+  EXPECT_TRUE(Image::Uninitialized(0, 3).empty());
+  // The filling constructor still fills.
+  Image g(4, 2, Rgb{7, 7, 7});
+  EXPECT_EQ(g.at(3, 1)[1], 7);
+}
+
 TEST(Resize, SameSizeIsIdentity) {
   const Image src = NoiseImage(31, 17);
   for (ResizeFilter f : {ResizeFilter::kAuto, ResizeFilter::kBilinear, ResizeFilter::kArea}) {

@@ -43,7 +43,7 @@ Result<std::unique_ptr<Kernel>> PlanUnary(const PlanArgs& a);
 // reduce.cpp: Mean, Sum, Max, Min, Prod over constant axes.
 bool SupportsReduce(const ir::Graph& graph, const ir::Node& node);
 Result<std::unique_ptr<Kernel>> PlanReduce(const PlanArgs& a);
-// concat.cpp: Concat.
+// concat.cpp: Concat (any dtype).
 bool SupportsConcat(const ir::Graph& graph, const ir::Node& node);
 Result<std::unique_ptr<Kernel>> PlanConcat(const PlanArgs& a);
 
@@ -53,6 +53,13 @@ Result<std::unique_ptr<Kernel>> PlanPad(const PlanArgs& a);
 // reshape.cpp: Reshape, Squeeze, ExpandDims, Identity (a memcpy; the executor does not alias).
 bool SupportsReshapeLike(const ir::Graph& graph, const ir::Node& node);
 Result<std::unique_ptr<Kernel>> PlanReshapeLike(const PlanArgs& a);
+
+// slice.cpp: StridedSlice, Slice with constant begin/end/strides (sizes); any dtype.
+bool SupportsSlice(const ir::Graph& graph, const ir::Node& node);
+Result<std::unique_ptr<Kernel>> PlanSlice(const PlanArgs& a);
+// slice.cpp: Transpose with a constant perm (attribute or constant input); any dtype.
+bool SupportsTranspose(const ir::Graph& graph, const ir::Node& node);
+Result<std::unique_ptr<Kernel>> PlanTranspose(const PlanArgs& a);
 
 // A kernel for outputs with zero elements: writes nothing.
 std::unique_ptr<Kernel> MakeEmptyKernel();

@@ -1,5 +1,6 @@
 #include "engine/cuda/binary.cuh"
 #include "engine/cuda/cuda_common.h"
+#include "engine/cuda/device_math.cuh"
 
 namespace fk::engine::cuda {
 
@@ -18,13 +19,15 @@ __device__ __forceinline__ float Op(BinaryKind k, float a, float b) {
   return 0.f;
 }
 
-__global__ void BinarySame(BinaryKind k, const float* a, const float* b, float* y, long long n) {
+template <typename T>
+__global__ void BinarySame(BinaryKind k, const T* a, const T* b, T* y, long long n) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
        i += (long long)gridDim.x * blockDim.x)
-    y[i] = Op(k, a[i], b[i]);
+    y[i] = FromF<T>(Op(k, ToF(a[i]), ToF(b[i])));
 }
 
-__global__ void BinaryBroadcast(BinaryKind k, const float* a, const float* b, float* y, long long n,
+template <typename T>
+__global__ void BinaryBroadcast(BinaryKind k, const T* a, const T* b, T* y, long long n,
                                 BroadcastDesc d) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
        i += (long long)gridDim.x * blockDim.x) {
@@ -35,19 +38,22 @@ __global__ void BinaryBroadcast(BinaryKind k, const float* a, const float* b, fl
       ia += idx * d.a_strides[r];
       ib += idx * d.b_strides[r];
     }
-    y[i] = Op(k, a[ia], b[ib]);
+    y[i] = FromF<T>(Op(k, ToF(a[ia]), ToF(b[ib])));
   }
 }
 }  // namespace
 
-Status LaunchBinary(BinaryKind kind, const float* a, const float* b, float* y, int64_t n,
-                    const BroadcastDesc& d, void* stream) {
+Status LaunchBinary(BinaryKind kind, const void* a, const void* b, void* y, int64_t n,
+                    const BroadcastDesc& d, Elem e, void* stream) {
   if (n <= 0) return OkStatus();
   auto s = static_cast<cudaStream_t>(stream);
-  if (d.same_shape)
-    BinarySame<<<BlocksFor(n), kThreads, 0, s>>>(kind, a, b, y, n);
-  else
-    BinaryBroadcast<<<BlocksFor(n), kThreads, 0, s>>>(kind, a, b, y, n, d);
+  FK_DISPATCH_ELEM(e, {
+    const T* ta = static_cast<const T*>(a);
+    const T* tb = static_cast<const T*>(b);
+    T* ty = static_cast<T*>(y);
+    if (d.same_shape) BinarySame<T><<<BlocksFor(n), kThreads, 0, s>>>(kind, ta, tb, ty, n);
+    else BinaryBroadcast<T><<<BlocksFor(n), kThreads, 0, s>>>(kind, ta, tb, ty, n, d);
+  });
   FK_CUDA_LAUNCH_CHECK();
   return OkStatus();
 }

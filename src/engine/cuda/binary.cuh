@@ -1,6 +1,7 @@
 // Binary element-wise ops with numpy broadcasting (host-only launcher).
 #pragma once
 #include <cstdint>
+#include "engine/cuda/elem.h"
 #include "facekit/status.h"
 
 namespace fk::engine::cuda {
@@ -19,7 +20,8 @@ struct BroadcastDesc {
   bool same_shape = false;  // fast path: a, b and y all have n elements
 };
 
-Status LaunchBinary(BinaryKind kind, const float* a, const float* b, float* y, int64_t n,
-                    const BroadcastDesc& d, void* stream);
+// a, b and y all have storage `e`; arithmetic in fp32.
+Status LaunchBinary(BinaryKind kind, const void* a, const void* b, void* y, int64_t n,
+                    const BroadcastDesc& d, Elem e, void* stream);
 
 }  // namespace fk::engine::cuda

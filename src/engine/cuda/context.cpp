@@ -1,8 +1,10 @@
 // Per-GPU context, execution slots, and the host<->device staging of CudaKernel::Run.
 #include "engine/cuda/context.h"
 
+#include <algorithm>
 #include <map>
 
+#include "engine/cuda/cast.cuh"
 #include "engine/cuda/cuda_kernel.h"
 
 namespace fk::engine::cuda {
@@ -114,10 +116,23 @@ void DeviceContext::Release(std::unique_ptr<ExecContext> ctx) {
 // ---- CudaKernel ---------------------------------------------------------------------------------
 
 Result<DeviceTensor> CudaKernel::Upload(const Tensor& t) {
-  FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev_->pool(), t.nbytes()));
+  const bool half = elem_ == Elem::kF16 && t.dtype() == DType::kFloat32;
+  std::vector<uint16_t> h;
+  const void* src = t.raw();
+  size_t bytes = t.nbytes();
+  if (half) {  // host-side conversion, once per constant
+    const int64_t n = t.num_elements();
+    h.resize(static_cast<size_t>(n));
+    const float* f = t.data<float>();
+    for (int64_t i = 0; i < n; ++i) h[static_cast<size_t>(i)] = FloatToHalfBits(f[i]);
+    src = h.data();
+    bytes = h.size() * sizeof(uint16_t);
+  }
+  FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev_->pool(), std::max<size_t>(bytes, 1)));
   FK_CUDA_CHECK(cudaSetDevice(dev_->index()));
-  if (t.nbytes()) FK_CUDA_CHECK(cudaMemcpy(b.get(), t.raw(), t.nbytes(), cudaMemcpyHostToDevice));
+  if (bytes) FK_CUDA_CHECK(cudaMemcpy(b.get(), src, bytes, cudaMemcpyHostToDevice));
   DeviceTensor d{b.get(), t.dtype(), t.shape()};
+  d.half = half;
   owned_.push_back(std::move(b));
   return d;
 }
@@ -140,7 +155,10 @@ Status CudaKernel::Init(DeviceContext* dev, const ir::Graph& graph, const ir::No
   return OkStatus();
 }
 
+// Staged run (host tensors). With half storage, float32 inputs are uploaded as float and cast to
+// half on the device, float32 outputs cast back to float before the D2H copy.
 Status CudaKernel::Run(std::span<const Tensor> inputs, std::span<Tensor> outputs, void*) const {
+  const bool half = elem_ == Elem::kF16;
   SlotGuard guard(dev_);
   FK_RETURN_IF_ERROR(guard.Acquire());
   ExecContext& ctx = guard.ctx();
@@ -165,11 +183,20 @@ Status CudaKernel::Run(std::span<const Tensor> inputs, std::span<Tensor> outputs
       if (e != cudaSuccess) st = CudaError(e, "cudaMemcpyAsync(H2D)", __FILE__, __LINE__);
     }
     bufs.push_back(std::move(b).value());
+    if (st.ok() && half && t.dtype() == DType::kFloat32) {
+      auto hb = PoolBuffer::Make(&dev_->pool(), std::max<size_t>(static_cast<size_t>(t.num_elements()) * 2, 1));
+      if (!hb.ok()) { st = hb.status(); break; }
+      st = LaunchCast(din[i].data, Elem::kF32, hb->get(), Elem::kF16, t.num_elements(), ctx.stream);
+      din[i].data = hb->get();
+      din[i].half = true;
+      bufs.push_back(std::move(hb).value());
+    }
   }
   for (size_t o = 0; o < outputs.size() && st.ok(); ++o) {
     dout[o].dtype = outputs[o].dtype();
     dout[o].shape = outputs[o].shape();
-    auto b = PoolBuffer::Make(&dev_->pool(), outputs[o].nbytes());
+    dout[o].half = half && outputs[o].dtype() == DType::kFloat32;
+    auto b = PoolBuffer::Make(&dev_->pool(), std::max<size_t>(dout[o].nbytes(), 1));
     if (!b.ok()) { st = b.status(); break; }
     dout[o].data = b->get();
     bufs.push_back(std::move(b).value());
@@ -177,7 +204,16 @@ Status CudaKernel::Run(std::span<const Tensor> inputs, std::span<Tensor> outputs
   if (st.ok()) st = RunDevice(din, dout, ctx);
   for (size_t o = 0; o < outputs.size() && st.ok(); ++o) {
     if (!outputs[o].nbytes()) continue;
-    cudaError_t e = cudaMemcpyAsync(outputs[o].raw(), dout[o].data, outputs[o].nbytes(),
+    const void* src = dout[o].data;
+    if (dout[o].half) {
+      auto fb = PoolBuffer::Make(&dev_->pool(), outputs[o].nbytes());
+      if (!fb.ok()) { st = fb.status(); break; }
+      st = LaunchCast(dout[o].data, Elem::kF16, fb->get(), Elem::kF32, outputs[o].num_elements(), ctx.stream);
+      if (!st.ok()) break;
+      src = fb->get();
+      bufs.push_back(std::move(fb).value());
+    }
+    cudaError_t e = cudaMemcpyAsync(outputs[o].raw(), src, outputs[o].nbytes(),
                                     cudaMemcpyDeviceToHost, ctx.stream);
     if (e != cudaSuccess) st = CudaError(e, "cudaMemcpyAsync(D2H)", __FILE__, __LINE__);
   }

@@ -5,6 +5,15 @@
 // ConvolutionBiasActivationForward supports only ReLU, so one path serves every activation.
 // TF SAME padding that is asymmetric (extra pixel at the end) is materialised with pad.cu,
 // because cuDNN only takes symmetric padding.
+//
+// Precision fp16 (elem() == kF16): x, w, y and the bias are half (CUDNN_DATA_HALF, NHWC), the
+// convolution accumulates in fp32 (compute type CUDNN_DATA_FLOAT, cuDNN's PSEUDO_HALF_CONFIG)
+// with tensor-op math; only when cuDNN offers no algorithm for that configuration does the node
+// use fp16 accumulation (TRUE_HALF_CONFIG, compute type HALF; printed with FK_CUDA_VERBOSE=1),
+// and when it has none for half data at all the node is planned in fp32 (the graph runner casts
+// around it). The bias + activation pass reads half and computes in fp32.
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/cuda/ops_internal.h"
@@ -59,7 +68,7 @@ class ConvKernel final : public CudaKernel {
         pd_.out_dims[i] = out[i];
         pd_.before[i] = before[i];
       }
-      padded_bytes_ = static_cast<size_t>(N * Hp * Wp * C) * sizeof(float);
+      padded_bytes_ = static_cast<size_t>(N * Hp * Wp * C) * ElemSize(elem());
       ph = pw = 0;
     }
     // Filter HWIO / HWCM -> KRSC (cuDNN NHWC filter layout).
@@ -75,56 +84,69 @@ class ConvKernel final : public CudaKernel {
             if (dw) dst[((c * cm + m) * kh + r) * kw + s] = v;               // k = c*M+m, C/g = 1
             else dst[((m * kh + r) * kw + s) * cin + c] = v;                  // k = m
           }
-    FK_ASSIGN_OR_RETURN(w_, Upload(wk));
+    FK_ASSIGN_OR_RETURN(w_, Upload(wk));  // half when elem() is kF16
     n_ = ys.num_elements();
     k_ = K;
     if (n.attrs.i("has_bias")) bias_index_ = 2;
     alpha_index_ = PreluAlphaIndex(n);
 
     const auto& d = Dnn();
+    const bool half = elem() == Elem::kF16;
+    const cudnnDataType_t dt = half ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
     FK_CUDNN_CHECK(d.cudnnCreateTensorDescriptor(&xdesc_));
     FK_CUDNN_CHECK(d.cudnnCreateTensorDescriptor(&ydesc_));
     FK_CUDNN_CHECK(d.cudnnCreateFilterDescriptor(&wdesc_));
     FK_CUDNN_CHECK(d.cudnnCreateConvolutionDescriptor(&cdesc_));
-    FK_CUDNN_CHECK(d.cudnnSetTensor4dDescriptor(xdesc_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)N,
-                                                (int)C, (int)Hp, (int)Wp));
-    FK_CUDNN_CHECK(d.cudnnSetTensor4dDescriptor(ydesc_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)N,
-                                                (int)K, (int)ys[1], (int)ys[2]));
-    FK_CUDNN_CHECK(d.cudnnSetFilter4dDescriptor(wdesc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)K,
-                                                (int)(C / groups), (int)kh, (int)kw));
-    FK_CUDNN_CHECK(d.cudnnSetConvolution2dDescriptor(cdesc_, (int)ph, (int)pw, (int)win.sh,
-                                                     (int)win.sw, (int)win.dh, (int)win.dw,
-                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    FK_CUDNN_CHECK(d.cudnnSetConvolutionGroupCount(cdesc_, (int)groups));
-    // fp32: FMA kernels only (no TF32); tf32/auto/fp16 (fp16 not yet in half): tensor ops allowed.
-    FK_CUDNN_CHECK(d.cudnnSetConvolutionMathType(
-        cdesc_, a.precision == "fp32" ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
-    int on = 0, oc = 0, oh = 0, ow = 0;
-    FK_CUDNN_CHECK(d.cudnnGetConvolution2dForwardOutputDim(cdesc_, xdesc_, wdesc_, &on, &oc, &oh, &ow));
-    if (on != N || oc != K || oh != ys[1] || ow != ys[2])
-      return ops::NodeError(n, "cuDNN output dims disagree with shape inference");
-
+    FK_CUDNN_CHECK(d.cudnnSetTensor4dDescriptor(xdesc_, CUDNN_TENSOR_NHWC, dt, (int)N, (int)C, (int)Hp, (int)Wp));
+    FK_CUDNN_CHECK(d.cudnnSetTensor4dDescriptor(ydesc_, CUDNN_TENSOR_NHWC, dt, (int)N, (int)K, (int)ys[1], (int)ys[2]));
+    FK_CUDNN_CHECK(d.cudnnSetFilter4dDescriptor(wdesc_, dt, CUDNN_TENSOR_NHWC, (int)K, (int)(C / groups),
+                                                (int)kh, (int)kw));
+    // Compute types to try in order: fp32 accumulation first (also for half data:
+    // PSEUDO_HALF_CONFIG), half accumulation only as a fallback for fp16.
+    const cudnnDataType_t compute[2] = {CUDNN_DATA_FLOAT, CUDNN_DATA_HALF};
+    const int tries = half ? 2 : 1;
     SlotGuard g(device());
     FK_RETURN_IF_ERROR(g.Acquire());
-    cudnnConvolutionFwdAlgoPerf_t perf[8];
-    int got = 0;
-    FK_CUDNN_CHECK(d.cudnnGetConvolutionForwardAlgorithm_v7(g.ctx().dnn, xdesc_, wdesc_, cdesc_,
-                                                            ydesc_, 8, &got, perf));
     constexpr size_t kMaxWorkspace = size_t{512} << 20;
     bool found = false;
-    for (int i = 0; i < got && !found; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
-      size_t ws = 0;
-      if (d.cudnnGetConvolutionForwardWorkspaceSize(g.ctx().dnn, xdesc_, wdesc_, cdesc_, ydesc_,
-                                                    perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS)
-        continue;
-      algo_ = perf[i].algo;
-      ws_ = ws;
-      found = true;
+    for (int t = 0; t < tries && !found; ++t) {
+      FK_CUDNN_CHECK(d.cudnnSetConvolution2dDescriptor(cdesc_, (int)ph, (int)pw, (int)win.sh,
+                                                       (int)win.sw, (int)win.dh, (int)win.dw,
+                                                       CUDNN_CROSS_CORRELATION, compute[t]));
+      FK_CUDNN_CHECK(d.cudnnSetConvolutionGroupCount(cdesc_, (int)groups));
+      // fp32: FMA kernels only (no TF32); tf32/auto: tensor ops allowed (TF32); fp16: tensor ops.
+      FK_CUDNN_CHECK(d.cudnnSetConvolutionMathType(
+          cdesc_, half ? CUDNN_TENSOR_OP_MATH : a.precision == "fp32" ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
+      if (t == 0) {
+        int on = 0, oc = 0, oh = 0, ow = 0;
+        FK_CUDNN_CHECK(d.cudnnGetConvolution2dForwardOutputDim(cdesc_, xdesc_, wdesc_, &on, &oc, &oh, &ow));
+        if (on != N || oc != K || oh != ys[1] || ow != ys[2])
+          return ops::NodeError(n, "cuDNN output dims disagree with shape inference");
+      }
+      cudnnConvolutionFwdAlgoPerf_t perf[8];
+      int got = 0;
+      if (d.cudnnGetConvolutionForwardAlgorithm_v7(g.ctx().dnn, xdesc_, wdesc_, cdesc_, ydesc_, 8, &got,
+                                                   perf) != CUDNN_STATUS_SUCCESS)
+        got = 0;  // e.g. CUDNN_STATUS_NOT_SUPPORTED for this compute type: try the next one
+      for (int i = 0; i < got && !found; ++i) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+        size_t ws = 0;
+        if (d.cudnnGetConvolutionForwardWorkspaceSize(g.ctx().dnn, xdesc_, wdesc_, cdesc_, ydesc_,
+                                                      perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS)
+          continue;
+        algo_ = perf[i].algo;
+        ws_ = ws;
+        half_accumulate_ = compute[t] == CUDNN_DATA_HALF;
+        found = true;
+      }
     }
     if (!found)
       return Unsupported(ops::NodeLabel(n) + ": cuDNN has no algorithm for input " +
-                         xs.ToString() + ", filter " + w.shape().ToString());
+                         xs.ToString() + ", filter " + w.shape().ToString() +
+                         (half ? " in fp16 (tried fp32 and fp16 accumulation)" : ""));
+    if (half_accumulate_ && std::getenv("FK_CUDA_VERBOSE"))
+      std::fprintf(stderr, "facekit: %s: cuDNN offers fp16 accumulation only (TRUE_HALF_CONFIG)\n",
+                   ops::NodeLabel(n).c_str());
     return OkStatus();
   }
 
@@ -133,20 +155,21 @@ class ConvKernel final : public CudaKernel {
     const void* x = In(in, 0).data;
     if (pad_) {
       FK_ASSIGN_OR_RETURN(void* xp, ctx.Scratch(padded_bytes_));
-      FK_RETURN_IF_ERROR(LaunchPad(static_cast<const float*>(x), static_cast<float*>(xp), pd_, ctx.stream));
+      FK_RETURN_IF_ERROR(LaunchPad(x, xp, pd_, elem(), ctx.stream));
       x = xp;
     }
     void* ws = nullptr;
     if (ws_) {
       FK_ASSIGN_OR_RETURN(ws, ctx.Scratch(ws_));
     }
+    // Scaling factors are float for float and half data (cuDNN: double only for double data).
     const float one = 1.f, zero = 0.f;
     FK_CUDNN_CHECK(Dnn().cudnnConvolutionForward(ctx.dnn, &one, xdesc_, x, wdesc_, w_.data, cdesc_,
                                                  algo_, ws, ws_, &zero, ydesc_, out[0].data));
-    const float* bias = bias_index_ >= 0 ? In(in, bias_index_).as<float>() : nullptr;
+    const void* bias = bias_index_ >= 0 ? In(in, bias_index_).data : nullptr;
     const DeviceTensor* alpha = alpha_index_ >= 0 ? &In(in, alpha_index_) : nullptr;
-    // The node's activation (kept in the kernel through act_node_ copy).
-    return LaunchBiasAct(out[0].as<float>(), n_, k_, bias, ActFromNode(node_, alpha), ctx.stream);
+    // The node's activation (node_ is the kernel's copy of the node).
+    return LaunchBiasAct(out[0].data, n_, k_, bias, ActFromNode(node_, alpha), elem(), ctx.stream);
   }
 
   ir::Node node_;
@@ -157,6 +180,7 @@ class ConvKernel final : public CudaKernel {
   cudnnConvolutionDescriptor_t cdesc_ = nullptr;
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   size_t ws_ = 0;
+  bool half_accumulate_ = false;  // fp16 only: cuDNN had no fp32-accumulating algorithm
   DeviceTensor w_;
   bool pad_ = false;
   PadDesc pd_;
@@ -179,13 +203,24 @@ bool SupportsConv(const ir::Graph& g, const ir::Node& n) {
 }
 
 Result<KernelPtr> PlanConv(const PlanArgs& a) {
-  auto k = std::make_unique<ConvKernel>();
-  k->node_ = a.node;
-  std::vector<bool> skip(a.node.inputs.size(), false);
-  skip[1] = true;  // the filter is uploaded re-laid out by Plan
-  FK_RETURN_IF_ERROR(k->Init(a.dev, a.graph, a.node, skip));
-  FK_RETURN_IF_ERROR(k->Plan(a));
-  return KernelPtr(std::move(k));
+  auto plan = [&](Elem e) -> Result<KernelPtr> {
+    auto k = std::make_unique<ConvKernel>();
+    k->set_elem(e);
+    k->node_ = a.node;
+    std::vector<bool> skip(a.node.inputs.size(), false);
+    skip[1] = true;  // the filter is uploaded re-laid out by Plan
+    FK_RETURN_IF_ERROR(k->Init(a.dev, a.graph, a.node, skip));
+    FK_RETURN_IF_ERROR(k->Plan(a));
+    return KernelPtr(std::move(k));
+  };
+  Result<KernelPtr> k = plan(a.elem);
+  if (!k.ok() && a.elem == Elem::kF16 && k.status().code() == StatusCode::kUnsupported) {
+    // No cuDNN algorithm for this shape in half: this node runs in fp32 inside the fp16 graph.
+    if (std::getenv("FK_CUDA_VERBOSE"))
+      std::fprintf(stderr, "facekit: %s: no fp16 cuDNN algorithm, planned in fp32\n", ops::NodeLabel(a.node).c_str());
+    return plan(Elem::kF32);
+  }
+  return k;
 }
 
 }  // namespace fk::engine::cuda

@@ -1,6 +1,8 @@
 // The CUDA backend object and its explicit op table.
 #include "engine/cuda/cuda_backend.h"
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -38,6 +40,55 @@ Planner PlannerFor(OpType op) {
   }
 }
 
+}  // namespace
+
+// Which nodes of an fp16 graph keep float storage (docs/cuda.md "Precision"), in node order:
+//  - nodes that do not run on the GPU (host steps write float);
+//  - ops whose result can leave half's range (|x| > 65504) or its resolution even when the
+//    inputs are in range: Sum, Prod, Exp, Pow, Square, SquaredDifference, Reciprocal, Rsqrt, Div
+//    (e.g. the sum of squares of an L2 normalisation, exp() of a box decoder, x / small);
+//  - cheap ops (everything but Conv2D, DepthwiseConv2D, MatMul) that read a non-constant float
+//    value written by a float-storage node: an fp32 region (a normalisation, a box decoder)
+//    runs to its end in fp32 and the cast to half happens once, in front of the next
+//    convolution/MatMul (or never, when the region ends at a graph output).
+// Convolutions and MatMuls are always half: they are where tensor cores pay. Graph inputs are
+// float but do not start an fp32 region: they are cast to half by their first reader (values in
+// an input's range lose nothing a convolution would keep).
+std::vector<bool> Fp32NodesInFp16Graph(const ir::Graph& g, const std::function<bool(const ir::Node&)>& on_gpu) {
+  const auto& nodes = g.nodes();
+  std::vector<bool> fp32(nodes.size(), false);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const ir::Node& n = nodes[i];
+    if (!on_gpu(n)) {
+      fp32[i] = true;
+      continue;
+    }
+    switch (n.op) {
+      case OpType::kConv2D: case OpType::kDepthwiseConv2D: case OpType::kMatMul:
+        continue;  // half
+      case OpType::kSum: case OpType::kProd: case OpType::kExp: case OpType::kPow:
+      case OpType::kSquare: case OpType::kSquaredDifference: case OpType::kReciprocal:
+      case OpType::kRsqrt: case OpType::kDiv:
+        fp32[i] = true;
+        continue;
+      default:
+        break;
+    }
+    for (ir::ValueId v : n.inputs) {
+      if (v == ir::kNoValue) continue;
+      const ir::Value& val = g.value(v);
+      if (val.dtype != DType::kFloat32 || val.is_constant()) continue;
+      if (val.producer >= 0 && fp32[static_cast<size_t>(val.producer)]) {
+        fp32[i] = true;
+        break;
+      }
+    }
+  }
+  return fp32;
+}
+
+namespace {
+
 class CudaBackendImpl final : public Backend {
  public:
   explicit CudaBackendImpl(CudaBackendOptions o) : opt_(std::move(o)) {}
@@ -66,6 +117,20 @@ class CudaBackendImpl final : public Backend {
     if (outputs.empty() || inputs.empty())
       return Internal("cuda Plan of '" + n.name + "' without inputs/outputs");
     PlanArgs a{g, n, inputs, outputs, dev, opt_.precision};
+    if (opt_.precision == "fp16") {
+      // O(nodes) per planned node: cheap next to cuDNN's heuristics, and needs no cache keyed by
+      // a graph that may be destroyed and its address reused.
+      const std::vector<bool> fp32 = Fp32NodesInFp16Graph(g, [&](const ir::Node& m) { return Supports(g, m); });
+      size_t id = SIZE_MAX;
+      const auto& all = g.nodes();
+      if (!all.empty() && &n >= all.data() && &n < all.data() + all.size()) {
+        id = static_cast<size_t>(&n - all.data());
+      } else {  // a copy of a node of g (tests): find it by its outputs
+        for (size_t j = 0; j < all.size() && id == SIZE_MAX; ++j)
+          if (all[j].outputs == n.outputs) id = j;
+      }
+      a.elem = (id < fp32.size() && !fp32[id]) ? cuda::Elem::kF16 : cuda::Elem::kF32;
+    }
     Result<cuda::KernelPtr> k = Unsupported("node '" + n.name + "' (" + ir::OpTypeName(n.op) +
                                             "): not supported by the cuda backend");
     switch (PlannerFor(n.op)) {
@@ -100,10 +165,6 @@ Result<const Backend*> CudaBackendFor(const CudaBackendOptions& o) {
   if (o.gpu_index < 0) return InvalidArgument("gpu_index must be >= 0");
   if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "fp16" && o.precision != "auto")
     return InvalidArgument("precision must be fp32, tf32, fp16 or auto (got '" + o.precision + "')");
-  if (o.precision == "fp16")
-    return Unsupported(
-        "precision fp16 is not implemented in the CUDA backend yet (half storage for activations "
-        "and weights is planned, docs/cuda.md); use precision tf32 (tensor cores) or fp32");
   if (o.gpu_index == 0 && o.precision == "fp32") return CudaBackend();
   static std::mutex mu;
   static std::map<std::pair<int, std::string>, std::unique_ptr<CudaBackendImpl>> cache;

@@ -49,7 +49,7 @@ ActParams ActFromNode(const ir::Node& n, const DeviceTensor* alpha) {
     case ir::Activation::kPrelu:
       p.kind = ActKind::kPrelu;
       if (alpha && alpha->data) {
-        p.alpha = alpha->as<float>();
+        p.alpha = alpha->data;  // same storage as the activation (see ActParams)
         p.alpha_n = alpha->shape.num_elements();
       } else {
         p.kind = ActKind::kNone;  // unreachable: Supports requires the alpha input
@@ -207,14 +207,14 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
   const Shape xs = a.in[0].shape;
   const Shape ys = a.out[0].shape;
   const int64_t ny = ys.num_elements();
+  const Elem e = a.elem;  // storage of every float tensor of this node
   RunFn fn;
 
   if (auto bk = BinaryOf(op)) {
     FK_ASSIGN_OR_RETURN(BroadcastDesc d, MakeBroadcast(n, xs, a.in[1].shape, ys));
     const BinaryKind k = *bk;
-    fn = [k, d, ny](const CudaKernel& self, auto in, auto out, ExecContext& c) {
-      return LaunchBinary(k, self.In(in, 0).template as<float>(), self.In(in, 1).template as<float>(),
-                          out[0].template as<float>(), ny, d, c.stream);
+    fn = [k, d, ny, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchBinary(k, self.In(in, 0).data, self.In(in, 1).data, out[0].data, ny, d, e, c.stream);
     };
   } else if (auto uk = UnaryOf(op)) {
     float p0 = 0, p1 = 0;
@@ -225,9 +225,8 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
       p1 = n.attrs.f("clip_max", 6.f);
     }
     const UnaryKind k = *uk;
-    fn = [k, p0, p1, ny](const CudaKernel& self, auto in, auto out, ExecContext& c) {
-      return LaunchUnary(k, self.In(in, 0).template as<float>(), out[0].template as<float>(), ny, p0, p1,
-                         c.stream);
+    fn = [k, p0, p1, ny, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchUnary(k, self.In(in, 0).data, out[0].data, ny, p0, p1, e, c.stream);
     };
   } else if (op == OpType::kPrelu) {
     const int64_t channels = ys.rank() ? ys[ys.rank() - 1] : 1;
@@ -235,22 +234,21 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
     if (an != 1 && an != channels)
       return ops::NodeError(n, "cuda Prelu needs alpha with 1 or " + std::to_string(channels) +
                                    " elements (got " + a.in[1].shape.ToString() + ")");
-    fn = [ny, channels](const CudaKernel& self, auto in, auto out, ExecContext& c) -> Status {
+    fn = [ny, channels, e](const CudaKernel& self, auto in, auto out, ExecContext& c) -> Status {
       const DeviceTensor& x = self.In(in, 0);
       if (out[0].data != x.data)
         FK_CUDA_CHECK(cudaMemcpyAsync(out[0].data, x.data, x.nbytes(), cudaMemcpyDeviceToDevice, c.stream));
       ActParams p;
       p.kind = ActKind::kPrelu;
-      p.alpha = self.In(in, 1).template as<float>();
+      p.alpha = self.In(in, 1).data;
       p.alpha_n = self.In(in, 1).shape.num_elements();
-      return LaunchBiasAct(out[0].template as<float>(), ny, channels, nullptr, p, c.stream);
+      return LaunchBiasAct(out[0].data, ny, channels, nullptr, p, e, c.stream);
     };
   } else if (op == OpType::kSoftmax) {
     const int64_t cols = xs[xs.rank() - 1];
     const int64_t rows = cols ? ny / cols : 0;
-    fn = [rows, cols](const CudaKernel& self, auto in, auto out, ExecContext& c) {
-      return LaunchSoftmax(self.In(in, 0).template as<float>(), out[0].template as<float>(), rows, cols,
-                           c.stream);
+    fn = [rows, cols, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchSoftmax(self.In(in, 0).data, out[0].data, rows, cols, e, c.stream);
     };
   } else if (op == OpType::kMaxPool || op == OpType::kAvgPool) {
     ops::Window w;
@@ -261,8 +259,8 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
     d.kh = w.kh; d.kw = w.kw; d.sh = w.sh; d.sw = w.sw; d.pad_top = wo.pad_top; d.pad_left = wo.pad_left;
     d.max = op == OpType::kMaxPool;
     if (wo.oh != ys[1] || wo.ow != ys[2]) return ops::NodeError(n, "planned pool output mismatch " + ys.ToString());
-    fn = [d](const CudaKernel& self, auto in, auto out, ExecContext& c) {
-      return LaunchPool2d(self.In(in, 0).template as<float>(), out[0].template as<float>(), d, c.stream);
+    fn = [d, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchPool2d(self.In(in, 0).data, out[0].data, d, e, c.stream);
     };
   } else if (auto rk = ReduceOf(op)) {
     std::vector<bool> mask;
@@ -282,8 +280,8 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
       }
     }
     if (d.out_n != ny) return ops::NodeError(n, "planned reduction output mismatch " + ys.ToString());
-    fn = [d](const CudaKernel& self, auto in, auto out, ExecContext& c) {
-      return LaunchReduce(self.In(in, 0).template as<float>(), out[0].template as<float>(), d, c.stream);
+    fn = [d, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchReduce(self.In(in, 0).data, out[0].data, d, e, c.stream);
     };
   } else if (op == OpType::kPad) {
     const std::vector<int64_t> p = ops::TensorToInts(a.graph.value(n.inputs[1]).constant);
@@ -299,8 +297,8 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
       d.out_dims[r] = xs[r] + p[static_cast<size_t>(2 * r)] + p[static_cast<size_t>(2 * r + 1)];
       if (d.out_dims[r] != ys[r] || d.before[r] < 0) return ops::NodeError(n, "cuda Pad: negative or mismatched paddings");
     }
-    fn = [d](const CudaKernel& self, auto in, auto out, ExecContext& c) {
-      return LaunchPad(self.In(in, 0).template as<float>(), out[0].template as<float>(), d, c.stream);
+    fn = [d, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchPad(self.In(in, 0).data, out[0].data, d, e, c.stream);
     };
   } else if (op == OpType::kConcat) {
     const int64_t axis = ops::NormalizeAxis(n.attrs.i("axis", 0), ys.rank());
@@ -313,13 +311,14 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
       for (int r = static_cast<int>(axis); r < ti.shape.rank(); ++r) v *= ti.shape[r];
       inner.push_back(v);
     }
-    fn = [outer, dst_inner, inner](const CudaKernel& self, auto in, auto out, ExecContext& c) -> Status {
+    const size_t es = ElemSize(e);  // bytes per element of this node's storage
+    fn = [outer, dst_inner, inner, es](const CudaKernel& self, auto in, auto out, ExecContext& c) -> Status {
       int64_t off = 0;
       char* dst = static_cast<char*>(out[0].data);
       for (size_t i = 0; i < inner.size(); ++i) {
         if (inner[i] && outer)
-          FK_CUDA_CHECK(cudaMemcpy2DAsync(dst + off * 4, dst_inner * 4, self.In(in, i).data, inner[i] * 4,
-                                          inner[i] * 4, outer, cudaMemcpyDeviceToDevice, c.stream));
+          FK_CUDA_CHECK(cudaMemcpy2DAsync(dst + off * es, dst_inner * es, self.In(in, i).data, inner[i] * es,
+                                          inner[i] * es, outer, cudaMemcpyDeviceToDevice, c.stream));
         off += inner[i];
       }
       return OkStatus();
@@ -330,8 +329,8 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
     d.bilinear = op == OpType::kResizeBilinear;
     d.align_corners = n.attrs.i("align_corners") != 0;
     d.half_pixel_centers = n.attrs.i("half_pixel_centers") != 0;
-    fn = [d](const CudaKernel& self, auto in, auto out, ExecContext& c) {
-      return LaunchResize(self.In(in, 0).template as<float>(), out[0].template as<float>(), d, c.stream);
+    fn = [d, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchResize(self.In(in, 0).data, out[0].data, d, e, c.stream);
     };
   } else if (IsCopy(op)) {
     fn = [](const CudaKernel& self, auto in, auto out, ExecContext& c) -> Status {
@@ -344,6 +343,7 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
     return Unsupported(ops::NodeLabel(n) + ": no CUDA kernel");
   }
   auto k = std::make_unique<FnKernel>(std::move(fn));
+  k->set_elem(e);
   FK_RETURN_IF_ERROR(k->Init(a.dev, a.graph, a.node));
   return KernelPtr(std::move(k));
 }

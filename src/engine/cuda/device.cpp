@@ -162,6 +162,7 @@ Result<const CublasApi*> LoadCublas() {
   g_cublas.f = reinterpret_cast<decltype(g_cublas.f)>(dlsym(h, #f));         \
   if (!g_cublas.f) missing += std::string(" ") + #f;
     FK_CUBLAS_FUNCS(FK_SYM_)
+    FK_SYM_(cublasGemmEx)
 #undef FK_SYM_
     if (!missing.empty()) {
       l.status = Unavailable("cuBLAS at " + path + " lacks symbols:" + missing);

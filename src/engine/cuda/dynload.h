@@ -40,6 +40,13 @@ struct CublasApi {
 #define FK_DECL_(f) decltype(&::f) f = nullptr;
   FK_CUBLAS_FUNCS(FK_DECL_)
 #undef FK_DECL_
+  // cublasGemmEx is overloaded in C++ (a cudaDataType-compute wrapper), so decltype cannot name
+  // it: the exported C symbol's type, spelled out.
+  using GemmExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
+                                      int, const void*, const void*, cudaDataType, int, const void*,
+                                      cudaDataType, int, const void*, void*, cudaDataType, int,
+                                      cublasComputeType_t, cublasGemmAlgo_t);
+  GemmExFn cublasGemmEx = nullptr;
   std::string path;
 };
 

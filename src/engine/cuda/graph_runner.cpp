@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "engine/cuda/cast.cuh"
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_kernel.h"
 #include "engine/executor.h"  // PlanMemory
@@ -67,6 +68,18 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     if (gpu_steps_ == 0 || !dev_) return false;
     all_gpu_ = gpu_steps_ == static_cast<int>(steps_.size());
 
+    // Storage of every value (docs/cuda.md "Precision"): what its producer writes. Graph inputs,
+    // plan-time values and host-step outputs are float; a float32 value written by a kF16 kernel
+    // is half. A consumer that reads another storage (a host step, an fp32 kernel inside an fp16
+    // graph, the caller reading a graph output) gets a converted copy in its own arena slot,
+    // made by a cast right before the first step that needs it (values are written once, so
+    // one copy serves every later reader).
+    native_.assign(nv, Elem::kF32);
+    for (const Step& s : steps_)
+      if (s.cuda)
+        for (ValueId v : s.node->outputs)
+          if (v != ir::kNoValue) native_[static_cast<size_t>(v)] = Want(v, s.cuda->elem());
+
     // Lifetimes in step indices: graph inputs are written before step 0, graph outputs are read
     // after the last step (index S).
     const int S = static_cast<int>(steps_.size());
@@ -74,23 +87,37 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     auto is_known = [&](ValueId v) { return !(*known_)[static_cast<size_t>(v)].empty(); };
     for (ValueId v : g_->inputs())
       if (!is_known(v)) first[static_cast<size_t>(v)] = last[static_cast<size_t>(v)] = 0;
+    // Converted copies: key (value, storage) -> [first, last] step that reads that storage.
+    std::map<std::pair<ValueId, Elem>, std::pair<int, int>> alt_life;
+    auto need = [&](ValueId v, Elem want, int s) {
+      if (want == native_[static_cast<size_t>(v)]) return;
+      auto [it, fresh] = alt_life.try_emplace({v, want}, s, s);
+      if (!fresh) it->second.second = std::max(it->second.second, s);
+    };
     for (int s = 0; s < S; ++s) {
-      const ir::Node& n = *steps_[static_cast<size_t>(s)].node;
+      const Step& st = steps_[static_cast<size_t>(s)];
+      const ir::Node& n = *st.node;
       for (ValueId v : n.outputs) {
         if (v == ir::kNoValue || is_known(v)) continue;
         if (first[static_cast<size_t>(v)] < 0) first[static_cast<size_t>(v)] = s;
         last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], s);
       }
-      for (ValueId v : n.inputs) {
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const ValueId v = n.inputs[i];
         if (v == ir::kNoValue || is_known(v)) continue;
         if (first[static_cast<size_t>(v)] < 0)
           return Internal("graph runner: node '" + n.name + "' reads value '" + g_->value(v).name +
                           "' before any step writes it");
         last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], s);
+        if (!st.cuda) need(v, Elem::kF32, s);
+        else if (!st.cuda->IsConstInput(i) && !st.cuda->IsUnusedInput(i)) need(v, Want(v, st.cuda->elem()), s);
       }
     }
     for (ValueId v : g_->outputs())
-      if (!is_known(v) && first[static_cast<size_t>(v)] >= 0) last[static_cast<size_t>(v)] = S;
+      if (!is_known(v) && first[static_cast<size_t>(v)] >= 0) {
+        last[static_cast<size_t>(v)] = S;
+        need(v, Elem::kF32, S);  // the caller reads float
+      }
     std::vector<ArenaSlot> slots;
     for (size_t v = 0; v < nv; ++v) {
       if (first[v] < 0) continue;
@@ -101,28 +128,71 @@ class CudaGraphRunnerImpl final : public GraphRunner {
       a.last = last[v];
       slots.push_back(a);
     }
+    // Converted copies get slot ids nv, nv+1, ... (PlanMemory uses ids only to break ties).
+    // A copy is written at its first reader (the cast runs just before that step) and the native
+    // value is still live then (its lifetime covers every reader), so the two never share memory.
+    std::vector<std::pair<ValueId, Elem>> alt_keys;
+    for (const auto& [key, life] : alt_life) {
+      ArenaSlot a;
+      a.value = static_cast<ValueId>(nv + alt_keys.size());
+      a.bytes = AlignUp(BytesAs(key.first, key.second));
+      a.first = life.first;
+      a.last = life.second;
+      slots.push_back(a);
+      alt_keys.push_back(key);
+    }
     MemoryPlan mp = PlanMemory(std::move(slots));
     arena_bytes_ = std::max(AlignUp(mp.arena_bytes), kAlign);
     offset_.assign(nv, SIZE_MAX);
-    for (const ArenaSlot& a : mp.slots) offset_[static_cast<size_t>(a.value)] = a.offset;
+    casts_.assign(static_cast<size_t>(S) + 1, {});
+    for (const ArenaSlot& a : mp.slots) {
+      const size_t id = static_cast<size_t>(a.value);
+      if (id < nv) {
+        offset_[id] = a.offset;
+        continue;
+      }
+      const auto& [v, want] = alt_keys[id - nv];
+      alt_offset_[{v, want}] = a.offset;
+      Cast c;
+      c.v = v;
+      c.from = native_[static_cast<size_t>(v)];
+      c.to = want;
+      c.dst_offset = a.offset;
+      c.n = (*info_)[static_cast<size_t>(v)].shape.num_elements();
+      casts_[static_cast<size_t>(a.first)].push_back(c);
+      ++num_casts_;
+    }
+    for (const Step& s : steps_)
+      if (s.cuda && s.cuda->elem() == Elem::kF16) ++half_steps_;
 
     // Known non-constant values (plan-time results, e.g. int32 shape arithmetic) read by a GPU
     // kernel that did not upload them itself: uploaded once here.
-    persistent_.assign(nv, nullptr);
+    // Uploaded in the storage of the kernel that reads them (a half copy for kF16 kernels).
+    for (auto& p : persistent_) p.assign(nv, nullptr);
     FK_CUDA_STATUS(cudaSetDevice(dev_->index()), "cudaSetDevice");
     for (const Step& s : steps_) {
       if (!s.cuda) continue;
       for (size_t i = 0; i < s.node->inputs.size(); ++i) {
         const ValueId v = s.node->inputs[i];
-        if (v == ir::kNoValue || !is_known(v) || s.cuda->IsConstInput(i) || s.cuda->IsUnusedInput(i) ||
-            persistent_[static_cast<size_t>(v)])
+        if (v == ir::kNoValue || !is_known(v) || s.cuda->IsConstInput(i) || s.cuda->IsUnusedInput(i))
           continue;
+        const Elem want = Want(v, s.cuda->elem());
+        void*& slot = persistent_[static_cast<int>(want)][static_cast<size_t>(v)];
+        if (slot) continue;
         const Tensor& t = (*known_)[static_cast<size_t>(v)];
-        FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev_->pool(), std::max<size_t>(t.nbytes(), 1)));
-        if (t.nbytes()) FK_CUDA_STATUS(cudaMemcpy(b.get(), t.raw(), t.nbytes(), cudaMemcpyHostToDevice),
-                                       "cudaMemcpy(H2D, plan-time value)");
-        persistent_[static_cast<size_t>(v)] = b.get();
-        persistent_bytes_ += t.nbytes();
+        const size_t bytes = BytesAs(v, want);
+        FK_ASSIGN_OR_RETURN(PoolBuffer b, PoolBuffer::Make(&dev_->pool(), std::max<size_t>(bytes, 1)));
+        if (want == Elem::kF16) {
+          std::vector<uint16_t> h(static_cast<size_t>(t.num_elements()));
+          for (size_t e = 0; e < h.size(); ++e) h[e] = FloatToHalfBits(t.data<float>()[e]);
+          if (bytes) FK_CUDA_STATUS(cudaMemcpy(b.get(), h.data(), bytes, cudaMemcpyHostToDevice),
+                                    "cudaMemcpy(H2D, plan-time value, half)");
+        } else if (t.nbytes()) {
+          FK_CUDA_STATUS(cudaMemcpy(b.get(), t.raw(), t.nbytes(), cudaMemcpyHostToDevice),
+                         "cudaMemcpy(H2D, plan-time value)");
+        }
+        slot = b.get();
+        persistent_bytes_ += bytes;
         owned_.push_back(std::move(b));
       }
     }
@@ -157,6 +227,9 @@ class CudaGraphRunnerImpl final : public GraphRunner {
                     std::to_string(gpu_steps_) + "/" + std::to_string(steps_.size()) +
                     " steps on the GPU, arena " + MiB(arena_bytes_) + ", plan-time values " +
                     MiB(persistent_bytes_);
+    if (half_steps_ > 0)
+      s += "; fp16 storage in " + std::to_string(half_steps_) + "/" + std::to_string(gpu_steps_) +
+           " GPU steps, " + std::to_string(num_casts_) + " fp16<->fp32 casts";
     if (!all_gpu_) s += "; host round trips for: " + host_ops_;
     if (mode_ == "graph") {
       if (!all_gpu_) s += "; CUDA graph not used (host steps)";
@@ -182,20 +255,53 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     cudaGraphExec_t exec = nullptr;
   };
 
-  size_t Bytes(ValueId v) const {
-    const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
-    return static_cast<size_t>(ti.shape.num_elements()) * DTypeSize(ti.dtype);
+  struct Cast {
+    ValueId v = ir::kNoValue;
+    Elem from = Elem::kF32, to = Elem::kF32;
+    size_t dst_offset = 0;
+    int64_t n = 0;
+  };
+
+  // The storage a reader with kernel storage `e` uses for v: only float32 values are ever half.
+  Elem Want(ValueId v, Elem e) const {
+    return (*info_)[static_cast<size_t>(v)].dtype == DType::kFloat32 ? e : Elem::kF32;
   }
-  // Device view of value v for a run with arena `base`.
-  DeviceTensor Dev(ValueId v, char* base) const {
+  // Bytes of v in storage `e` (e is kF32 for non-float values, see Want).
+  size_t BytesAs(ValueId v, Elem e) const {
+    const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
+    return static_cast<size_t>(ti.shape.num_elements()) * (e == Elem::kF16 ? size_t{2} : DTypeSize(ti.dtype));
+  }
+  // Bytes of v in its native storage (as its producer writes it).
+  size_t Bytes(ValueId v) const { return BytesAs(v, native_[static_cast<size_t>(v)]); }
+  // Device view of value v in storage `want` (Want() of the reader) for a run with arena `base`:
+  // the native slot, the converted copy, or the uploaded plan-time value.
+  DeviceTensor Dev(ValueId v, char* base, Elem want) const {
     DeviceTensor d;
     if (v == ir::kNoValue) return d;
     const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
     d.dtype = ti.dtype;
     d.shape = ti.shape;
-    if (persistent_[static_cast<size_t>(v)]) d.data = persistent_[static_cast<size_t>(v)];
-    else if (offset_[static_cast<size_t>(v)] != SIZE_MAX) d.data = base + offset_[static_cast<size_t>(v)];
+    want = Want(v, want);
+    d.half = want == Elem::kF16;
+    if (void* p = persistent_[static_cast<int>(want)][static_cast<size_t>(v)]) {
+      d.data = p;
+    } else if (want == native_[static_cast<size_t>(v)]) {
+      if (offset_[static_cast<size_t>(v)] != SIZE_MAX) d.data = base + offset_[static_cast<size_t>(v)];
+    } else if (auto it = alt_offset_.find({v, want}); it != alt_offset_.end()) {
+      d.data = base + it->second;
+    }
     return d;
+  }
+  // The casts planned before step `s` (s == steps_.size(): before the graph outputs are read).
+  Status RunCasts(size_t s, char* base, ExecContext& ctx) const {
+    for (const Cast& c : casts_[s]) {
+      const size_t src = offset_[static_cast<size_t>(c.v)];
+      if (src == SIZE_MAX) return Internal("graph runner: cast of a value without an arena slot");
+      FK_RETURN_IF_ERROR(LaunchCast(base + src, c.from, base + c.dst_offset, c.to, c.n, ctx.stream)
+                             .WithContext("casting '" + g_->value(c.v).name + "' " + ElemName(c.from) +
+                                          " -> " + ElemName(c.to)));
+    }
+    return OkStatus();
   }
   std::string Label(const Step& s) const {
     return "node '" + s.node->name + "' (" + ir::OpTypeName(s.node->op) + ") on " + s.backend;
@@ -227,10 +333,10 @@ class CudaGraphRunnerImpl final : public GraphRunner {
         std::memcpy(out.raw(), k.raw(), std::min(out.nbytes(), k.nbytes()));
         continue;
       }
-      const size_t off = offset_[static_cast<size_t>(v)];
-      if (off == SIZE_MAX)
+      const DeviceTensor d = Dev(v, base, Elem::kF32);  // float (cast at the end of Enqueue)
+      if (!d.data)
         return Internal("graph runner: output '" + g_->value(v).name + "' is never computed");
-      FK_CUDA_STATUS(cudaMemcpyAsync(out.raw(), base + off, std::min(out.nbytes(), Bytes(v)),
+      FK_CUDA_STATUS(cudaMemcpyAsync(out.raw(), d.data, std::min(out.nbytes(), BytesAs(v, Elem::kF32)),
                                      cudaMemcpyDeviceToHost, ctx.stream),
                      "cudaMemcpyAsync(D2H, graph output)");
     }
@@ -243,17 +349,20 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     std::vector<DeviceTensor> din, dout;
     std::vector<Tensor> hin, hout;
     std::vector<char> ws;
-    for (const Step& s : steps_) {
+    for (size_t si = 0; si < steps_.size(); ++si) {
+      const Step& s = steps_[si];
       const ir::Node& n = *s.node;
+      FK_RETURN_IF_ERROR(RunCasts(si, base, ctx));
       if (s.cuda) {
+        const Elem e = s.cuda->elem();
         din.assign(n.inputs.size(), DeviceTensor{});
         dout.assign(n.outputs.size(), DeviceTensor{});
         for (size_t i = 0; i < n.inputs.size(); ++i) {
-          din[i] = Dev(n.inputs[i], base);
+          din[i] = Dev(n.inputs[i], base, e);
           // The kernel's uploaded copy is used (or the input is never read).
           if (s.cuda->IsConstInput(i) || s.cuda->IsUnusedInput(i)) din[i].data = nullptr;
         }
-        for (size_t o = 0; o < n.outputs.size(); ++o) dout[o] = Dev(n.outputs[o], base);
+        for (size_t o = 0; o < n.outputs.size(); ++o) dout[o] = Dev(n.outputs[o], base, e);
         FK_RETURN_IF_ERROR(s.cuda->RunDevice(din, dout, ctx).WithContext(Label(s)));
         ctx.RecycleScratch();  // stream order: the next node may reuse this node's scratch
         continue;
@@ -273,7 +382,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
         }
         const TensorInfo& ti = (*info_)[static_cast<size_t>(v)];
         Tensor t(ti.dtype, ti.shape);
-        const DeviceTensor d = Dev(v, base);
+        const DeviceTensor d = Dev(v, base, Elem::kF32);
         if (t.nbytes() && d.data)
           FK_CUDA_STATUS(cudaMemcpyAsync(t.raw(), d.data, t.nbytes(), cudaMemcpyDeviceToHost, ctx.stream),
                          "cudaMemcpyAsync(D2H, host step input)");
@@ -287,14 +396,14 @@ class CudaGraphRunnerImpl final : public GraphRunner {
       ws.resize(s.kernel->workspace_bytes() + 64);
       FK_RETURN_IF_ERROR(s.kernel->Run(hin, hout, ws.data()).WithContext(Label(s)));
       for (size_t o = 0; o < n.outputs.size(); ++o) {
-        const DeviceTensor d = Dev(n.outputs[o], base);
+        const DeviceTensor d = Dev(n.outputs[o], base, Elem::kF32);
         if (!hout[o].nbytes() || !d.data) continue;
         FK_CUDA_STATUS(cudaMemcpyAsync(d.data, hout[o].raw(), hout[o].nbytes(), cudaMemcpyHostToDevice, ctx.stream),
                        "cudaMemcpyAsync(H2D, host step output)");
         keep.push_back(hout[o]);  // alive until the run's final synchronisation
       }
     }
-    return OkStatus();
+    return RunCasts(steps_.size(), base, ctx);  // graph outputs to float
   }
 
   // Mode "graph", called with graph_mu_ held.
@@ -383,7 +492,11 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   std::string host_ops_;
   size_t arena_bytes_ = 0;
   std::vector<size_t> offset_;        // per value: arena offset, SIZE_MAX = not in the arena
-  std::vector<void*> persistent_;     // per value: uploaded plan-time value
+  std::vector<void*> persistent_[2];  // per storage (Elem), per value: uploaded plan-time value
+  std::vector<Elem> native_;          // per value: storage its producer writes
+  std::map<std::pair<ValueId, Elem>, size_t> alt_offset_;  // converted copies in the arena
+  std::vector<std::vector<Cast>> casts_;  // per step (+1 for the graph outputs)
+  int half_steps_ = 0, num_casts_ = 0;
   size_t persistent_bytes_ = 0;
   std::vector<PoolBuffer> owned_;
 

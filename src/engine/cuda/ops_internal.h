@@ -19,7 +19,8 @@ struct PlanArgs {
   const std::vector<TensorInfo>& in;
   const std::vector<TensorInfo>& out;
   DeviceContext* dev;
-  std::string precision;  // fp32 | tf32 | fp16 | auto
+  std::string precision;  // fp32 | tf32 | fp16 (auto is resolved before a backend exists)
+  Elem elem = Elem::kF32; // storage of this node's float tensors (kF16 only with fp16)
 };
 
 using KernelPtr = std::unique_ptr<CudaKernel>;

@@ -1,10 +1,12 @@
 #include "engine/cuda/cuda_common.h"
+#include "engine/cuda/device_math.cuh"
 #include "engine/cuda/pad.cuh"
 
 namespace fk::engine::cuda {
 
 namespace {
-__global__ void PadKernel(const float* x, float* y, PadDesc d, long long total) {
+template <typename T>
+__global__ void PadKernel(const T* x, T* y, PadDesc d, long long total) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
        i += (long long)gridDim.x * blockDim.x) {
     long long rem = i, src = 0, stride = 1;
@@ -26,16 +28,17 @@ __global__ void PadKernel(const float* x, float* y, PadDesc d, long long total) 
       src += j * stride;
       stride *= n;
     }
-    y[i] = outside ? d.value : x[src];
+    y[i] = outside ? FromF<T>(d.value) : x[src];
   }
 }
 }  // namespace
 
-Status LaunchPad(const float* x, float* y, const PadDesc& d, void* stream) {
+Status LaunchPad(const void* x, void* y, const PadDesc& d, Elem e, void* stream) {
   long long total = 1;
   for (int r = 0; r < d.rank; ++r) total *= d.out_dims[r];
   if (total <= 0) return OkStatus();
-  PadKernel<<<BlocksFor(total), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(x, y, d, total);
+  FK_DISPATCH_ELEM(e, PadKernel<T><<<BlocksFor(total), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+                          static_cast<const T*>(x), static_cast<T*>(y), d, total));
   FK_CUDA_LAUNCH_CHECK();
   return OkStatus();
 }

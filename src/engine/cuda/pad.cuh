@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include "engine/cuda/binary.cuh"  // kMaxRank
+#include "engine/cuda/elem.h"
 #include "facekit/status.h"
 
 namespace fk::engine::cuda {
@@ -17,6 +18,7 @@ struct PadDesc {
   float value = 0.f;
 };
 
-Status LaunchPad(const float* x, float* y, const PadDesc& d, void* stream);
+// x and y have storage `e`.
+Status LaunchPad(const void* x, void* y, const PadDesc& d, Elem e, void* stream);
 
 }  // namespace fk::engine::cuda

@@ -2,6 +2,7 @@
 // counted in an average (host-only launcher).
 #pragma once
 #include <cstdint>
+#include "engine/cuda/elem.h"
 #include "facekit/status.h"
 
 namespace fk::engine::cuda {
@@ -12,6 +13,7 @@ struct Pool2dDesc {
   bool max = true;
 };
 
-Status LaunchPool2d(const float* x, float* y, const Pool2dDesc& d, void* stream);
+// x and y have storage `e`; the window sum of AvgPool is accumulated in fp32.
+Status LaunchPool2d(const void* x, void* y, const Pool2dDesc& d, Elem e, void* stream);
 
 }  // namespace fk::engine::cuda

@@ -1,12 +1,14 @@
 #include <math_constants.h>
 
 #include "engine/cuda/cuda_common.h"
+#include "engine/cuda/device_math.cuh"
 #include "engine/cuda/reduce.cuh"
 
 namespace fk::engine::cuda {
 
 namespace {
-__global__ void ReduceKernel(const float* x, float* y, ReduceDesc d) {
+template <typename T>
+__global__ void ReduceKernel(const T* x, T* y, ReduceDesc d) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < d.out_n;
        i += (long long)gridDim.x * blockDim.x) {
     long long rem = i, base = 0;
@@ -24,7 +26,7 @@ __global__ void ReduceKernel(const float* x, float* y, ReduceDesc d) {
         off += (rr % d.red_dims[r]) * d.red_strides[r];
         rr /= d.red_dims[r];
       }
-      const float v = x[off];
+      const float v = ToF(x[off]);
       switch (d.kind) {
         case ReduceKind::kMax: acc = fmaxf(acc, v); break;
         case ReduceKind::kMin: acc = fminf(acc, v); break;
@@ -32,14 +34,15 @@ __global__ void ReduceKernel(const float* x, float* y, ReduceDesc d) {
         default: acc += v;
       }
     }
-    y[i] = d.kind == ReduceKind::kMean ? acc / (float)d.red_n : acc;
+    y[i] = FromF<T>(d.kind == ReduceKind::kMean ? acc / (float)d.red_n : acc);
   }
 }
 }  // namespace
 
-Status LaunchReduce(const float* x, float* y, const ReduceDesc& d, void* stream) {
+Status LaunchReduce(const void* x, void* y, const ReduceDesc& d, Elem e, void* stream) {
   if (d.out_n <= 0) return OkStatus();
-  ReduceKernel<<<BlocksFor(d.out_n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(x, y, d);
+  FK_DISPATCH_ELEM(e, ReduceKernel<T><<<BlocksFor(d.out_n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+                          static_cast<const T*>(x), static_cast<T*>(y), d));
   FK_CUDA_LAUNCH_CHECK();
   return OkStatus();
 }

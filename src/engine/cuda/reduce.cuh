@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include "engine/cuda/binary.cuh"  // kMaxRank
+#include "engine/cuda/elem.h"
 #include "facekit/status.h"
 
 namespace fk::engine::cuda {
@@ -17,6 +18,7 @@ struct ReduceDesc {
   int64_t out_n = 1, red_n = 1;
 };
 
-Status LaunchReduce(const float* x, float* y, const ReduceDesc& d, void* stream);
+// x and y have storage `e`; the accumulator is fp32.
+Status LaunchReduce(const void* x, void* y, const ReduceDesc& d, Elem e, void* stream);
 
 }  // namespace fk::engine::cuda

@@ -1,4 +1,5 @@
 #include "engine/cuda/cuda_common.h"
+#include "engine/cuda/device_math.cuh"
 #include "engine/cuda/resize.cuh"
 
 namespace fk::engine::cuda {
@@ -12,7 +13,8 @@ __device__ __forceinline__ float Scale(long long in, long long out, bool align) 
   return (align && out > 1) ? (float)(in - 1) / (float)(out - 1) : (float)in / (float)out;
 }
 
-__global__ void ResizeKernel(const float* x, float* y, ResizeDesc d, long long total) {
+template <typename T>
+__global__ void ResizeKernel(const T* x, T* y, ResizeDesc d, long long total) {
   const float sy = Scale(d.h, d.oh, d.align_corners), sx = Scale(d.w, d.ow, d.align_corners);
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
        i += (long long)gridDim.x * blockDim.x) {
@@ -22,7 +24,7 @@ __global__ void ResizeKernel(const float* x, float* y, ResizeDesc d, long long t
     r /= d.ow;
     const long long oy = r % d.oh;
     const long long n = r / d.oh;
-    const float* xn = x + n * d.h * d.w * d.c;
+    const T* xn = x + n * d.h * d.w * d.c;
     if (!d.bilinear) {
       float fy = d.half_pixel_centers ? (oy + 0.5f) * sy : oy * sy;
       float fx = d.half_pixel_centers ? (ox + 0.5f) * sx : ox * sx;
@@ -41,18 +43,19 @@ __global__ void ResizeKernel(const float* x, float* y, ResizeDesc d, long long t
     const long long y1 = Clamp((long long)ceilf(fy), 0, (long long)d.h - 1);
     const long long x1 = Clamp((long long)ceilf(fx), 0, (long long)d.w - 1);
     const float ly = fy - fly, lx = fx - flx;
-    const float tl = xn[(y0 * d.w + x0) * d.c + c], tr = xn[(y0 * d.w + x1) * d.c + c];
-    const float bl = xn[(y1 * d.w + x0) * d.c + c], br = xn[(y1 * d.w + x1) * d.c + c];
+    const float tl = ToF(xn[(y0 * d.w + x0) * d.c + c]), tr = ToF(xn[(y0 * d.w + x1) * d.c + c]);
+    const float bl = ToF(xn[(y1 * d.w + x0) * d.c + c]), br = ToF(xn[(y1 * d.w + x1) * d.c + c]);
     const float top = tl + (tr - tl) * lx, bot = bl + (br - bl) * lx;
-    y[i] = top + (bot - top) * ly;
+    y[i] = FromF<T>(top + (bot - top) * ly);
   }
 }
 }  // namespace
 
-Status LaunchResize(const float* x, float* y, const ResizeDesc& d, void* stream) {
+Status LaunchResize(const void* x, void* y, const ResizeDesc& d, Elem e, void* stream) {
   const long long total = d.n * d.oh * d.ow * d.c;
   if (total <= 0) return OkStatus();
-  ResizeKernel<<<BlocksFor(total), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(x, y, d, total);
+  FK_DISPATCH_ELEM(e, ResizeKernel<T><<<BlocksFor(total), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+                          static_cast<const T*>(x), static_cast<T*>(y), d, total));
   FK_CUDA_LAUNCH_CHECK();
   return OkStatus();
 }

@@ -2,6 +2,7 @@
 // half_pixel_centers (host-only launcher).
 #pragma once
 #include <cstdint>
+#include "engine/cuda/elem.h"
 #include "facekit/status.h"
 
 namespace fk::engine::cuda {
@@ -11,6 +12,7 @@ struct ResizeDesc {
   bool bilinear = true, align_corners = false, half_pixel_centers = false;
 };
 
-Status LaunchResize(const float* x, float* y, const ResizeDesc& d, void* stream);
+// x and y have storage `e`; interpolation in fp32.
+Status LaunchResize(const void* x, void* y, const ResizeDesc& d, Elem e, void* stream);
 
 }  // namespace fk::engine::cuda

@@ -1,13 +1,15 @@
 #include "engine/cuda/cuda_common.h"
+#include "engine/cuda/device_math.cuh"
 #include "engine/cuda/unary.cuh"
 
 namespace fk::engine::cuda {
 
 namespace {
-__global__ void UnaryKernel(UnaryKind k, const float* x, float* y, long long n, float p0, float p1) {
+template <typename T>
+__global__ void UnaryKernel(UnaryKind k, const T* x, T* y, long long n, float p0, float p1) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
        i += (long long)gridDim.x * blockDim.x) {
-    const float v = x[i];
+    const float v = ToF(x[i]);
     float r;
     switch (k) {
       case UnaryKind::kAbs: r = fabsf(v); break;
@@ -28,15 +30,16 @@ __global__ void UnaryKernel(UnaryKind k, const float* x, float* y, long long n, 
       case UnaryKind::kReciprocal: r = 1.f / v; break;
       default: r = v;
     }
-    y[i] = r;
+    y[i] = FromF<T>(r);
   }
 }
 }  // namespace
 
-Status LaunchUnary(UnaryKind kind, const float* x, float* y, int64_t n, float p0, float p1,
+Status LaunchUnary(UnaryKind kind, const void* x, void* y, int64_t n, float p0, float p1, Elem e,
                    void* stream) {
   if (n <= 0) return OkStatus();
-  UnaryKernel<<<BlocksFor(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(kind, x, y, n, p0, p1);
+  FK_DISPATCH_ELEM(e, UnaryKernel<T><<<BlocksFor(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+                          kind, static_cast<const T*>(x), static_cast<T*>(y), n, p0, p1));
   FK_CUDA_LAUNCH_CHECK();
   return OkStatus();
 }

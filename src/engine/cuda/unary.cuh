@@ -1,6 +1,7 @@
 // Unary element-wise ops, y = f(x) (host-only launcher; x == y allowed).
 #pragma once
 #include <cstdint>
+#include "engine/cuda/elem.h"
 #include "facekit/status.h"
 
 namespace fk::engine::cuda {
@@ -11,7 +12,8 @@ enum class UnaryKind : int {
 };
 
 // p0/p1: Elu/LeakyRelu alpha in p0; Clip min/max in p0/p1.
-Status LaunchUnary(UnaryKind kind, const float* x, float* y, int64_t n, float p0, float p1,
+// x and y have storage `e`; arithmetic in fp32.
+Status LaunchUnary(UnaryKind kind, const void* x, void* y, int64_t n, float p0, float p1, Elem e,
                    void* stream);
 
 }  // namespace fk::engine::cuda

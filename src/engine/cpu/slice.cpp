@@ -1,0 +1,257 @@
+// StridedSlice and Slice with constant begin/end/strides (sizes), and Transpose with a constant
+// perm, as plain strided copies.
+// The slice is resolved once at Plan time (ops::ComputeStridedSlice, the same TF semantics as
+// the ref kernel) into a short list of (count, input step) dimensions: size-1 dimensions are
+// dropped and dimensions that stay contiguous are merged, so the run loop copies whole
+// contiguous runs (memcpy, or an element loop for short runs) without per-element index
+// arithmetic. Before this, the box-decoding tail of fr_detect (six [1,4420,4] -> [1,4420,2]
+// slices) ran on ref's per-element loop, ~10% of the model, and fr_pose's 16 channel-shuffle
+// Transposes ~75% of that model (docs/engine-cpu.md, "fr_detect").
+#include <cstring>
+#include <memory>
+
+#include "engine/cpu/cpu_ops.h"
+#include "engine/cpu/dnnl_util.h"
+#include "engine/ops/infer_fns.h"
+#include "engine/ops/op_util.h"
+
+namespace fk::engine::cpu {
+namespace {
+
+// rows x R contiguous 4-byte elements, source rows `pitch` elements apart (R = 0: `run`).
+template <int R>
+void GatherRows(uint32_t* d, const uint32_t* s, int64_t rows, int64_t pitch, int64_t run) {
+  const int64_t n = R > 0 ? R : run;
+  for (int64_t o = 0; o < rows; ++o, d += n, s += pitch)
+    for (int64_t k = 0; k < n; ++k) d[k] = s[k];
+}
+
+class SliceKernel final : public Kernel {
+ public:
+  std::string name;
+  size_t elem = 4;                   // bytes per element
+  int64_t in_elements = 0;           // planned input size (checked at run time)
+  int64_t offset = 0;                // elements: input position of the first output element
+  std::vector<int64_t> count, step;  // outer dims (outermost first), input step in elements
+  int64_t run = 1;                   // innermost: elements per run
+  int64_t run_step = 1;              // innermost input step (1 = contiguous run)
+
+  Status Run(std::span<const Tensor> in, std::span<Tensor> out, void*) const override {
+    if (in[0].num_elements() != in_elements)
+      return InvalidArgument("node '" + name + "': input " + in[0].shape().ToString() +
+                             " does not match the planned shape (re-plan for the new input shape)");
+    const auto* xp = static_cast<const unsigned char*>(in[0].raw()) + offset * static_cast<int64_t>(elem);
+    auto* yp = static_cast<unsigned char*>(out[0].raw());
+    int64_t outer = 1;
+    for (int64_t c : count) outer *= c;
+    const int nd = static_cast<int>(count.size());
+    int64_t idx[8] = {0};
+    int64_t off = 0;  // input offset (elements) of the current run
+    const size_t run_bytes = static_cast<size_t>(run) * elem;
+    if (count.size() == 1 && run_step == 1 && elem == 4 && run <= 4) {  // rows of a few floats
+      const auto* s = reinterpret_cast<const uint32_t*>(xp);
+      auto* d = reinterpret_cast<uint32_t*>(yp);
+      switch (run) {
+        case 1: GatherRows<1>(d, s, outer, step[0], run); break;
+        case 2: GatherRows<2>(d, s, outer, step[0], run); break;
+        case 4: GatherRows<4>(d, s, outer, step[0], run); break;
+        default: GatherRows<0>(d, s, outer, step[0], run); break;
+      }
+      return OkStatus();
+    }
+    if (elem == 4 && run_step != 1 && nd >= 1) {
+      // Strided innermost run (a transpose of the last two walked dims, e.g. a channel
+      // shuffle): the two inner levels as tight loops, the counter only over the rest.
+      const int64_t tc = count[static_cast<size_t>(nd - 1)], ts = step[static_cast<size_t>(nd - 1)];
+      const auto* s0 = reinterpret_cast<const uint32_t*>(xp);
+      auto* d = reinterpret_cast<uint32_t*>(yp);
+      for (int64_t o = 0; o < outer / tc; ++o) {
+        const uint32_t* s = s0 + off;
+        for (int64_t i = 0; i < tc; ++i, d += run)
+          for (int64_t k = 0; k < run; ++k) d[k] = s[i * ts + k * run_step];
+        for (int dd = nd - 2; dd >= 0; --dd) {
+          off += step[static_cast<size_t>(dd)];
+          if (++idx[dd] < count[static_cast<size_t>(dd)]) break;
+          off -= step[static_cast<size_t>(dd)] * count[static_cast<size_t>(dd)];
+          idx[dd] = 0;
+        }
+      }
+      return OkStatus();
+    }
+    for (int64_t o = 0; o < outer; ++o) {
+      const unsigned char* src = xp + off * static_cast<int64_t>(elem);
+      if (run_step == 1) {
+        if (elem == 4 && run <= 16) {
+          uint32_t* d = reinterpret_cast<uint32_t*>(yp);
+          const uint32_t* s = reinterpret_cast<const uint32_t*>(src);
+          for (int64_t k = 0; k < run; ++k) d[k] = s[k];
+        } else {
+          std::memcpy(yp, src, run_bytes);
+        }
+      } else if (elem == 4) {
+        uint32_t* d = reinterpret_cast<uint32_t*>(yp);
+        const uint32_t* s = reinterpret_cast<const uint32_t*>(src);
+        for (int64_t k = 0; k < run; ++k) d[k] = s[k * run_step];
+      } else {
+        for (int64_t k = 0; k < run; ++k)
+          std::memcpy(yp + static_cast<size_t>(k) * elem, src + k * run_step * static_cast<int64_t>(elem), elem);
+      }
+      yp += run_bytes;
+      for (int d = nd - 1; d >= 0; --d) {
+        off += step[static_cast<size_t>(d)];
+        if (++idx[d] < count[static_cast<size_t>(d)]) break;
+        off -= step[static_cast<size_t>(d)] * count[static_cast<size_t>(d)];
+        idx[d] = 0;
+      }
+    }
+    return OkStatus();
+  }
+};
+
+// The walk over the output: (count, input step) per output dim, size-1 dims dropped and
+// neighbours that stay contiguous merged; the innermost becomes the run.
+Status SetWalk(const ir::Node& node, const std::vector<int64_t>& size, const std::vector<int64_t>& steps,
+               SliceKernel* k) {
+  std::vector<int64_t> cnt, stp;
+  for (size_t u = 0; u < size.size(); ++u) {
+    if (size[u] == 1) continue;
+    const int64_t st = steps[u];
+    if (!cnt.empty() && stp.back() == st * size[u]) {  // the previous dim continues this one
+      cnt.back() *= size[u];
+      stp.back() = st;
+    } else {
+      cnt.push_back(size[u]);
+      stp.push_back(st);
+    }
+  }
+  if (cnt.empty()) {
+    cnt.push_back(1);
+    stp.push_back(1);
+  }
+  if (cnt.size() > 8) return Unsupported(NodeContext(node) + ": more than 8 dims to walk");
+  k->run = cnt.back();
+  k->run_step = stp.back();
+  cnt.pop_back();
+  stp.pop_back();
+  k->count = cnt;
+  k->step = stp;
+  return OkStatus();
+}
+
+bool ConstantInts(const ir::Graph& graph, ValueId v, std::vector<int64_t>* out) {
+  const ir::Value& val = graph.value(v);
+  if (!val.is_constant()) return false;
+  if (val.constant.dtype() != DType::kInt32 && val.constant.dtype() != DType::kInt64) return false;
+  *out = ops::TensorToInts(val.constant);
+  return true;
+}
+
+}  // namespace
+
+bool SupportsSlice(const ir::Graph& graph, const ir::Node& node) {
+  const size_t want = node.op == ir::OpType::kStridedSlice ? 4 : 3;
+  if (node.inputs.size() != want || node.outputs.size() != 1) return false;
+  std::vector<int64_t> tmp;
+  for (size_t i = 1; i < want; ++i)
+    if (!ConstantInts(graph, node.inputs[i], &tmp)) return false;
+  const int rank = graph.value(node.inputs[0]).shape.rank();
+  return rank >= 1 && rank <= 8;
+}
+
+Result<std::unique_ptr<Kernel>> PlanSlice(const PlanArgs& a) {
+  const ir::Node& node = a.node;
+  const Shape& xs = a.inputs[0].shape;
+  const Shape& ys = a.outputs[0].shape;
+  if (ys.num_elements() == 0) return MakeEmptyKernel();
+  if (a.inputs[0].dtype != a.outputs[0].dtype)
+    return InvalidArgument(NodeContext(node) + ": output dtype differs from the input's");
+  std::vector<int64_t> begin, stride, size;
+  if (node.op == ir::OpType::kStridedSlice) {
+    std::vector<int64_t> b, e, s;
+    if (!ConstantInts(a.graph, node.inputs[1], &b) || !ConstantInts(a.graph, node.inputs[2], &e) ||
+        !ConstantInts(a.graph, node.inputs[3], &s))
+      return Unsupported(NodeContext(node) + ": the CPU backend needs constant begin/end/strides");
+    ops::StridedSliceSpec spec;
+    FK_RETURN_IF_ERROR(ops::ComputeStridedSlice(node, xs, static_cast<int64_t>(b.size()), &b, &e, &s, &spec));
+    if (Shape(spec.final_shape) != ys)
+      return InvalidArgument(NodeContext(node) + ": planned output shape " + ys.ToString() + " != computed " +
+                             Shape(spec.final_shape).ToString());
+    begin = spec.begin;
+    stride = spec.stride;
+    size = spec.size;
+  } else {
+    std::vector<int64_t> sz;
+    if (!ConstantInts(a.graph, node.inputs[1], &begin) || !ConstantInts(a.graph, node.inputs[2], &sz))
+      return Unsupported(NodeContext(node) + ": the CPU backend needs constant begin/size");
+    if (static_cast<int>(begin.size()) != xs.rank() || static_cast<int>(sz.size()) != xs.rank())
+      return InvalidArgument(NodeContext(node) + ": begin and size must have one value per input dim");
+    for (int i = 0; i < xs.rank(); ++i) {
+      const size_t u = static_cast<size_t>(i);
+      if (sz[u] == -1) sz[u] = xs[i] - begin[u];
+      if (begin[u] < 0 || sz[u] < 0 || begin[u] + sz[u] > xs[i])
+        return InvalidArgument(NodeContext(node) + ": slice out of range for dim " + std::to_string(i) + " of " +
+                               xs.ToString());
+    }
+    stride.assign(begin.size(), 1);
+    size = sz;
+    if (Shape(size) != ys)
+      return InvalidArgument(NodeContext(node) + ": planned output shape " + ys.ToString() + " != " +
+                             Shape(size).ToString());
+  }
+  const int r = xs.rank();
+  if (static_cast<int>(begin.size()) != r || static_cast<int>(size.size()) != r)
+    return InvalidArgument(NodeContext(node) + ": slice spec rank differs from the input's");
+  auto k = std::make_unique<SliceKernel>();
+  k->name = node.name;
+  k->elem = DTypeSize(a.inputs[0].dtype);
+  k->in_elements = xs.num_elements();
+  const auto ist = ops::RowStrides(xs);
+  std::vector<int64_t> steps(static_cast<size_t>(r));
+  for (int d = 0; d < r; ++d) {
+    const size_t u = static_cast<size_t>(d);
+    k->offset += begin[u] * ist[u];
+    steps[u] = stride[u] * ist[u];
+  }
+  FK_RETURN_IF_ERROR(SetWalk(node, size, steps, k.get()));
+  return std::unique_ptr<Kernel>(std::move(k));
+}
+
+bool SupportsTranspose(const ir::Graph& graph, const ir::Node& node) {
+  if (node.inputs.empty() || node.inputs.size() > 2 || node.outputs.size() != 1) return false;
+  std::vector<int64_t> tmp;
+  if (!node.attrs.has("perm") && node.inputs.size() == 2 && !ConstantInts(graph, node.inputs[1], &tmp)) return false;
+  const int rank = graph.value(node.inputs[0]).shape.rank();
+  return rank >= 1 && rank <= 8;
+}
+
+// A transpose is the same walk: output dims in order, each stepping its input dim's stride.
+Result<std::unique_ptr<Kernel>> PlanTranspose(const PlanArgs& a) {
+  const ir::Node& node = a.node;
+  const Shape& xs = a.inputs[0].shape;
+  const Shape& ys = a.outputs[0].shape;
+  if (ys.num_elements() == 0) return MakeEmptyKernel();
+  if (a.inputs[0].dtype != a.outputs[0].dtype)
+    return InvalidArgument(NodeContext(node) + ": output dtype differs from the input's");
+  const Tensor* perm_t = node.inputs.size() > 1 ? &a.graph.value(node.inputs[1]).constant : nullptr;
+  if (!node.attrs.has("perm") && perm_t && perm_t->empty())
+    return Unsupported(NodeContext(node) + ": the CPU backend needs a constant perm");
+  std::vector<int64_t> perm;
+  FK_RETURN_IF_ERROR(ops::TransposePerm(node, xs.rank(), perm_t, &perm));
+  const auto ist = ops::RowStrides(xs);
+  std::vector<int64_t> size(static_cast<size_t>(xs.rank())), steps(size.size());
+  for (size_t d = 0; d < size.size(); ++d) {
+    size[d] = xs[static_cast<int>(perm[d])];
+    steps[d] = ist[static_cast<size_t>(perm[d])];
+  }
+  if (Shape(size) != ys)
+    return InvalidArgument(NodeContext(node) + ": planned output shape " + ys.ToString() + " != computed " +
+                           Shape(size).ToString());
+  auto k = std::make_unique<SliceKernel>();
+  k->name = node.name;
+  k->elem = DTypeSize(a.inputs[0].dtype);
+  k->in_elements = xs.num_elements();
+  FK_RETURN_IF_ERROR(SetWalk(node, size, steps, k.get()));
+  return std::unique_ptr<Kernel>(std::move(k));
+}
+
+}  // namespace fk::engine::cpu
