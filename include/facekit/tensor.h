@@ -54,6 +54,9 @@ class Tensor {
   Tensor(DType dtype, Shape shape);
   // Views external memory; does not take ownership.
   static Tensor View(DType dtype, Shape shape, void* data);
+  // Allocates storage (64-byte aligned) whose contents are unspecified: for code that
+  // writes every element before reading any (copies, arenas).
+  static Tensor Uninitialized(DType dtype, Shape shape);
 
   bool empty() const { return !data_; }
   DType dtype() const { return dtype_; }

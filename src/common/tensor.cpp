@@ -1,6 +1,7 @@
 #include "facekit/tensor.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 namespace fk {
@@ -49,15 +50,23 @@ std::string Shape::ToString() const {
   return s + "]";
 }
 
-Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  FK_ASSERT(shape_.is_fully_defined());
-  size_t bytes = static_cast<size_t>(shape_.num_elements()) * DTypeSize(dtype_);
+Tensor::Tensor(DType dtype, Shape shape) : Tensor(Uninitialized(dtype, std::move(shape))) {
+  const size_t bytes = std::max<size_t>((nbytes() + 63) / 64 * 64, 64);
+  std::memset(data_.get(), 0, bytes);
+}
+
+Tensor Tensor::Uninitialized(DType dtype, Shape shape) {
+  FK_ASSERT(shape.is_fully_defined());
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  size_t bytes = static_cast<size_t>(t.shape_.num_elements()) * DTypeSize(dtype);
   size_t alloc = (bytes + 63) / 64 * 64;
   if (alloc == 0) alloc = 64;
   void* p = std::aligned_alloc(64, alloc);
   FK_ASSERT(p != nullptr);
-  std::memset(p, 0, alloc);
-  data_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  t.data_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return t;
 }
 
 Tensor Tensor::View(DType dtype, Shape shape, void* data) {
@@ -78,7 +87,7 @@ Result<Tensor> Tensor::Reshaped(Shape shape) const {
 
 Tensor Tensor::Clone() const {
   if (empty()) return Tensor();
-  Tensor t(dtype_, shape_);
+  Tensor t = Uninitialized(dtype_, shape_);
   std::memcpy(t.raw(), raw(), nbytes());
   return t;
 }

@@ -235,7 +235,8 @@ struct Executor::Plan {
         return t;
       }
     }
-    return Tensor(DType::kUInt8, Shape{static_cast<int64_t>(std::max<size_t>(memory.arena_bytes + workspace, 1))});
+    // Every slot is written by its producer before it is read: no zero fill.
+    return Tensor::Uninitialized(DType::kUInt8, Shape{static_cast<int64_t>(std::max<size_t>(memory.arena_bytes + workspace, 1))});
   }
   void Release(Tensor t) const {
     std::lock_guard<std::mutex> lock(pool_mu);

@@ -252,7 +252,16 @@ Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
   }
   regions.insert(regions.end(), tiles.begin(), tiles.end());
   std::vector<std::vector<Detection>> per_region;
-  FK_RETURN_IF_ERROR(RunRegions(image, regions, &per_region));
+  // One model run per region on one thread: a batch of 5 (full view + 4 tiles) costs ~6%
+  // more CPU per photo than 5 runs of one (the activations of a batch leave the cache;
+  // `eval speed`, 64 deepface-13 photos: 14.3-14.9 vs 13.4-13.5 ms/photo). With more
+  // threads the batch goes to the executor's batch split.
+  const size_t kChunk = threads_ == 1 ? 1 : regions.size();
+  for (size_t s = 0; s < regions.size(); s += kChunk) {
+    std::vector<std::vector<Detection>> part;
+    FK_RETURN_IF_ERROR(RunRegions(image, std::span<const BoxF>(regions).subspan(s, std::min(kChunk, regions.size() - s)), &part));
+    for (auto& p : part) per_region.push_back(std::move(p));
+  }
   std::vector<Detection> all = std::move(per_region[0]);
   for (size_t t = 1; t < per_region.size(); ++t) {
     const BoxF& r = regions[t];
@@ -483,6 +492,7 @@ Result<std::unique_ptr<FaceDetector>> FaceDetector::Load(const std::string& mode
     det = std::move(r).value();
   }
   det->id_ = id;
+  det->threads_ = opts.num_threads;
   return det;
 }
 

@@ -68,6 +68,7 @@ class FaceDetector {
 
   std::unique_ptr<Model> model_;
   DetectorConfig cfg_;
+  int threads_ = 0;  // ModelOptions::num_threads, 0 = all cores (region batching: Detect)
   std::string id_;
   int width_ = 256, height_ = 256;
 };

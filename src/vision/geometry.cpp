@@ -121,6 +121,18 @@ Status WarpRaw(const Image& src, const Affine2x3& src_to_dst, int out_w, int out
       const double sx = inv.a * ox + inv.b * oy + inv.c;
       const double sy = inv.d * ox + inv.e * oy + inv.f;
       float* o = row.data() + 3 * static_cast<size_t>(j);
+      // Interior fast path: all four taps inside the image (p = c - 0.5 in [0, len - 1)),
+      // the same bilinear weights as AxisTaps without its edge cases.
+      const double px = sx - 0.5, py = sy - 0.5;
+      if (px >= 0.0 && py >= 0.0 && px < w - 1 && py < h - 1) {
+        const int x0 = static_cast<int>(px), y0 = static_cast<int>(py);
+        const float fx = static_cast<float>(px - x0), fy = static_cast<float>(py - y0);
+        const uint8_t* r0 = src.row(y0) + 3 * static_cast<size_t>(x0);
+        const uint8_t* r1 = src.row(y0 + 1) + 3 * static_cast<size_t>(x0);
+        const float w00 = (1.f - fy) * (1.f - fx), w01 = (1.f - fy) * fx, w10 = fy * (1.f - fx), w11 = fy * fx;
+        for (int k = 0; k < 3; ++k) o[k] = w00 * r0[k] + w01 * r0[3 + k] + w10 * r1[k] + w11 * r1[3 + k];
+        continue;
+      }
       if (!std::isfinite(sx) || !std::isfinite(sy)) {
         o[0] = border[0], o[1] = border[1], o[2] = border[2];
         continue;
