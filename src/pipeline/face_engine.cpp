@@ -1,4 +1,5 @@
 // FaceEngine: ties detector, landmarks, quality, recognizer and calibration together.
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <cstdlib>
@@ -22,8 +23,6 @@ struct FaceEngine::Impl {
   std::vector<RocTable> tables; // every table of the calibration file (Verify of other models' templates)
   std::string calibration_path;
 
-  // Detections in `image` coordinates, found on a downscaled working copy when it is large.
-  Result<std::vector<pipeline::Detection>> DetectScaled(const Image& image) const;
   // Landmarks, quality, alignment and templates of `dets` (in `image` coordinates).
   Result<std::vector<Face>> Finish(const Image& image, std::vector<pipeline::Detection> dets) const;
 };
@@ -139,20 +138,31 @@ void ScaleDetections(std::vector<pipeline::Detection>* dets, double fx, double f
 
 }  // namespace
 
-Result<std::vector<pipeline::Detection>> FaceEngine::Impl::DetectScaled(const Image& image) const {
-  const int side = std::max(image.width(), image.height());
-  const int f = side / kDetectSide;
-  if (f < 2) return detector->Detect(image);
-  const Image work = vision::DownscaleBox(image, f);
-  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, detector->Detect(work));
-  ScaleDetections(&dets, f, f);
-  return dets;
-}
-
 Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
   if (image.empty()) return InvalidArgument("process: empty image");
-  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, impl_->DetectScaled(image));
-  return impl_->Finish(image, std::move(dets));
+  const Impl& m = *impl_;
+  const int f = std::max(image.width(), image.height()) / kDetectSide;
+  if (f < 2) {
+    FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, m.detector->Detect(image));
+    return m.Finish(image, std::move(dets));
+  }
+  const Image work = vision::DownscaleBox(image, f);
+  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, m.detector->Detect(work));
+  // Faces are cut from the coarsest copy on which the smallest one still has kCropFaceSide
+  // px, as ProcessFile() does with its decodes: cutting a 600-px face's mesh crop and chips
+  // from the full image costs an area prefilter over the whole face for nothing.
+  int g = f;  // downscale factor of the copy the faces are cut from
+  const bool crops = m.mesh || (m.cfg.embed && m.recognizer);
+  if (crops && !dets.empty()) {
+    float smallest = 1e30f;
+    for (const auto& d : dets) smallest = std::min(smallest, std::min(d.box.width(), d.box.height()));
+    if (smallest < kCropFaceSide) g = std::clamp(static_cast<int>(f * smallest / kCropFaceSide), 1, f);
+  }
+  if (g == f) return m.Finish(work, std::move(dets));
+  ScaleDetections(&dets, static_cast<double>(f) / g, static_cast<double>(f) / g);
+  if (g == 1) return m.Finish(image, std::move(dets));
+  const Image mid = vision::DownscaleBox(image, g);
+  return m.Finish(mid, std::move(dets));
 }
 
 Result<std::vector<Face>> FaceEngine::Impl::Finish(const Image& image, std::vector<pipeline::Detection> dets) const {
@@ -220,7 +230,13 @@ Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path, Proce
   st.decodes = 1;
   st.detect_width = st.crop_width = work.width();
   st.detect_height = st.crop_height = work.height();
-  auto dets = impl_->DetectScaled(work);
+  if (std::max(work.width(), work.height()) >= 2 * kDetectSide) {
+    // Not reduced by the decoder (PNG, WebP): Process() works on box-downscaled copies.
+    auto faces = Process(work);
+    if (!faces.ok()) return faces.status().WithContext(path);
+    return faces;
+  }
+  auto dets = impl_->detector->Detect(work);  // < 2 * kDetectSide px: no further copy
   if (!dets.ok()) return dets.status().WithContext(path);
   float smallest = 1e30f;
   for (const auto& d : *dets) smallest = std::min(smallest, std::min(d.box.width(), d.box.height()));
