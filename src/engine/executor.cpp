@@ -323,10 +323,16 @@ Status Executor::ValidateInputs(const std::vector<Tensor>& inputs) const {
     if (options_.check_finite && t.dtype() == DType::kFloat32) {
       const float* p = t.data<float>();
       const int64_t n = t.num_elements();
-      for (int64_t k = 0; k < n; ++k)
-        if (!std::isfinite(p[k]))
-          return InvalidArgument(what + " contains a non-finite value (" + std::to_string(p[k]) +
-                                 ") at flat index " + std::to_string(k));
+      // Branch-free scan (vectorises; the early-exit loop cost ~1% of a pipeline run): a float
+      // is non-finite when its exponent bits are all ones. The slow loop only finds the index.
+      const uint32_t* bits = static_cast<const uint32_t*>(t.raw());
+      uint32_t bad = 0;
+      for (int64_t k = 0; k < n; ++k) bad |= static_cast<uint32_t>((bits[k] & 0x7f800000u) == 0x7f800000u);
+      if (bad)
+        for (int64_t k = 0; k < n; ++k)
+          if (!std::isfinite(p[k]))
+            return InvalidArgument(what + " contains a non-finite value (" + std::to_string(p[k]) +
+                                   ") at flat index " + std::to_string(k));
     }
   }
   return OkStatus();

@@ -191,13 +191,22 @@ Result<std::vector<Face>> FaceEngine::Impl::Finish(const Image& image, std::vect
     f.landmarks = pts[i];
     f.pose = pipeline::EstimatePose(pts[i], f.landmark_source == "facemesh" ? pipeline::kNoseRefFaceMesh
                                                                              : pipeline::kNoseRefDetector);
+  }
+  // Templates first: a recognizer with the 112-px ArcFace chip hands it back for the quality
+  // estimate (one warp per face fewer); other tiers warp the quality chip themselves.
+  std::vector<Image> chips;
+  if (m.cfg.embed && m.recognizer) {
+    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, m.recognizer->Embed(image, pts, m.flip, &chips));
+    for (size_t i = 0; i < faces.size(); ++i) faces[i].templ = std::move(t[i]);
+  }
+  for (size_t i = 0; i < faces.size(); ++i) {
+    if (i < chips.size() && !chips[i].empty()) {
+      faces[i].quality = pipeline::EstimateQuality(chips[i], pts[i], faces[i].pose);
+      continue;
+    }
     FK_ASSIGN_OR_RETURN(vision::Affine2x3 a, vision::AlignmentTransform5(pts[i], 112));
     FK_ASSIGN_OR_RETURN(Image chip, vision::WarpAffine(image, a, 112, 112, {}, /*antialias=*/true));
-    f.quality = pipeline::EstimateQuality(chip, pts[i], f.pose);
-  }
-  if (m.cfg.embed && m.recognizer) {
-    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, m.recognizer->Embed(image, pts, m.flip));
-    for (size_t i = 0; i < faces.size(); ++i) faces[i].templ = std::move(t[i]);
+    faces[i].quality = pipeline::EstimateQuality(chip, pts[i], faces[i].pose);
   }
   // Back to the coordinates of the original photo.
   const float sx = static_cast<float>(image.source_width()) / image.width();

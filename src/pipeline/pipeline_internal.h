@@ -186,9 +186,13 @@ class Recognizer {
   static Result<std::unique_ptr<Recognizer>> Load(const RecognizerSpec& spec, const std::string& models_dir,
                                                   const ModelOptions& opts);
   // One L2-normalised template per landmark set (batched). flip: add the mirrored chip.
+  // arcface_chips (optional): when this recognizer's chip is the plain 112-px ArcFace chip
+  // (vision::AlignmentTransform5), its 8-bit form per face (what vision::WarpAffine with
+  // antialias gives: the quality estimate reuses it instead of warping again); else untouched.
   Result<std::vector<FaceTemplate>> Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
-                                          bool flip) const;
+                                          bool flip, std::vector<Image>* arcface_chips = nullptr) const;
   const RecognizerSpec& spec() const { return spec_; }
+  bool arcface_112() const { return spec_.chip_size == 112 && spec_.face_scale == 1.f && spec_.y_shift == 0.f; }
 
  private:
   RecognizerSpec spec_;
@@ -226,8 +230,9 @@ class Embedder {
   // `id`: a recognizer id (FindRecognizer) or a fusion id (FindFusion).
   static Result<std::unique_ptr<Embedder>> Load(const std::string& id, const std::string& models_dir,
                                                 const ModelOptions& opts);
+  // arcface_chips: as Recognizer::Embed, from the first part that has the ArcFace 112 chip.
   Result<std::vector<FaceTemplate>> Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
-                                          bool flip) const;
+                                          bool flip, std::vector<Image>* arcface_chips = nullptr) const;
   const std::string& id() const { return id_; }
   int version() const { return version_; }
   float default_threshold() const { return default_threshold_; }

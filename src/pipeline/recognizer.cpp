@@ -181,11 +181,14 @@ Result<std::unique_ptr<Embedder>> Embedder::Load(const std::string& id, const st
 }
 
 Result<std::vector<FaceTemplate>> Embedder::Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
-                                                  bool flip) const {
-  if (!fusion_) return parts_[0]->Embed(image, pts, flip);
+                                                  bool flip, std::vector<Image>* arcface_chips) const {
+  if (!fusion_) return parts_[0]->Embed(image, pts, flip, arcface_chips);
   std::vector<std::vector<FaceTemplate>> per_part;
+  bool chips_done = false;
   for (const auto& r : parts_) {
-    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, r->Embed(image, pts, flip));
+    std::vector<Image>* chips = !chips_done && r->arcface_112() ? arcface_chips : nullptr;
+    chips_done = chips_done || chips != nullptr;
+    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, r->Embed(image, pts, flip, chips));
     per_part.push_back(std::move(t));
   }
   std::vector<FaceTemplate> out;
@@ -254,7 +257,7 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Load(const RecognizerSpec& spec,
 }
 
 Result<std::vector<FaceTemplate>> Recognizer::Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
-                                                    bool flip) const {
+                                                    bool flip, std::vector<Image>* arcface_chips) const {
   std::vector<FaceTemplate> out;
   if (pts.empty()) return out;
   const int faces = static_cast<int>(pts.size());
@@ -268,6 +271,22 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(const Image& image, std::spa
     FK_ASSIGN_OR_RETURN(vision::Affine2x3 m, vision::EstimateSimilarity(pts[f], canon));
     float* dst = hwc.data() + int64_t{f} * views * per;
     FK_RETURN_IF_ERROR(vision::WarpAffineInto(image, m, S, S, spec_.norm, dst, 0.f, /*antialias=*/true));
+    if (arcface_chips && arcface_112()) {
+      // The 8-bit chip from the same warp: undo the normalisation, round as WarpAffine does.
+      if (arcface_chips->size() != pts.size()) arcface_chips->assign(pts.size(), Image());
+      Image chip = Image::Uninitialized(S, S);
+      const bool bgr = spec_.norm.order == vision::ChannelOrder::kBGR;
+      for (int y = 0; y < S; ++y) {
+        uint8_t* d = chip.row(y);
+        const float* src = dst + int64_t{y} * S * 3;
+        for (int x = 0; x < S; ++x)
+          for (int k = 0; k < 3; ++k) {
+            const float v = std::nearbyint((src[3 * x + k] - spec_.norm.offset[k]) / spec_.norm.scale[k]);
+            d[3 * x + (bgr ? 2 - k : k)] = static_cast<uint8_t>(v < 0.f ? 0.f : (v > 255.f ? 255.f : v));
+          }
+      }
+      (*arcface_chips)[f] = std::move(chip);
+    }
     if (flip) {
       // Mirrored chip: x -> S - x on the chip (exact in facekit coordinates).
       float* m2 = dst + per;

@@ -1104,8 +1104,8 @@ int EvalSpeed(const Args& args) {
     std::ofstream md(out + "/pipeline-cpu.md");
     md << "# End-to-end pipeline speed on CPU\n\n"
        << "Produced by `facekit eval speed` on " << files.size() << " photo(s), best of " << repeat
-       << " round(s): decode (max side " << base->max_image_side
-       << ") -> " << detector_id << " (+ tiles) -> facemesh -> quality -> alignment -> embedding, one photo at a time, "
+       << " round(s): decode (ProcessFile: JPEG at the DCT scale the detector needs, a finer decode for small faces, max side "
+       << base->max_image_side << ") -> " << detector_id << " (+ tiles) -> facemesh -> quality -> alignment -> embedding, one photo at a time, "
        << threads << " thread(s) per model run, backend `" << base->backend << "`. Machine: "
        << j["machine"].get<std::string>() << "; load average at the end " << LoadAverage()
        << " (above the hardware thread count = other work shared the CPUs: treat as a lower bound).\n\n"

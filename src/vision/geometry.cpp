@@ -186,12 +186,15 @@ Status Prefilter(const Image& src, const Affine2x3& src_to_dst, int out_w, int o
   const double rx1 = std::min<double>(src.width(), std::ceil(x1 + 2 * k));
   const double ry1 = std::min<double>(src.height(), std::ceil(y1 + 2 * k));
   if (!(rx1 - rx0 >= 2 * k) || !(ry1 - ry0 >= 2 * k)) return OkStatus();  // (mostly) outside
-  const int sw = static_cast<int>(std::ceil((rx1 - rx0) / k));
-  const int sh = static_cast<int>(std::ceil((ry1 - ry0) / k));
-  FK_ASSIGN_OR_RETURN(
-      *small, CropResizeImage(src, BoxF{float(rx0), float(ry0), float(rx1), float(ry1)}, sw, sh,
-                              Rgb{}, ResizeFilter::kArea));
-  const Affine2x3 small_to_src{(rx1 - rx0) / sw, 0, rx0, 0, (ry1 - ry0) / sh, ry0};
+  // Integer k x k box averages over the region (16-bit sums; ~5x faster than the general area
+  // resampler, which cost ~1 ms per 112-px chip cut from a 400-px face). Output pixel c covers
+  // [rx0 + c*k, rx0 + c*k + k); the last one is partial when k does not divide the region, but
+  // it lies in the margin, beyond the bilinear support of the chip.
+  const int ik = static_cast<int>(k);
+  *small = DownscaleBoxRegion(src, static_cast<int>(rx0), static_cast<int>(ry0), static_cast<int>(rx1),
+                              static_cast<int>(ry1), ik);
+  if (small->empty()) return OkStatus();
+  const Affine2x3 small_to_src{k, 0, rx0, 0, k, ry0};
   *small_to_dst = Compose(src_to_dst, small_to_src);
   return OkStatus();
 }

@@ -270,20 +270,29 @@ void BoxRow(const uint16_t* acc, int W, int f_rt, int ny, uint8_t* d) {
 
 Image DownscaleBox(const Image& src, int f) {
   if (src.empty() || f <= 1) return src;
-  if (f > 64) f = 64;  // 16-bit column sums: 64 rows * 255 < 65536
-  const int W = src.width(), H = src.height();
+  Image dst = DownscaleBoxRegion(src, 0, 0, src.width(), src.height(), f);
+  dst.set_source_size(src.source_width(), src.source_height());
+  return dst;
+}
+
+Image DownscaleBoxRegion(const Image& src, int rx0, int ry0, int rx1, int ry1, int f) {
+  rx0 = std::clamp(rx0, 0, src.width()), rx1 = std::clamp(rx1, rx0, src.width());
+  ry0 = std::clamp(ry0, 0, src.height()), ry1 = std::clamp(ry1, ry0, src.height());
+  if (src.empty() || rx1 <= rx0 || ry1 <= ry0) return Image();
+  f = std::clamp(f, 1, 64);  // 16-bit column sums: 64 rows * 255 < 65536
+  const int W = rx1 - rx0, H = ry1 - ry0;
   const int w = (W + f - 1) / f, h = (H + f - 1) / f;
   Image dst = Image::Uninitialized(w, h);
   std::vector<uint16_t> acc(static_cast<size_t>(W) * 3);
   for (int r = 0; r < h; ++r) {
-    const int y0 = r * f, y1 = std::min(H, y0 + f);
-    {  // vertical sums over whole rows (vectorises)
-      const uint8_t* s = src.row(y0);
+    const int y0 = ry0 + r * f, y1 = std::min(ry1, y0 + f);
+    {  // vertical sums over the region's columns (vectorises)
+      const uint8_t* s = src.row(y0) + 3 * static_cast<size_t>(rx0);
       uint16_t* a = acc.data();
       for (int k = 0; k < 3 * W; ++k) a[k] = s[k];
     }
     for (int y = y0 + 1; y < y1; ++y) {
-      const uint8_t* s = src.row(y);
+      const uint8_t* s = src.row(y) + 3 * static_cast<size_t>(rx0);
       uint16_t* a = acc.data();
       for (int k = 0; k < 3 * W; ++k) a[k] = static_cast<uint16_t>(a[k] + s[k]);
     }
@@ -295,7 +304,6 @@ Image DownscaleBox(const Image& src, int f) {
       default: BoxRow<0>(acc.data(), W, f, y1 - y0, d); break;
     }
   }
-  dst.set_source_size(src.source_width(), src.source_height());
   return dst;
 }
 

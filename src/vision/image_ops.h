@@ -79,6 +79,10 @@ Tensor ImageToTensor(const Image& src, const Normalize& norm);
 // last column/row averages what is there, so a point x maps to x / f up to the partial edge).
 // A cheap working copy of a large photo for the detector. Keeps source_width/height.
 Image DownscaleBox(const Image& src, int factor);
+// The same over the pixel rectangle [x0, x1) x [y0, y1) of `src` (clipped to it): output pixel
+// (c, r) averages [x0 + c*f, x0 + c*f + f) x [y0 + r*f, ...) clipped to the rectangle. Empty
+// when the rectangle is. Source size not set (a crop).
+Image DownscaleBoxRegion(const Image& src, int x0, int y0, int x1, int y1, int factor);
 
 // Mirror left-right. A point x maps to width - x (exact in facekit coordinates).
 Image FlipHorizontal(const Image& src);

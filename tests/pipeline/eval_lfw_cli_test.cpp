@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -87,3 +88,38 @@ TEST_F(EvalLfwView2, MalformedFoldsAreDataLossNamingTheProblem) {
 }
 
 }  // namespace
+
+// `facekit eval speed` on two sample photos, no peer: both timings per tier (ProcessFile with
+// decoding, Process on the decoded pixels the peer would get), the same faces either way, and
+// the md/json written with the decoded-pixels column.
+TEST(EvalSpeedCli, ReportsEndToEndAndDecodedPixelTimes) {
+  const std::string src = FK_SOURCE_DIR;
+  const std::string models = std::getenv("FK_MODELS_DIR") ? std::getenv("FK_MODELS_DIR") : src + "/models";
+  if (!fs::exists(models + "/human/mobileface.json") || !fs::exists(src + "/data/samples/sample1.jpg"))
+    GTEST_SKIP() << "models or sample photos missing: run scripts/fetch_models.sh";
+  if (!fs::exists(FK_FACEKIT_BIN)) GTEST_SKIP() << "facekit binary not built: " << FK_FACEKIT_BIN;
+  const fs::path out = fs::temp_directory_path() / ("fk_eval_speed_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  int rc = -1;
+  const std::string stdout_text =
+      Shell(std::string(FK_FACEKIT_BIN) + " eval speed " + src + "/data/samples/sample1.jpg " + src +
+                "/data/samples/sample2.jpg --tier fast --threads 1 --repeat 1 --peer none --calibration none --models " +
+                models + " --out " + out.string(),
+            &rc, /*with_stderr=*/false);
+  ASSERT_EQ(rc, 0) << stdout_text;
+  const auto j = nlohmann::json::parse(stdout_text, nullptr, false);
+  ASSERT_TRUE(j.is_array() && j.size() == 1) << stdout_text;
+  const auto& r = j[0];
+  EXPECT_EQ(r["photos"].get<int>(), 2);
+  EXPECT_GE(r["faces"].get<int>(), 5);  // 3 + 3 people (FindsEveryFaceInTheGroupPhotos)
+  ASSERT_TRUE(r.contains("from_pixels"));
+  EXPECT_EQ(r["from_pixels"]["photos"].get<int>(), 2);
+  EXPECT_EQ(r["from_pixels"]["faces"].get<int>(), r["faces"].get<int>());
+  EXPECT_GT(r["from_pixels"]["ms_per_photo"].get<double>(), 0.0);
+  EXPECT_GT(r["ms_per_photo"].get<double>(), 0.0);
+  std::ifstream md(out / "pipeline-cpu.md");
+  const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("ms/photo from decoded pixels"), std::string::npos) << text;
+  EXPECT_TRUE(fs::exists(out / "pipeline-cpu.json"));
+  fs::remove_all(out);
+}

@@ -183,6 +183,29 @@ TEST(PipelineSamples, ProcessFileDecodesAtTheScaleItNeeds) {
   EXPECT_GT(st.crop_width, st.detect_width);
 }
 
+// The quality estimate reuses the recognizer's 112-px ArcFace chip when there is one (fast and
+// balanced tiers): the same scores as the separately warped chip of an engine without templates.
+TEST(PipelineSamples, QualityFromTheRecognizersChipMatchesItsOwnWarp) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
+  auto with = MakeEngine(/*embed=*/true);
+  auto without = MakeEngine(/*embed=*/false);
+  ASSERT_NE(with, nullptr);
+  ASSERT_NE(without, nullptr);
+  auto img = DecodeImageFile(Sample("sample2.jpg"));
+  ASSERT_TRUE(img.ok());
+  auto a = with->Process(*img);
+  auto b = without->Process(*img);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), b->size());
+  ASSERT_FALSE(a->empty());
+  for (size_t i = 0; i < a->size(); ++i) {
+    EXPECT_FALSE((*a)[i].templ.data.empty());
+    EXPECT_NEAR((*a)[i].quality.score, (*b)[i].quality.score, 1e-3) << i;
+    EXPECT_NEAR((*a)[i].quality.blur, (*b)[i].quality.blur, 1e-3) << i;
+    EXPECT_NEAR((*a)[i].quality.exposure, (*b)[i].quality.exposure, 1e-3) << i;
+  }
+}
+
 // The tile rule (docs/pipeline.md): with min_face_size at or above the smallest face the full
 // view finds (20 input px of blazeface-back, scaled to the photo) the tiles are skipped, and
 // nothing is lost: the faces of that size are the same as with a small min_face_size (tiles
