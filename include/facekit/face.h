@@ -64,8 +64,8 @@ struct DetectorConfig {
   float iou_threshold = 0.3f;   // weighted NMS: boxes overlapping more are blended, (0, 1]
   int max_faces = 100;          // >= 1
   float min_face_size = 20.f;   // shorter box side in photo pixels, >= 0
-  // Second pass on overlapping tiles (half the photo's longer side, 50% overlap) for photos
-  // much larger than the detector input, so that small faces in group photos are found.
+  // Second pass on 2x2 overlapping tiles (0.55 of the photo each) for photos much larger than
+  // the detector input, so that small faces in group photos are found (docs/pipeline.md).
   bool small_faces = true;
 };
 
@@ -83,6 +83,7 @@ struct FaceConfig {
   // exists; today use_cuda=true fails Create() with Unavailable unless "cuda" is compiled in.
   bool use_cuda = false;
   int gpu_index = 0;
+  std::string precision = "auto";  // with use_cuda: fp32 | tf32 | fp16 | auto (facekit/device.h)
   std::string backend = "cpu";  // "cpu" (oneDNN, falls back per node to "ref") or "ref"
   int num_threads = 0;          // threads per model run; 0 = all cores
   std::string models_dir;       // empty: $FK_MODELS_DIR, else ./models
@@ -99,7 +100,7 @@ struct FaceConfig {
   // types and out-of-range values are InvalidArgument naming the key. Keys:
   //   tier, recognizer, landmarks, flip_tta, embed, models_dir, max_image_side, target_far, calibration,
   //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
-  //   device: {use_cuda, gpu_index, backend, num_threads}  (also accepted at top level).
+  //   device: {use_cuda, gpu_index, precision, backend, num_threads}  (also accepted at top level).
   static Result<FaceConfig> FromJson(const std::string& json_text);
   static Result<FaceConfig> FromFile(const std::string& path);
   std::string ToJson() const;

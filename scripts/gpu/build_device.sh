@@ -63,6 +63,12 @@ for f in models/human/*.json; do
   cp "$f" "models/human/$n.bin" "$OUT/models/human/"
 done
 cp models/faceplugin/fr_feature.onnx "$OUT/models/faceplugin/"
+# fr_detect: the default detector (selftest's model rows and its detector-box check).
+cp models/faceplugin/fr_detect.onnx "$OUT/models/faceplugin/"
+# Sample photos for the selftest's detector-box check (--photos; 1.5 MiB).
+if ls data/samples/*.jpg >/dev/null 2>&1; then
+  mkdir -p "$OUT/samples" && cp data/samples/*.jpg "$OUT/samples/"
+fi
 
 {
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"

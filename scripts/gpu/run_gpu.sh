@@ -111,8 +111,8 @@ step bench_search_gpu 240 "$FK" bench search --sizes "$SRCH_N" --dims "$SRCH_D" 
 # The JSON runs print the runner's plan lines (FK_CUDA_VERBOSE: fp16 storage per plan, casts,
 # convolutions cuDNN could not run in half, auto's decision per model) into the step's log.
 for p in fp32 tf32 auto fp16; do
-  step "selftest_$p" 300 "$FK" selftest --device cuda --precision "$p" --runs 5
-  FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision "$p" --runs 5 --json > "$OUT/selftest_$p.json" 2>> "$OUT/selftest_$p.log"
+  step "selftest_$p" 300 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples"
+  FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples" --json > "$OUT/selftest_$p.json" 2>> "$OUT/selftest_$p.log"
 done
 # fp16 under compute-sanitizer on one small model: out-of-bounds / misaligned accesses of the new
 # half kernels and casts (the kernels were written without a GPU; docs/cuda.md "Precision").

@@ -56,6 +56,7 @@ Status Get(const json& obj, const char* key, const std::string& where, T* out) {
 Status ParseDevice(const json& j, const std::string& where, FaceConfig* c) {
   FK_RETURN_IF_ERROR(Get(j, "use_cuda", where, &c->use_cuda));
   FK_RETURN_IF_ERROR(Get(j, "gpu_index", where, &c->gpu_index));
+  FK_RETURN_IF_ERROR(Get(j, "precision", where, &c->precision));
   FK_RETURN_IF_ERROR(Get(j, "backend", where, &c->backend));
   FK_RETURN_IF_ERROR(Get(j, "num_threads", where, &c->num_threads));
   return OkStatus();
@@ -84,6 +85,8 @@ Status FaceConfig::Validate() const {
     return InvalidArgument("config: backend '" + backend + "' is not one of cpu, ref, cuda");
   if (num_threads < 0) return InvalidArgument("config: num_threads must be >= 0 (0 = all cores)");
   if (gpu_index < 0) return InvalidArgument("config: gpu_index must be >= 0");
+  if (precision != "fp32" && precision != "tf32" && precision != "fp16" && precision != "auto")
+    return InvalidArgument("config: precision '" + precision + "' is not one of fp32, tf32, fp16, auto");
   if (max_image_side < 64) return InvalidArgument("config: max_image_side must be >= 64");
   if (!(target_far > 0.0 && target_far < 1.0)) return InvalidArgument("config: target_far must be in (0, 1)");
   return OkStatus();
@@ -95,7 +98,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
   if (!j.is_object()) return InvalidArgument("config: the top level must be a JSON object");
   FK_RETURN_IF_ERROR(CheckKeys(j,
                                {"tier", "recognizer", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
-                                "backend", "num_threads", "models_dir", "max_image_side", "target_far", "calibration"},
+                                "precision", "backend", "num_threads", "models_dir", "max_image_side", "target_far", "calibration"},
                                ""));
   FaceConfig c;
   std::string tier;
@@ -126,7 +129,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
   if (j.contains("device")) {
     const json& d = j["device"];
     if (!d.is_object()) return InvalidArgument("config: 'device' must be an object");
-    FK_RETURN_IF_ERROR(CheckKeys(d, {"use_cuda", "gpu_index", "backend", "num_threads"}, "device."));
+    FK_RETURN_IF_ERROR(CheckKeys(d, {"use_cuda", "gpu_index", "precision", "backend", "num_threads"}, "device."));
     FK_RETURN_IF_ERROR(ParseDevice(d, "device.", &c));
   }
   FK_RETURN_IF_ERROR(Get(j, "models_dir", "", &c.models_dir));
@@ -160,7 +163,11 @@ std::string FaceConfig::ToJson() const {
   j["landmarks"] = landmarks;
   j["flip_tta"] = flip_tta;
   j["embed"] = embed;
-  j["device"] = {{"use_cuda", use_cuda}, {"gpu_index", gpu_index}, {"backend", backend}, {"num_threads", num_threads}};
+  j["device"] = {{"use_cuda", use_cuda},
+                 {"gpu_index", gpu_index},
+                 {"precision", precision},
+                 {"backend", backend},
+                 {"num_threads", num_threads}};
   j["models_dir"] = models_dir;
   j["max_image_side"] = max_image_side;
   j["target_far"] = target_far;

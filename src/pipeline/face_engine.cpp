@@ -53,6 +53,7 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   mo.backend = config.use_cuda ? "cuda" : config.backend;
   mo.num_threads = config.num_threads;
   mo.device.gpu_index = config.gpu_index;  // used with backend "cuda" (docs/cuda.md)
+  mo.device.precision = config.precision;
 
   auto det = pipeline::FaceDetector::Load(impl->models_dir, mo, config.detector);
   if (!det.ok()) return det.status();

@@ -23,6 +23,8 @@
 
 #include "facekit/device.h"
 #include "facekit/engine.h"
+#include "facekit/face.h"
+#include "facekit/image.h"
 #include "tools/commands.h"
 
 namespace fk::tools {
@@ -129,11 +131,68 @@ std::vector<std::string> FindModels(const std::string& dir) {
 
 }  // namespace
 
+// Detector boxes through the face pipeline (issue 5: within 0.5 px of the CPU): one detector on
+// the device and on the reference backend, same photos; faces matched by IoU >= 0.5.
+struct BoxResult {
+  std::string detector;
+  int photos = 0, ref_faces = 0, dev_faces = 0, matched = 0;
+  double max_px = 0;  // largest |corner difference| of a matched box, photo pixels
+  bool pass = false;
+  std::string error;  // or why it was skipped (skipped = true)
+  bool skipped = false;
+};
+
+BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg, const FaceConfig& ref_cfg,
+                               const std::vector<std::string>& photos) {
+  BoxResult r;
+  r.detector = det;
+  FaceConfig dc = dev_cfg, rc = ref_cfg;
+  dc.detector.model = rc.detector.model = det;
+  auto de = FaceEngine::Create(dc);
+  auto re = FaceEngine::Create(rc);
+  if (!de.ok() || !re.ok()) {
+    const Status st = !de.ok() ? de.status() : re.status();
+    r.skipped = st.code() == StatusCode::kNotFound;
+    r.error = st.ToString();
+    return r;
+  }
+  for (const auto& p : photos) {
+    auto img = DecodeImageFile(p);
+    if (!img.ok()) continue;
+    auto a = (*de)->Process(*img);
+    auto b = (*re)->Process(*img);
+    if (!a.ok() || !b.ok()) {
+      r.error = p + ": " + (!a.ok() ? a.status() : b.status()).ToString();
+      return r;
+    }
+    ++r.photos;
+    r.dev_faces += static_cast<int>(a->size());
+    r.ref_faces += static_cast<int>(b->size());
+    for (const Face& fb : *b) {
+      const Face* best = nullptr;
+      double best_iou = 0.5;
+      for (const Face& fa : *a) {
+        const double ix = std::max(0.f, std::min(fa.box.x1, fb.box.x1) - std::max(fa.box.x0, fb.box.x0));
+        const double iy = std::max(0.f, std::min(fa.box.y1, fb.box.y1) - std::max(fa.box.y0, fb.box.y0));
+        const double u = fa.box.width() * fa.box.height() + fb.box.width() * fb.box.height() - ix * iy;
+        if (u > 0 && ix * iy / u > best_iou) best_iou = ix * iy / u, best = &fa;
+      }
+      if (!best) continue;
+      ++r.matched;
+      for (double d : {best->box.x0 - fb.box.x0, best->box.y0 - fb.box.y0, best->box.x1 - fb.box.x1,
+                       best->box.y1 - fb.box.y1})
+        r.max_px = std::max(r.max_px, std::fabs(d));
+    }
+  }
+  r.pass = r.photos > 0 && r.dev_faces == r.ref_faces && r.matched == r.ref_faces && r.max_px <= 0.5;
+  return r;
+}
+
 int CmdSelftest(const Args& args) {
   if (HasFlag(args, "--help")) {
     std::printf(
         "usage: facekit selftest [--device cuda[:N]] [--models DIR] [--ref cpu|ref] "
-        "[--precision fp32|tf32|fp16|auto]\n"
+        "[--precision fp32|tf32|fp16|auto] [--photos DIR]\n"
         "                        [--run staged|resident|graph] [--batch B] [--runs N] [--only m1,m2] [--json]\n"
         "Runs every model on the device and on the CPU reference with the same seeded inputs and\n"
         "reports max abs / relative error and cosine per output (pass: cosine >= 0.99999 fp32,\n"
@@ -141,6 +200,8 @@ int CmdSelftest(const Args& args) {
         "passes the load-time accuracy check, else tf32/fp32, shown in the prec column) and the\n"
         "first-run and steady (median of --runs) times.\n"
         "--run: how the GPU runs a model (default $FK_CUDA_RUN or resident; docs/cuda.md).\n"
+        "Then each detector (fr_detect, blazeface-back, blazeface-front) through the face pipeline on\n"
+        "the photos of --photos DIR (default data/samples): same faces, box corners within 0.5 px.\n"
         "Exit: 0 pass, 1 fail, 2 usage, 3 skipped (no usable GPU).\n");
     return 0;
   }
@@ -292,9 +353,58 @@ int CmdSelftest(const Args& args) {
     }
     results.push_back(std::move(mr));
   }
+  // Detector boxes through the pipeline, device vs reference backend.
+  std::vector<BoxResult> boxes;
+  std::vector<std::string> photos;
+  const std::string photos_dir = FlagValue(args, "--photos", "data/samples");
+  {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(photos_dir, ec))
+      if (e.path().extension() == ".jpg" || e.path().extension() == ".png") photos.push_back(e.path().string());
+    std::sort(photos.begin(), photos.end());
+  }
+  std::string box_note;
+  if (photos.empty()) {
+    box_note = "detector box check skipped: no photos in " + photos_dir + " (--photos DIR)";
+  } else {
+    FaceConfig base;
+    base.models_dir = dir;
+    base.landmarks = false;
+    base.embed = false;
+    base.calibration = "none";
+    FaceConfig dev_cfg = base, ref_cfg = base;
+    dev_cfg.use_cuda = cfg->use_cuda && *backend == "cuda";
+    dev_cfg.gpu_index = cfg->gpu_index;
+    dev_cfg.precision = cfg->precision;
+    dev_cfg.backend = dev_cfg.use_cuda ? "cpu" : *backend;
+    ref_cfg.backend = ref_name;
+    for (const char* det : {"fr_detect", "blazeface-back", "blazeface-front"}) {
+      if (!only.empty() && std::find(only.begin(), only.end(), det) == only.end()) continue;
+      BoxResult b = CompareDetectorBoxes(det, dev_cfg, ref_cfg, photos);
+      if (!b.skipped) all_pass = all_pass && b.pass;
+      boxes.push_back(std::move(b));
+    }
+  }
+  if (!json) {
+    if (!box_note.empty()) std::printf("%s\n", box_note.c_str());
+    for (const BoxResult& b : boxes) {
+      if (b.skipped) std::printf("detector %-16s skipped: %s\n", b.detector.c_str(), b.error.c_str());
+      else if (!b.error.empty()) std::printf("detector %-16s ERROR %s\n", b.detector.c_str(), b.error.c_str());
+      else
+        std::printf("detector %-16s %d photos: faces %d (reference %d), matched %d, max box corner diff %.4f px  %s\n",
+                    b.detector.c_str(), b.photos, b.dev_faces, b.ref_faces, b.matched, b.max_px,
+                    b.pass ? "pass" : "FAIL (needs the same faces and <= 0.5 px)");
+    }
+  }
   if (json) {
     nlohmann::json j;
     j["status"] = all_pass ? "pass" : "fail";
+    if (!box_note.empty()) j["detector_box_note"] = box_note;
+    for (const BoxResult& b : boxes)
+      j["detector_boxes"].push_back({{"detector", b.detector}, {"photos", b.photos}, {"faces", b.dev_faces},
+                                     {"reference_faces", b.ref_faces}, {"matched", b.matched},
+                                     {"max_corner_diff_px", b.max_px}, {"pass", b.pass},
+                                     {"skipped", b.skipped}, {"error", b.error}});
     j["device"] = *backend;
     j["reference"] = ref_name;
     j["gpu"] = gpu;

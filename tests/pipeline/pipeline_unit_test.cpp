@@ -19,7 +19,7 @@ TEST(FaceConfig, DefaultsAndOverrides) {
   auto c = FaceConfig::FromJson(R"({
     "tier": "balanced",
     "detector": {"model": "blazeface-front", "min_confidence": 0.6, "max_faces": 3, "small_faces": false},
-    "device": {"num_threads": 2, "backend": "ref", "use_cuda": false, "gpu_index": 1},
+    "device": {"num_threads": 2, "backend": "ref", "use_cuda": false, "gpu_index": 1, "precision": "fp16"},
     "flip_tta": true, "landmarks": false, "target_far": 0.01
   })");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -31,6 +31,7 @@ TEST(FaceConfig, DefaultsAndOverrides) {
   EXPECT_EQ(c->num_threads, 2);
   EXPECT_EQ(c->backend, "ref");
   EXPECT_EQ(c->gpu_index, 1);
+  EXPECT_EQ(c->precision, "fp16");
   EXPECT_TRUE(c->flip_tta);
   EXPECT_FALSE(c->landmarks);
   EXPECT_DOUBLE_EQ(c->target_far, 0.01);
@@ -42,6 +43,7 @@ TEST(FaceConfig, DefaultsAndOverrides) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->tier, Tier::kFast);
   EXPECT_EQ(d->detector.model, "auto");  // fr_detect when it loads, else blazeface-back
+  EXPECT_EQ(d->precision, "auto");
 }
 
 TEST(FaceConfig, ClearErrors) {
@@ -61,6 +63,7 @@ TEST(FaceConfig, ClearErrors) {
       {R"({"detector": {"colour": 1}})", "detector.colour"},
       {R"({"device": {"num_threads": -1}})", "num_threads"},
       {R"({"backend": "tpu"})", "tpu"},
+      {R"({"device": {"precision": "fp8"}})", "fp8"},
       {R"({"target_far": 0})", "target_far"},
       {R"({"recognizer": "vgg"})", "vgg"},
   };

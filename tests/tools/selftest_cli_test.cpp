@@ -1,0 +1,57 @@
+// `facekit selftest --device cpu` (the cpu backend against the ref oracle): the per-model
+// comparison and the detector-box check through the face pipeline that GPU machines run with
+// --device cuda (issue 5: boxes within 0.5 px). Here it checks the check itself.
+#include <gtest/gtest.h>
+
+#include "../cli_shell.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+using fk::testing::Shell;
+
+TEST(SelftestCli, CpuVsRefModelsAndDetectorBoxes) {
+  const std::string src = FK_SOURCE_DIR;
+  const std::string models = std::getenv("FK_MODELS_DIR") ? std::getenv("FK_MODELS_DIR") : src + "/models";
+  if (!fs::exists(models + "/human/blazeface-back.json") || !fs::exists(src + "/data/samples/sample1.jpg"))
+    GTEST_SKIP() << "models or sample photos missing: run scripts/fetch_models.sh";
+  if (!fs::exists(FK_FACEKIT_BIN)) GTEST_SKIP() << "facekit binary not built: " << FK_FACEKIT_BIN;
+  int rc = -1;
+  const std::string out = Shell(std::string(FK_FACEKIT_BIN) + " selftest --device cpu --only blazeface-back --json --models " +
+                                    models + " --photos " + src + "/data/samples",
+                                &rc, /*with_stderr=*/false);
+  ASSERT_EQ(rc, 0) << out;
+  const auto j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << out;
+  EXPECT_EQ(j["status"], "pass");
+  ASSERT_TRUE(j.contains("models"));
+  ASSERT_EQ(j["models"].size(), 1u);
+  EXPECT_EQ(j["models"][0]["model"], "blazeface-back");
+  ASSERT_TRUE(j.contains("detector_boxes")) << out;
+  ASSERT_EQ(j["detector_boxes"].size(), 1u);  // --only selects the detectors too
+  const auto& b = j["detector_boxes"][0];
+  EXPECT_EQ(b["detector"], "blazeface-back");
+  EXPECT_TRUE(b["pass"].get<bool>()) << b.dump();
+  EXPECT_EQ(b["photos"].get<int>(), 7);
+  EXPECT_GE(b["faces"].get<int>(), 22);  // every known face of the sample photos (detection.md)
+  EXPECT_EQ(b["faces"], b["reference_faces"]);
+  EXPECT_EQ(b["matched"], b["reference_faces"]);
+  EXPECT_LT(b["max_corner_diff_px"].get<double>(), 0.05);  // cpu vs ref: float rounding only
+
+  // No photos: the check says so and does not fail the run.
+  const std::string none = Shell(std::string(FK_FACEKIT_BIN) + " selftest --device cpu --only blazeface-back --json --models " +
+                                     models + " --photos /nonexistent-photos",
+                                 &rc, /*with_stderr=*/false);
+  ASSERT_EQ(rc, 0) << none;
+  const auto j2 = nlohmann::json::parse(none, nullptr, false);
+  ASSERT_TRUE(j2.is_object()) << none;
+  EXPECT_NE(j2.value("detector_box_note", std::string()).find("no photos"), std::string::npos) << none;
+}
+
+}  // namespace
