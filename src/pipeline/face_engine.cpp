@@ -1,11 +1,11 @@
 // FaceEngine: ties detector, landmarks, quality, recognizer and calibration together.
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
 
+#include "common/cpu_time.h"
 #include "pipeline/pipeline_internal.h"
 
 namespace fk {
@@ -122,12 +122,6 @@ namespace {
 // decode at a scale where every face has at least kCropFaceSide px (ProcessFile).
 constexpr int kDetectSide = 640;
 constexpr float kCropFaceSide = 112.f;  // box side at which the 112-px chip needs no upsampling
-
-double ThreadCpuMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return 1e3 * ts.tv_sec + 1e-6 * ts.tv_nsec;
-}
 
 void ScaleDetections(std::vector<pipeline::Detection>* dets, double fx, double fy) {
   const auto sx = static_cast<float>(fx), sy = static_cast<float>(fy);

@@ -42,6 +42,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cpu_time.h"
 #include "engine/executor.h"
 #ifdef FK_HAVE_CUDA
 #include "engine/cuda/cuda_backend.h"
@@ -909,11 +910,7 @@ int BenchEngine(const Args& args) {
           continue;
         }
         std::vector<double> times, cpu_times;
-        auto cpu_now = [] {
-          timespec ts{};
-          clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-          return 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
-        };
+        auto cpu_now = [] { return ProcessCpuMs(); };
         auto start = Clock::now();
         while (times.size() < 200 &&
                (times.size() < 3 || std::chrono::duration<double>(Clock::now() - start).count() < cell_secs)) {

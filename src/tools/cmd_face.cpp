@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cpu_time.h"
 #include "facekit/device.h"
 #include "facekit/face.h"
 #include "facekit/image.h"
@@ -901,11 +902,7 @@ Result<json> RunHumanPeer(const std::vector<std::string>& files, const std::stri
 // of every engine's time; detect = full view + keypoint pass (+ the 112-px chip and quality,
 // < 1%); tiles = small_faces on minus off; facemesh = landmarks on minus off; embed = the
 // tier's recognizer (alignment and embedding) = the full tier minus no embedding.
-double ProcessCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
+double ProcessCpuSeconds() { return 1e-3 * ProcessCpuMs(); }
 
 Result<json> StageTimes(const FaceConfig& tier_cfg, const std::vector<std::string>& files) {
   struct Step {

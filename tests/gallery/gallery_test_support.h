@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "facekit/gallery.h"
+#include "gallery/search_index.h"
 
 namespace fk::testing_support {
 
@@ -60,6 +61,16 @@ inline std::vector<float> RandVec(int dim, std::mt19937& rng) {
   std::normal_distribution<float> nd;
   std::vector<float> v(static_cast<size_t>(dim));
   for (auto& x : v) x = nd(rng);
+  return v;
+}
+
+// n x dim rows of L2-normalised Gaussian noise (seeded).
+inline std::vector<float> RandomUnit(int64_t n, int dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd;
+  std::vector<float> v(static_cast<size_t>(n) * dim);
+  for (auto& x : v) x = nd(rng);
+  for (int64_t i = 0; i < n; ++i) gallery::NormalizeL2(v.data() + i * dim, dim);
   return v;
 }
 

@@ -24,16 +24,8 @@ namespace {
 
 using testing_support::kModel;
 using testing_support::OpenDb;
+using testing_support::RandomUnit;
 using testing_support::TempDir;
-
-std::vector<float> Unit(int64_t n, int dim, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> v(static_cast<size_t>(n) * dim);
-  for (auto& x : v) x = nd(rng);
-  for (int64_t i = 0; i < n; ++i) NormalizeL2(v.data() + i * dim, dim);
-  return v;
-}
 
 // Queries near gallery rows (so top-1 is clear) plus pure noise ones (near-ties everywhere).
 std::vector<float> Queries(const std::vector<float>& g, int64_t n, int dim, int nq, uint32_t seed) {
@@ -185,7 +177,7 @@ TEST(GpuSearchConfig, NoGpuGivesTheReason) {
 #endif
   SearchIndex direct(64, GpuOptions());
   EXPECT_EQ(direct.device_status().code(), r.status().code());
-  auto g = Unit(10, 64, 1);
+  auto g = RandomUnit(10, 64, 1);
   auto ids = Ids(10);
   EXPECT_EQ(direct.Add(ids.data(), g.data(), 10).code(), r.status().code());
   std::vector<std::vector<Hit>> out;
@@ -199,7 +191,7 @@ TEST(GpuSearchConfig, CpuFallbackAnswersLikeTheCpu) {
   if (NoGpuReason().empty()) GTEST_SKIP() << "a GPU is usable here: nothing falls back";
   const int dim = 40;
   const int64_t n = 3000;
-  auto g = Unit(n, dim, 2);
+  auto g = RandomUnit(n, dim, 2);
   auto ids = Ids(n);
   IndexOptions o = GpuOptions();
   o.device.allow_cpu_fallback = true;
@@ -265,7 +257,7 @@ TEST_P(GpuSearchTest, MatchesCpuExactFp32) {
   REQUIRE_GPU();
   const auto [precision, dim] = GetParam();
   const int64_t n = 20000 + 37;  // several GPU chunks (4096, 8192, 16384 rows)
-  auto g = Unit(n, dim, 11);
+  auto g = RandomUnit(n, dim, 11);
   auto ids = Ids(n);
   auto gi = SearchIndex::Create(dim, GpuOptions(precision));
   ASSERT_TRUE(gi.ok()) << gi.status().ToString();
@@ -317,7 +309,7 @@ TEST(GpuSearch, SmallAndLargeK) {
   const int dim = 64;
   auto gi = SearchIndex::Create(dim, GpuOptions());
   ASSERT_TRUE(gi.ok());
-  auto g = Unit(500, dim, 21);
+  auto g = RandomUnit(500, dim, 21);
   auto ids = Ids(500);
   std::vector<std::vector<Hit>> r;
   ASSERT_TRUE((*gi)->Search(g.data(), 2, 10, &r).ok());
@@ -348,7 +340,7 @@ TEST(GpuSearch, FollowsAddsAndRemoves) {
   REQUIRE_GPU();
   const int dim = 96;
   const int64_t total = 30000;
-  auto g = Unit(total, dim, 31);
+  auto g = RandomUnit(total, dim, 31);
   auto ids = Ids(total, 100);
   auto gi = SearchIndex::Create(dim, GpuOptions());
   ASSERT_TRUE(gi.ok());
@@ -419,7 +411,7 @@ TEST(GpuSearch, TilesAndQueryBlocks) {
   REQUIRE_GPU();
   const int dim = 64;
   const int64_t n = 600000;
-  auto g = Unit(n, dim, 41);
+  auto g = RandomUnit(n, dim, 41);
   auto ids = Ids(n);
   auto gi = SearchIndex::Create(dim, GpuOptions("fp32"));
   ASSERT_TRUE(gi.ok());
@@ -449,7 +441,7 @@ TEST(GpuSearch, ConcurrentSearchesWhileWriting) {
   REQUIRE_GPU();
   const int dim = 128;
   const int64_t n = 20000;
-  auto g = Unit(n + 5000, dim, 51);
+  auto g = RandomUnit(n + 5000, dim, 51);
   auto ids = Ids(n + 5000);
   auto gi = SearchIndex::Create(dim, GpuOptions());
   ASSERT_TRUE(gi.ok());
@@ -531,7 +523,7 @@ TEST(GpuSearch, MemoryCap) {
   o.device.gpu_memory_limit_bytes = 8 << 20;  // 8 MiB: ~16k fp16 rows of 256 minus scratch
   auto gi = SearchIndex::Create(dim, o);
   ASSERT_TRUE(gi.ok()) << gi.status().ToString();
-  auto g = Unit(40000, dim, 61);
+  auto g = RandomUnit(40000, dim, 61);
   auto ids = Ids(40000);
   ASSERT_TRUE((*gi)->Add(ids.data(), g.data(), 4000).ok());
   Status s = (*gi)->Add(ids.data() + 4000, g.data() + 4000 * dim, 36000);
@@ -554,7 +546,7 @@ TEST(GpuSearch, GalleryIdentify) {
   ASSERT_TRUE(db->CreateGallery({"staff", kModel.model_id, kModel.model_version, dim}).ok());
   auto cpu = db->OpenGallery("staff");
   ASSERT_TRUE(cpu.ok());
-  auto g = Unit(400, dim, 71);
+  auto g = RandomUnit(400, dim, 71);
   for (int s = 0; s < 200; ++s) {
     std::vector<TemplateInput> t(2);
     t[0].vector.assign(g.begin() + (2 * s) * dim, g.begin() + (2 * s + 1) * dim);

@@ -2,6 +2,7 @@
 // recall, mutation while searching, approximate methods (IVF-int8, FAISS IVF-flat,
 // FAISS HNSW) recall vs exact, tombstones, the automatic switch and retrain.
 #include "gallery/search_index.h"
+#include "gallery_test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -14,14 +15,7 @@
 namespace fk::gallery {
 namespace {
 
-std::vector<float> RandomUnit(int64_t n, int dim, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> v(static_cast<size_t>(n) * dim);
-  for (auto& x : v) x = nd(rng);
-  for (int64_t i = 0; i < n; ++i) NormalizeL2(v.data() + i * dim, dim);
-  return v;
-}
+using testing_support::RandomUnit;
 
 // Reference: sorted top-k by brute force in double.
 std::vector<Hit> BruteForce(const std::vector<float>& g, const std::vector<int64_t>& ids, int dim, const float* q, int k) {

@@ -13,21 +13,13 @@
 #include <omp.h>
 #endif
 
+#include "engine/cpu/copy_rows.h"
 #include "engine/cpu/cpu_ops.h"
 #include "engine/cpu/dnnl_util.h"
 #include "engine/ops/op_util.h"
 
 namespace fk::engine::cpu {
 namespace {
-
-// rows x C elements of 4 bytes from a dense source into a destination with row pitch `row`
-// (C = 0: `c` elements per row, not known at compile time).
-template <int C>
-void CopyShortRows(uint32_t* d, const uint32_t* s, int64_t rows, int64_t row, int64_t c) {
-  const int64_t n = C > 0 ? C : c;
-  for (int64_t o = 0; o < rows; ++o, d += row, s += n)
-    for (int64_t k = 0; k < n; ++k) d[k] = s[k];
-}
 
 class ConcatKernel final : public Kernel {
  public:
@@ -59,12 +51,7 @@ class ConcatKernel final : public Kernel {
       if (elem == 4 && c <= 16) {  // short chunks: an element loop beats a memcpy call per row
         const auto* s = reinterpret_cast<const uint32_t*>(xp);
         auto* d = reinterpret_cast<uint32_t*>(yp) + dst_offset[i];
-        switch (c) {  // fixed sizes unroll (fr_detect's box decoding: 2)
-          case 1: CopyShortRows<1>(d, s, outer, row, c); break;
-          case 2: CopyShortRows<2>(d, s, outer, row, c); break;
-          case 4: CopyShortRows<4>(d, s, outer, row, c); break;
-          default: CopyShortRows<0>(d, s, outer, row, c); break;
-        }
+        CopyRows(d, row, s, c, outer, c);
       } else {
         const size_t cb = static_cast<size_t>(c) * elem;
         const size_t rb = static_cast<size_t>(row) * elem;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "engine/cpu/copy_rows.h"
 #include "engine/cpu/cpu_ops.h"
 #include "engine/cpu/dnnl_util.h"
 #include "engine/ops/infer_fns.h"
@@ -17,14 +18,6 @@
 
 namespace fk::engine::cpu {
 namespace {
-
-// rows x R contiguous 4-byte elements, source rows `pitch` elements apart (R = 0: `run`).
-template <int R>
-void GatherRows(uint32_t* d, const uint32_t* s, int64_t rows, int64_t pitch, int64_t run) {
-  const int64_t n = R > 0 ? R : run;
-  for (int64_t o = 0; o < rows; ++o, d += n, s += pitch)
-    for (int64_t k = 0; k < n; ++k) d[k] = s[k];
-}
 
 class SliceKernel final : public Kernel {
  public:
@@ -51,12 +44,7 @@ class SliceKernel final : public Kernel {
     if (count.size() == 1 && run_step == 1 && elem == 4 && run <= 4) {  // rows of a few floats
       const auto* s = reinterpret_cast<const uint32_t*>(xp);
       auto* d = reinterpret_cast<uint32_t*>(yp);
-      switch (run) {
-        case 1: GatherRows<1>(d, s, outer, step[0], run); break;
-        case 2: GatherRows<2>(d, s, outer, step[0], run); break;
-        case 4: GatherRows<4>(d, s, outer, step[0], run); break;
-        default: GatherRows<0>(d, s, outer, step[0], run); break;
-      }
+      CopyRows(d, run, s, step[0], outer, run);
       return OkStatus();
     }
     if (elem == 4 && run_step != 1 && nd >= 1) {
@@ -183,15 +171,7 @@ Result<std::unique_ptr<Kernel>> PlanSlice(const PlanArgs& a) {
     std::vector<int64_t> sz;
     if (!ConstantInts(a.graph, node.inputs[1], &begin) || !ConstantInts(a.graph, node.inputs[2], &sz))
       return Unsupported(NodeContext(node) + ": the CPU backend needs constant begin/size");
-    if (static_cast<int>(begin.size()) != xs.rank() || static_cast<int>(sz.size()) != xs.rank())
-      return InvalidArgument(NodeContext(node) + ": begin and size must have one value per input dim");
-    for (int i = 0; i < xs.rank(); ++i) {
-      const size_t u = static_cast<size_t>(i);
-      if (sz[u] == -1) sz[u] = xs[i] - begin[u];
-      if (begin[u] < 0 || sz[u] < 0 || begin[u] + sz[u] > xs[i])
-        return InvalidArgument(NodeContext(node) + ": slice out of range for dim " + std::to_string(i) + " of " +
-                               xs.ToString());
-    }
+    FK_RETURN_IF_ERROR(ops::ResolveSlice(node, xs, begin, &sz));
     stride.assign(begin.size(), 1);
     size = sz;
     if (Shape(size) != ys)

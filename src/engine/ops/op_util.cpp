@@ -161,6 +161,21 @@ std::vector<int64_t> RowStrides(const Shape& s) {
 // TF's StridedSlice (tensorflow/core/util/strided_slice_op.cc): build the sparse spec,
 // expand the ellipsis (an implicit one is appended when absent) into a dense spec over
 // the input dims, canonicalise begin/end per dim, then gather the final shape.
+Status ResolveSlice(const ir::Node& node, const Shape& x, const std::vector<int64_t>& b,
+                    std::vector<int64_t>* size) {
+  std::vector<int64_t>& sz = *size;
+  if (static_cast<int>(b.size()) != x.rank() || static_cast<int>(sz.size()) != x.rank())
+    return NodeError(node, "begin and size must have one value per input dim");
+  for (int i = 0; i < x.rank(); ++i) {
+    const size_t u = static_cast<size_t>(i);
+    if (sz[u] == -1) sz[u] = x[i] - b[u];
+    if (b[u] < 0 || sz[u] < 0 || b[u] + sz[u] > x[i])
+      return NodeError(node, "slice [" + std::to_string(b[u]) + ", +" + std::to_string(sz[u]) +
+                                 ") out of range for dim " + std::to_string(i) + " of " + x.ToString());
+  }
+  return OkStatus();
+}
+
 Status ComputeStridedSlice(const ir::Node& node, const Shape& in, int64_t sparse_dims,
                            const std::vector<int64_t>* begin, const std::vector<int64_t>* end,
                            const std::vector<int64_t>* strides, StridedSliceSpec* spec) {

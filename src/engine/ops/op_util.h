@@ -63,6 +63,11 @@ Status ComputeStridedSlice(const ir::Node& node, const Shape& in, int64_t sparse
                            const std::vector<int64_t>* begin, const std::vector<int64_t>* end,
                            const std::vector<int64_t>* strides, StridedSliceSpec* spec);
 
+// TF Slice against a concrete input shape: one begin and size per input dim, size -1 = to
+// the end (resolved in place). A negative or out-of-range slice is an error naming the dim.
+Status ResolveSlice(const ir::Node& node, const Shape& in, const std::vector<int64_t>& begin,
+                    std::vector<int64_t>* size);
+
 // Row-major strides of a shape (in elements).
 std::vector<int64_t> RowStrides(const Shape& s);
 

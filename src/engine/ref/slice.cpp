@@ -49,15 +49,7 @@ Status StridedSlice(const ir::Node& node, std::span<const Tensor> in, std::span<
 Status Slice(const ir::Node& node, std::span<const Tensor> in, std::span<Tensor> out) {
   const Shape& x = in[0].shape();
   auto b = ops::TensorToInts(in[1]), sz = ops::TensorToInts(in[2]);
-  if (static_cast<int>(b.size()) != x.rank() || static_cast<int>(sz.size()) != x.rank())
-    return ops::NodeError(node, "begin and size must have one value per input dim");
-  for (int i = 0; i < x.rank(); ++i) {
-    const size_t u = static_cast<size_t>(i);
-    if (sz[u] == -1) sz[u] = x[i] - b[u];
-    if (b[u] < 0 || sz[u] < 0 || b[u] + sz[u] > x[i])
-      return ops::NodeError(node, "slice [" + std::to_string(b[u]) + ", +" + std::to_string(sz[u]) +
-                                      ") out of range for dim " + std::to_string(i) + " of " + x.ToString());
-  }
+  FK_RETURN_IF_ERROR(ops::ResolveSlice(node, x, b, &sz));
   FK_RETURN_IF_ERROR(CheckOutShape(node, out[0], Shape(sz)));
   CopyStrided(in[0], b, std::vector<int64_t>(b.size(), 1), sz, out[0]);
   return OkStatus();
