@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libdnnl-dev nlohmann-json3-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
   libsqlite3-dev libopenblas-dev libfaiss-dev libpq-dev postgresql
+  libcpp-httplib-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
 )

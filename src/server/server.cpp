@@ -1,0 +1,686 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "facekit/gallery.h"
+#include "facekit/image.h"
+#include "server/api_keys.h"
+#include "server/gpu_monitor.h"
+
+#ifndef FK_VERSION
+#define FK_VERSION "dev"
+#endif
+
+namespace fk::server {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// ---- config -------------------------------------------------------------------------------
+
+Status CheckKeys(const json& j, const std::string& where, std::initializer_list<const char*> allowed) {
+  if (!j.is_object()) return InvalidArgument(where + " must be a JSON object");
+  std::set<std::string> ok(allowed.begin(), allowed.end());
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!ok.count(it.key())) {
+      std::string list;
+      for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+      return InvalidArgument("unknown key '" + (where.empty() ? "" : where + ".") + it.key() + "' (known: " + list + ")");
+    }
+  return OkStatus();
+}
+
+template <typename T>
+Status Get(const json& j, const char* key, const std::string& where, T* out) {
+  if (!j.contains(key)) return OkStatus();
+  const json& v = j[key];
+  const std::string name = (where.empty() ? "" : where + ".") + key;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return InvalidArgument("'" + name + "' must be a string");
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!v.is_number_integer()) return InvalidArgument("'" + name + "' must be an integer");
+  }
+  *out = v.get<T>();
+  return OkStatus();
+}
+
+// ---- HTTP helpers -------------------------------------------------------------------------
+
+int HttpCode(StatusCode c) {
+  switch (c) {
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kDataLoss: return 400;
+    case StatusCode::kUnsupported: return 415;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kResourceExhausted: return 429;
+    case StatusCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+void SendJson(httplib::Response& res, int code, const json& j) {
+  res.status = code;
+  res.set_content(j.dump(), "application/json");
+}
+
+void SendError(httplib::Response& res, int code, const Status& st) {
+  SendJson(res, code, {{"error", {{"code", StatusCodeName(st.code())}, {"message", st.message()}}}});
+  if (code == 429 || code == 503) res.set_header("Retry-After", "1");
+}
+void SendError(httplib::Response& res, const Status& st) { SendError(res, HttpCode(st.code()), st); }
+
+std::string Base64(std::span<const uint8_t> in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = (in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const uint32_t v = in[i] << 16;
+    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const uint32_t v = (in[i] << 16) | (in[i + 1] << 8);
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+Result<std::vector<uint8_t>> Unbase64(const std::string& s) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::vector<uint8_t> out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
+    const int v = val(c);
+    if (v < 0) return InvalidArgument("template: not base64");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>(acc >> bits));
+    }
+  }
+  return out;
+}
+
+json FaceJson(const Face& f, bool with_template) {
+  json j;
+  j["box"] = {f.box.x0, f.box.y0, f.box.x1, f.box.y1};
+  j["score"] = f.score;
+  json lm = json::array();
+  for (const auto& p : f.landmarks) lm.push_back({p.x, p.y});
+  j["landmarks"] = lm;
+  j["landmark_source"] = f.landmark_source;
+  j["pose"] = {{"yaw", f.pose.yaw}, {"pitch", f.pose.pitch}, {"roll", f.pose.roll}};
+  j["quality"] = {{"score", f.quality.score}, {"size", f.quality.size}, {"blur", f.quality.blur},
+                  {"pose", f.quality.pose}, {"exposure", f.quality.exposure}};
+  if (with_template && !f.templ.empty()) {
+    const std::vector<uint8_t> bytes = f.templ.Serialize();
+    j["template"] = {{"model", f.templ.model}, {"model_version", f.templ.model_version},
+                     {"flip_tta", f.templ.flip_tta}, {"dim", f.templ.data.size()}, {"base64", Base64(bytes)}};
+  }
+  return j;
+}
+
+const Face* Largest(const std::vector<Face>& faces) {
+  const Face* best = nullptr;
+  for (const Face& f : faces)
+    if (!best || f.box.width() * f.box.height() > best->box.width() * best->box.height()) best = &f;
+  return best;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
+  return v[i];
+}
+
+}  // namespace
+
+// ---- ServerConfig -------------------------------------------------------------------------
+
+Result<ServerConfig> ServerConfig::FromJson(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return InvalidArgument("server config: not valid JSON");
+  FK_RETURN_IF_ERROR(CheckKeys(j, "", {"listen", "auth", "api_keys_file", "limits", "batching", "face",
+                                        "gallery_db", "gpu_sample_ms"}));
+  ServerConfig c;
+  if (j.contains("listen")) {
+    const json& l = j["listen"];
+    FK_RETURN_IF_ERROR(CheckKeys(l, "listen", {"host", "port", "http_threads"}));
+    FK_RETURN_IF_ERROR(Get(l, "host", "listen", &c.host));
+    FK_RETURN_IF_ERROR(Get(l, "port", "listen", &c.port));
+    FK_RETURN_IF_ERROR(Get(l, "http_threads", "listen", &c.http_threads));
+  }
+  FK_RETURN_IF_ERROR(Get(j, "auth", "", &c.auth));
+  FK_RETURN_IF_ERROR(Get(j, "api_keys_file", "", &c.api_keys_file));
+  if (j.contains("limits")) {
+    const json& l = j["limits"];
+    FK_RETURN_IF_ERROR(CheckKeys(l, "limits", {"max_concurrent", "max_per_user", "max_queue", "max_queue_per_user",
+                                               "queue_timeout_ms", "max_image_bytes", "max_image_pixels"}));
+    FK_RETURN_IF_ERROR(Get(l, "max_concurrent", "limits", &c.limits.max_concurrent));
+    FK_RETURN_IF_ERROR(Get(l, "max_per_user", "limits", &c.limits.max_per_user));
+    FK_RETURN_IF_ERROR(Get(l, "max_queue", "limits", &c.limits.max_queue));
+    FK_RETURN_IF_ERROR(Get(l, "max_queue_per_user", "limits", &c.limits.max_queue_per_user));
+    int64_t ms = c.limits.queue_timeout.count();
+    FK_RETURN_IF_ERROR(Get(l, "queue_timeout_ms", "limits", &ms));
+    c.limits.queue_timeout = std::chrono::milliseconds(ms);
+    FK_RETURN_IF_ERROR(Get(l, "max_image_bytes", "limits", &c.max_image_bytes));
+    FK_RETURN_IF_ERROR(Get(l, "max_image_pixels", "limits", &c.max_image_pixels));
+  }
+  if (j.contains("batching")) {
+    const json& b = j["batching"];
+    FK_RETURN_IF_ERROR(CheckKeys(b, "batching", {"max_batch", "max_delay_us", "workers"}));
+    FK_RETURN_IF_ERROR(Get(b, "max_batch", "batching", &c.batching.max_batch));
+    int64_t us = c.batching.max_delay.count();
+    FK_RETURN_IF_ERROR(Get(b, "max_delay_us", "batching", &us));
+    c.batching.max_delay = std::chrono::microseconds(us);
+    FK_RETURN_IF_ERROR(Get(b, "workers", "batching", &c.batching.workers));
+  }
+  if (j.contains("face")) {
+    auto fc = FaceConfig::FromJson(j["face"].dump());
+    if (!fc.ok()) return fc.status().WithContext("server config 'face'");
+    c.face = *fc;
+  }
+  FK_RETURN_IF_ERROR(Get(j, "gallery_db", "", &c.gallery_db));
+  FK_RETURN_IF_ERROR(Get(j, "gpu_sample_ms", "", &c.gpu_sample_ms));
+  FK_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+Result<ServerConfig> ServerConfig::FromFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return NotFound("server config '" + path + "' cannot be opened");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto c = FromJson(ss.str());
+  if (!c.ok()) return c.status().WithContext(path);
+  return c;
+}
+
+Status ServerConfig::Validate() const {
+  if (port < 0 || port > 65535) return InvalidArgument("listen.port must be 0..65535, got " + std::to_string(port));
+  if (http_threads < 0) return InvalidArgument("listen.http_threads must be >= 0");
+  if (auth != "required" && auth != "none")
+    return InvalidArgument("auth must be \"required\" or \"none\", got \"" + auth + "\"");
+  if (auth == "required" && api_keys_file.empty())
+    return InvalidArgument("auth is \"required\" but no api_keys_file is set (set one, or \"auth\": \"none\" for a "
+                           "trusted network; docs/server.md)");
+  if (max_image_bytes < 1024) return InvalidArgument("limits.max_image_bytes must be >= 1024");
+  if (max_image_pixels < 1) return InvalidArgument("limits.max_image_pixels must be >= 1");
+  if (gpu_sample_ms < 0) return InvalidArgument("gpu_sample_ms must be >= 0");
+  FK_RETURN_IF_ERROR(limits.Validate());
+  FK_RETURN_IF_ERROR(batching.Validate());
+  return face.Validate();
+}
+
+// ---- Server -------------------------------------------------------------------------------
+
+struct Server::Impl {
+  ServerConfig cfg;
+  std::unique_ptr<FaceEngine> engine;
+  std::optional<ApiKeys> keys;
+  std::unique_ptr<JobScheduler> scheduler;
+  std::unique_ptr<PhotoBatcher> batcher;
+  std::unique_ptr<GalleryDb> db;
+  std::mutex galleries_mu;
+  std::map<std::string, std::unique_ptr<Gallery>> galleries;
+  std::unique_ptr<GpuMonitor> gpu;
+  httplib::Server http;
+  std::thread listener;
+  int bound_port = 0;
+  Clock::time_point started = Clock::now();
+  std::atomic<bool> stopping{false};
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopped = false;
+
+  // Request log for /status: the last kRing finished /v1 requests.
+  struct Done {
+    Clock::time_point at;
+    double ms;
+    int faces;
+  };
+  static constexpr size_t kRing = 4096;
+  std::mutex stats_mu;
+  std::vector<Done> ring;
+  size_t ring_next = 0;
+  std::map<int, int64_t> by_status;
+  int64_t photos = 0, faces = 0;
+
+  void Record(int status, double ms, int nfaces) {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    ++by_status[status];
+    if (status == 200) {
+      ++photos;
+      faces += nfaces;
+      const Done d{Clock::now(), ms, nfaces};
+      if (ring.size() < kRing) ring.push_back(d);
+      else ring[ring_next] = d;
+      ring_next = (ring_next + 1) % kRing;
+    }
+  }
+
+  // Who is asking: the key's user, or an error already written to `res`.
+  std::optional<std::string> Authenticate(const httplib::Request& req, httplib::Response& res) {
+    if (cfg.auth == "none") return std::string("anonymous");
+    const std::string key = KeyFromHeaders(req.get_header_value("X-API-Key"), req.get_header_value("Authorization"));
+    if (key.empty()) {
+      SendJson(res, 401, {{"error", {{"code", "Unauthenticated"},
+                                     {"message", "an API key is required: send it as 'X-API-Key: KEY' or "
+                                                 "'Authorization: Bearer KEY'"}}}});
+      res.set_header("WWW-Authenticate", "Bearer");
+      return std::nullopt;
+    }
+    auto user = keys->Lookup(key);
+    if (!user) {
+      SendJson(res, 401, {{"error", {{"code", "Unauthenticated"}, {"message", "unknown API key"}}}});
+      res.set_header("WWW-Authenticate", "Bearer");
+      return std::nullopt;
+    }
+    return user;
+  }
+
+  Result<Image> DecodeBody(const std::string& body, const std::string& name) const {
+    if (body.empty()) return InvalidArgument(name + ": empty request body (send the image bytes)");
+    if (static_cast<int64_t>(body.size()) > cfg.max_image_bytes)
+      return ResourceExhausted(name + ": " + std::to_string(body.size()) + " bytes is over limits.max_image_bytes = " +
+                               std::to_string(cfg.max_image_bytes));
+    DecodeOptions o;
+    o.max_side = cfg.face.max_image_side;
+    o.max_pixels = cfg.max_image_pixels;
+    return DecodeImage(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()), o, name);
+  }
+
+  // Decode errors: too large -> 413, the rest by code (corrupt 400, unknown format 415).
+  static void SendDecodeError(httplib::Response& res, const Status& st) {
+    SendError(res, st.code() == StatusCode::kResourceExhausted ? 413 : HttpCode(st.code()), st);
+  }
+
+  // The common shape of a photo job: authenticate, take a slot, run `job`, record.
+  // `job` returns the HTTP status it wrote and the number of faces.
+  template <typename Job>
+  void RunJob(const httplib::Request& req, httplib::Response& res, Job&& job) {
+    const auto t0 = Clock::now();
+    auto user = Authenticate(req, res);
+    if (!user) {
+      Record(401, 0, 0);
+      return;
+    }
+    auto slot = scheduler->Acquire(*user);
+    if (!slot.ok()) {
+      SendError(res, slot.status());
+      Record(res.status, 0, 0);
+      return;
+    }
+    const int nfaces = job();
+    slot->Release();
+    Record(res.status, std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), nfaces);
+  }
+
+  Result<Gallery*> OpenGallery(const std::string& name) {
+    if (!db) return FailedPrecondition("this server has no gallery database (set \"gallery_db\" in its config)");
+    std::lock_guard<std::mutex> lock(galleries_mu);
+    auto it = galleries.find(name);
+    if (it != galleries.end()) return it->second.get();
+    FK_ASSIGN_OR_RETURN(std::unique_ptr<Gallery> g, db->OpenGallery(name));
+    const GalleryInfo info = g->info();
+    if (info.model_id != engine->recognizer())
+      return FailedPrecondition("gallery '" + name + "' holds templates of model '" + info.model_id +
+                                "' but this server makes '" + engine->recognizer() +
+                                "' templates (configure face.recognizer or face.tier to match)");
+    Gallery* p = g.get();
+    galleries.emplace(name, std::move(g));
+    return p;
+  }
+
+  void Routes();
+  json StatusJson();
+  bool finished = false;
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() { Stop(0); }
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config) {
+  FK_RETURN_IF_ERROR(config.Validate());
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = config;
+  if (config.auth == "required") {
+    FK_ASSIGN_OR_RETURN(ApiKeys k, ApiKeys::Load(config.api_keys_file));
+    if (k.size() == 0) return InvalidArgument(config.api_keys_file + ": no keys listed (auth is \"required\")");
+    impl->keys = std::move(k);
+  }
+  FK_ASSIGN_OR_RETURN(impl->engine, FaceEngine::Create(config.face));
+  impl->scheduler = std::make_unique<JobScheduler>(config.limits);
+  FK_ASSIGN_OR_RETURN(impl->batcher, PhotoBatcher::ForEngine(*impl->engine, config.batching));
+  if (!config.gallery_db.empty()) {
+    FK_ASSIGN_OR_RETURN(impl->db, GalleryDb::Open(config.gallery_db));
+  }
+  impl->gpu = GpuMonitor::Create();
+  if (config.gpu_sample_ms > 0 && config.face.use_cuda)
+    impl->gpu->StartSampling(std::chrono::milliseconds(config.gpu_sample_ms), 60);
+  impl->Routes();
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+void Server::Impl::Routes() {
+  const size_t threads = cfg.http_threads > 0 ? cfg.http_threads : static_cast<size_t>(cfg.limits.max_concurrent) + 16;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // Bodies a little over the image limit still arrive, so that our own 413 explains it.
+  http.set_payload_max_length(static_cast<size_t>(cfg.max_image_bytes) * 2 + (1 << 20));
+  http.set_read_timeout(30, 0);
+  http.set_write_timeout(30, 0);
+  http.set_keep_alive_max_count(100000);
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    SendError(res, 500, Internal("unexpected exception in the request handler: " + what));
+  });
+
+  http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    if (stopping) return SendJson(res, 503, {{"ok", false}, {"status", "stopping"}});
+    SendJson(res, 200, {{"ok", true}});
+  });
+
+  http.Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authenticate(req, res)) return;
+    SendJson(res, 200, StatusJson());
+  });
+
+  // Every face of a photo: box, score, landmarks, pose, quality, template.
+  http.Post("/v1/faces", [this](const httplib::Request& req, httplib::Response& res) {
+    RunJob(req, res, [&]() -> int {
+      auto image = DecodeBody(req.body, "request body");
+      if (!image.ok()) return SendDecodeError(res, image.status()), 0;
+      auto faces = batcher->Process(*image);
+      if (!faces.ok()) return SendError(res, faces.status()), 0;
+      const bool templates = req.get_param_value("templates") != "0";
+      json arr = json::array();
+      for (const Face& f : *faces) arr.push_back(FaceJson(f, templates));
+      SendJson(res, 200, {{"faces", arr},
+                          {"image", {{"width", image->source_width()}, {"height", image->source_height()}}}});
+      return static_cast<int>(faces->size());
+    });
+  });
+
+  // 1:1. Either JSON {"a": "<template base64>", "b": "<template base64>"} or a multipart
+  // form with image files "a" and "b" (the largest face of each).
+  http.Post("/v1/verify", [this](const httplib::Request& req, httplib::Response& res) {
+    RunJob(req, res, [&]() -> int {
+      FaceTemplate t[2];
+      int nfaces = 0;
+      if (req.is_multipart_form_data()) {
+        for (int k = 0; k < 2; ++k) {
+          const char* name = k == 0 ? "a" : "b";
+          if (!req.has_file(name))
+            return SendError(res, InvalidArgument(std::string("multipart field '") + name + "' (an image) is missing")), 0;
+          auto image = DecodeBody(req.get_file_value(name).content, std::string("image '") + name + "'");
+          if (!image.ok()) return SendDecodeError(res, image.status()), 0;
+          auto faces = batcher->Process(*image);
+          if (!faces.ok()) return SendError(res, faces.status()), 0;
+          const Face* f = Largest(*faces);
+          if (!f) return SendError(res, 422, InvalidArgument(std::string("no face found in image '") + name + "'")), 0;
+          t[k] = f->templ;
+          ++nfaces;
+        }
+      } else {
+        json j = json::parse(req.body, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("a") || !j.contains("b") || !j["a"].is_string() ||
+            !j["b"].is_string())
+          return SendError(res, InvalidArgument("send JSON {\"a\": TEMPLATE_BASE64, \"b\": TEMPLATE_BASE64} or a "
+                                                "multipart form with images 'a' and 'b'")), 0;
+        for (int k = 0; k < 2; ++k) {
+          auto bytes = Unbase64(j[k == 0 ? "a" : "b"].get<std::string>());
+          if (!bytes.ok()) return SendError(res, bytes.status()), 0;
+          auto tt = FaceTemplate::Deserialize(*bytes);
+          if (!tt.ok()) return SendError(res, tt.status().WithContext(k == 0 ? "template a" : "template b")), 0;
+          t[k] = std::move(*tt);
+        }
+      }
+      auto v = engine->Verify(t[0], t[1]);
+      if (!v.ok()) return SendError(res, v.status()), 0;
+      SendJson(res, 200, {{"similarity", v->similarity}, {"match", v->match}, {"threshold", v->threshold},
+                          {"far", v->far}, {"frr", v->frr}, {"calibrated", v->calibrated},
+                          {"model", t[0].model}});
+      return nfaces;
+    });
+  });
+
+  http.Get("/v1/galleries", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authenticate(req, res)) return;
+    if (!db) return SendError(res, FailedPrecondition("this server has no gallery database (\"gallery_db\")"));
+    auto list = db->ListGalleries();
+    if (!list.ok()) return SendError(res, list.status());
+    json arr = json::array();
+    for (const GalleryInfo& g : *list)
+      arr.push_back({{"name", g.name}, {"model", g.model_id}, {"model_version", g.model_version}, {"dim", g.dim},
+                     {"subjects", g.num_subjects}, {"templates", g.num_templates}});
+    SendJson(res, 200, {{"galleries", arr}});
+  });
+
+  // 1:N: the top-k subjects for every face of the photo.
+  http.Post(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/identify)", [this](const httplib::Request& req, httplib::Response& res) {
+    RunJob(req, res, [&]() -> int {
+      auto g = OpenGallery(req.matches[1]);
+      if (!g.ok()) return SendError(res, g.status()), 0;
+      int k = 5;
+      if (req.has_param("k")) k = std::atoi(req.get_param_value("k").c_str());
+      if (k < 1 || k > 1000) return SendError(res, InvalidArgument("k must be 1..1000")), 0;
+      auto image = DecodeBody(req.body, "request body");
+      if (!image.ok()) return SendDecodeError(res, image.status()), 0;
+      auto faces = batcher->Process(*image);
+      if (!faces.ok()) return SendError(res, faces.status()), 0;
+      json arr = json::array();
+      const GalleryInfo info = (*g)->info();
+      for (const Face& f : *faces) {
+        json jf = FaceJson(f, false);
+        auto m = (*g)->Identify(f.templ.data, ModelTag{f.templ.model, info.model_version}, k);
+        if (!m.ok()) return SendError(res, m.status()), 0;
+        json ms = json::array();
+        for (const Match& x : *m)
+          ms.push_back({{"external_id", x.external_id}, {"display_name", x.display_name}, {"score", x.score},
+                        {"far", x.far}});
+        jf["matches"] = ms;
+        arr.push_back(jf);
+      }
+      SendJson(res, 200, {{"gallery", req.matches[1]}, {"faces", arr}});
+      return static_cast<int>(faces->size());
+    });
+  });
+
+  // Enrolment of the largest face of the photo; acknowledged = committed (the gallery's
+  // store is durable: docs/gallery.md, crash safety).
+  http.Post(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/subjects/([^/]+)/enroll)",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              RunJob(req, res, [&]() -> int {
+                auto g = OpenGallery(req.matches[1]);
+                if (!g.ok()) return SendError(res, g.status()), 0;
+                auto image = DecodeBody(req.body, "request body");
+                if (!image.ok()) return SendDecodeError(res, image.status()), 0;
+                auto faces = batcher->Process(*image);
+                if (!faces.ok()) return SendError(res, faces.status()), 0;
+                const Face* f = Largest(*faces);
+                if (!f) return SendError(res, 422, InvalidArgument("no face found in the photo")), 0;
+                TemplateInput in;
+                in.vector = f->templ.data;
+                in.quality = f->quality.score;
+                in.source_image_hash = ApiKeys::Sha256Hex(req.body);
+                EnrollOptions eo;
+                eo.display_name = req.get_param_value("name");
+                const GalleryInfo info = (*g)->info();
+                auto ids = (*g)->Enroll(req.matches[2], ModelTag{f->templ.model, info.model_version}, {in}, eo);
+                if (!ids.ok()) return SendError(res, ids.status()), 0;
+                SendJson(res, 201, {{"gallery", req.matches[1]}, {"subject", req.matches[2]},
+                                    {"template_ids", *ids}, {"face", FaceJson(*f, false)}});
+                return 1;
+              });
+            });
+}
+
+json Server::Impl::StatusJson() {
+  const SchedulerStats s = scheduler->Stats();
+  const BatcherStats b = batcher->Stats();
+  json j;
+  j["version"] = FK_VERSION;
+  j["uptime_s"] = std::chrono::duration<double>(Clock::now() - started).count();
+  j["state"] = stopping ? "stopping" : "serving";
+  j["engine"] = engine->description();
+  j["device"] = {{"use_cuda", cfg.face.use_cuda}, {"gpu_index", cfg.face.gpu_index}, {"precision", cfg.face.precision}};
+  j["auth"] = cfg.auth;
+  j["limits"] = {{"max_concurrent", cfg.limits.max_concurrent}, {"max_per_user", cfg.limits.max_per_user},
+                 {"max_queue", cfg.limits.max_queue}, {"max_queue_per_user", cfg.limits.max_queue_per_user},
+                 {"queue_timeout_ms", cfg.limits.queue_timeout.count()}, {"max_image_bytes", cfg.max_image_bytes},
+                 {"max_image_pixels", cfg.max_image_pixels}};
+  json users = json::array();
+  for (const UserLoad& u : s.users) users.push_back({{"user", u.user}, {"running", u.running}, {"queued", u.queued}});
+  j["jobs"] = {{"running", s.running}, {"queued", s.queued}, {"admitted", s.admitted},
+               {"rejected_queue_full", s.rejected_full}, {"timed_out", s.timed_out},
+               {"refused_shutdown", s.refused_shutdown}, {"max_wait_ms", s.max_wait_ms}, {"users", users}};
+  json hist = json::object();
+  for (size_t i = 1; i < b.histogram.size(); ++i)
+    if (b.histogram[i]) hist[std::to_string(i)] = b.histogram[i];
+  j["batching"] = {{"max_batch", cfg.batching.max_batch}, {"max_delay_us", cfg.batching.max_delay.count()},
+                   {"workers", cfg.batching.workers}, {"batches", b.batches}, {"photos", b.photos},
+                   {"mean_batch", b.mean_batch}, {"max_batch_seen", b.max_batch_seen}, {"histogram", hist},
+                   {"busy_s", b.busy_s}, {"mean_queue_ms", b.mean_queue_ms}, {"queued", b.queued}};
+  {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    json codes = json::object();
+    for (const auto& [code, n] : by_status) codes[std::to_string(code)] = n;
+    std::vector<double> lat;
+    lat.reserve(ring.size());
+    const auto now = Clock::now();
+    Clock::time_point oldest = now;
+    int64_t recent_faces = 0, recent_photos = 0;
+    for (const Done& d : ring) {
+      lat.push_back(d.ms);
+      if (now - d.at <= std::chrono::seconds(10)) {
+        ++recent_photos;
+        recent_faces += d.faces;
+        oldest = std::min(oldest, d.at);
+      }
+    }
+    // Rate over the last 10 s (or the span the ring covers, if it holds less).
+    const double span = std::max(1e-3, std::min(10.0, std::chrono::duration<double>(now - oldest).count()));
+    j["requests"] = {{"by_status", codes}, {"photos", photos}, {"faces", faces},
+                     {"last_10s", {{"photos_per_s", recent_photos ? recent_photos / span : 0.0},
+                                   {"faces_per_s", recent_photos ? recent_faces / span : 0.0}}},
+                     {"latency_ms", {{"window", lat.size()}, {"p50", Percentile(lat, 0.5)},
+                                     {"p90", Percentile(lat, 0.9)}, {"p99", Percentile(lat, 0.99)}}}};
+  }
+  json gj = GpuReportToJson(gpu->Sample());
+  json win = json::array();
+  for (const auto& w : gpu->WindowSummary())
+    win.push_back({{"index", w.index}, {"mean_util_pct", w.mean_util_pct}, {"max_util_pct", w.max_util_pct},
+                   {"max_mem_used_bytes", w.max_mem_used_bytes}, {"samples", w.samples}});
+  gj["window"] = win;
+  j["gpu"] = gj;
+  if (db) {
+    std::lock_guard<std::mutex> lock(galleries_mu);
+    json gs = json::array();
+    for (const auto& [name, g] : galleries) {
+      const GalleryInfo i = g->info();
+      gs.push_back({{"name", name}, {"subjects", i.num_subjects}, {"templates", i.num_templates},
+                    {"search", g->index_device()}});
+    }
+    j["galleries_open"] = gs;
+  }
+  return j;
+}
+
+Status Server::Start() {
+  Impl& m = *impl_;
+  if (m.listener.joinable()) return FailedPrecondition("server already started");
+  if (m.cfg.port == 0) {
+    m.bound_port = m.http.bind_to_any_port(m.cfg.host);
+    if (m.bound_port <= 0) return Unavailable("cannot bind any port on " + m.cfg.host);
+  } else {
+    if (!m.http.bind_to_port(m.cfg.host, m.cfg.port))
+      return Unavailable("cannot listen on " + m.cfg.host + ":" + std::to_string(m.cfg.port) +
+                         " (port in use or not permitted; choose another with listen.port or --port)");
+    m.bound_port = m.cfg.port;
+  }
+  m.listener = std::thread([&m] { m.http.listen_after_bind(); });
+  if (m.cfg.auth == "none")
+    std::fprintf(stderr, "facekit serve: WARNING: authentication is off (\"auth\": \"none\"): anyone who can reach "
+                         "%s:%d can use this server\n", m.cfg.host.c_str(), m.bound_port);
+  return OkStatus();
+}
+
+int Server::port() const { return impl_->bound_port; }
+
+void Server::Stop(int drain_ms) {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.stop_mu);
+    if (m.stopped) return;
+    m.stopped = true;
+  }
+  m.stopping = true;
+  m.scheduler->Shutdown();  // waiting and new jobs: 503
+  m.scheduler->WaitIdle(std::chrono::milliseconds(drain_ms));
+  m.http.stop();
+  if (m.listener.joinable()) m.listener.join();
+  m.batcher->Stop();
+  m.gpu->StopSampling();
+  {
+    std::lock_guard<std::mutex> lock(m.stop_mu);
+    m.finished = true;
+    m.stop_cv.notify_all();
+  }
+}
+
+void Server::Wait() {
+  std::unique_lock<std::mutex> lock(impl_->stop_mu);
+  impl_->stop_cv.wait(lock, [&] { return impl_->finished; });
+}
+
+std::string Server::Describe() const {
+  const Impl& m = *impl_;
+  char buf[512];
+  std::snprintf(buf, sizeof(buf),
+                "http://%s:%d  %s  auth=%s  limits: %d jobs (%d per user), queue %d, batch <= %d (%lld us, %d "
+                "worker%s)%s",
+                m.cfg.host.c_str(), m.bound_port, m.engine->description().c_str(), m.cfg.auth.c_str(),
+                m.cfg.limits.max_concurrent, m.cfg.limits.max_per_user, m.cfg.limits.max_queue,
+                m.cfg.batching.max_batch, static_cast<long long>(m.cfg.batching.max_delay.count()),
+                m.cfg.batching.workers, m.cfg.batching.workers == 1 ? "" : "s",
+                m.db ? ("  galleries: " + m.cfg.gallery_db).c_str() : "");
+  return buf;
+}
+
+}  // namespace fk::server

@@ -1,0 +1,54 @@
+#include <gtest/gtest.h>
+
+#include "server/api_keys.h"
+
+namespace fk::server {
+namespace {
+
+TEST(ApiKeys, Sha256MatchesTheStandardVector) {
+  // FIPS 180-2 test vector.
+  EXPECT_EQ(ApiKeys::Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(ApiKeys, LooksUpPlainAndHashedKeys) {
+  const std::string k1 = "alice-key-0123456789", k2 = ApiKeys::NewKey();
+  auto keys = ApiKeys::FromJson(R"({"keys": [{"user": "alice", "key": ")" + k1 + R"("},
+                                             {"user": "bob", "key_sha256": ")" + ApiKeys::Sha256Hex(k2) + R"("}]})");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(keys->size(), 2u);
+  EXPECT_EQ(keys->Lookup(k1).value_or(""), "alice");
+  EXPECT_EQ(keys->Lookup(k2).value_or(""), "bob");
+  EXPECT_FALSE(keys->Lookup("").has_value());
+  EXPECT_FALSE(keys->Lookup(k1 + "x").has_value());
+  EXPECT_FALSE(keys->Lookup(ApiKeys::Sha256Hex(k2)).has_value());  // the hash is not the key
+}
+
+TEST(ApiKeys, NewKeysAreLongAndDistinct) {
+  const std::string a = ApiKeys::NewKey(), b = ApiKeys::NewKey();
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_NE(a, b);
+}
+
+TEST(ApiKeys, MalformedFilesNameTheEntry) {
+  EXPECT_EQ(ApiKeys::FromJson("nope").status().code(), StatusCode::kInvalidArgument);
+  auto r = ApiKeys::FromJson(R"({"keys": [{"key": "0123456789abcdef0"}]})");
+  EXPECT_NE(r.status().message().find("keys[0]"), std::string::npos);
+  EXPECT_NE(r.status().message().find("user"), std::string::npos);
+  r = ApiKeys::FromJson(R"({"keys": [{"user": "a", "key": "short"}]})");
+  EXPECT_NE(r.status().message().find("16"), std::string::npos);
+  r = ApiKeys::FromJson(R"({"keys": [{"user": "a", "key_sha256": "zz"}]})");
+  EXPECT_NE(r.status().message().find("64 hex"), std::string::npos);
+  r = ApiKeys::FromJson(R"({"keys": [{"user": "a", "key": "0123456789abcdef0"}, {"user": "b", "key": "0123456789abcdef0"}]})");
+  EXPECT_NE(r.status().message().find("twice"), std::string::npos);
+  EXPECT_EQ(ApiKeys::Load("/nonexistent/keys.json").status().code(), StatusCode::kNotFound);
+}
+
+TEST(ApiKeys, KeyFromHeaders) {
+  EXPECT_EQ(KeyFromHeaders("k1", "Bearer k2"), "k1");
+  EXPECT_EQ(KeyFromHeaders("", "Bearer k2"), "k2");
+  EXPECT_EQ(KeyFromHeaders("", "Basic xyz"), "");
+  EXPECT_EQ(KeyFromHeaders("", ""), "");
+}
+
+}  // namespace
+}  // namespace fk::server
