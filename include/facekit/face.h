@@ -212,6 +212,17 @@ class FaceEngine {
   // Every face in `image` (best score first), each with landmarks, pose, quality and (when
   // config.embed) a template. An image with no face gives an empty vector, not an error.
   Result<std::vector<Face>> Process(const Image& image) const;
+  // Processes several photos as Process() does each, but runs the landmark model and the
+  // recognizer once for all faces of all photos (cross-photo batching, used by the server's
+  // dynamic batcher). results[i] belongs to images[i]: the same faces, boxes and landmarks as
+  // Process(*images[i]) and templates equal within float rounding of the batch size.
+  // A photo that fails (empty image, null pointer...) gets its own error, prefixed with its
+  // index ("batch photo 3: ..."); the others are unaffected. Detection still runs photo by
+  // photo; the landmark and recognizer runs take whole photos, at most 16 faces per run on
+  // the CPU, 64 with use_cuda (a photo with more runs alone, as in Process()). An empty span
+  // gives an empty vector.
+  // Thread-safe like Process().
+  std::vector<Result<std::vector<Face>>> ProcessBatch(std::span<const Image* const> images) const;
   // Decodes (EXIF applied) and processes like Process(), decoding only the pixels it needs:
   // a JPEG is decoded at the smallest DCT scale with >= 640 px on the longer side for the
   // detector, and again at a finer scale (at most config.max_image_side) only when a face

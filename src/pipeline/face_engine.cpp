@@ -23,8 +23,20 @@ struct FaceEngine::Impl {
   std::vector<RocTable> tables; // every table of the calibration file (Verify of other models' templates)
   std::string calibration_path;
 
+  // One photo after detection (Process()'s first half): its faces and the image they are cut
+  // from (the photo itself or a box-downscaled copy of it).
+  struct Prepared {
+    const Image* source = nullptr;          // the caller's photo
+    Image copy;                             // the downscaled copy the faces are cut from; empty: *source
+    std::vector<pipeline::Detection> dets;  // in crop() coordinates
+    const Image& crop() const { return copy.empty() ? *source : copy; }
+  };
+  Status Prepare(const Image& image, Prepared* out) const;
   // Landmarks, quality, alignment and templates of `dets` (in `image` coordinates).
   Result<std::vector<Face>> Finish(const Image& image, std::vector<pipeline::Detection> dets) const;
+  // Finish() of several photos with ONE landmark run and ONE recognizer run for all their
+  // faces; result[i] belongs to photos[i]. An error fails the whole call.
+  Result<std::vector<std::vector<Face>>> FinishBatch(std::span<const pipeline::ImageDetections> photos) const;
 };
 
 FaceEngine::FaceEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -131,17 +143,75 @@ void ScaleDetections(std::vector<pipeline::Detection>* dets, double fx, double f
   }
 }
 
+// Most faces in one landmark or recognizer run of ProcessBatch() (photos are never split: one
+// with more faces runs alone, in one run, as Process() runs it). On the CPU bigger batches
+// stop paying: accurate tier (fusion + flip), 1 thread, 8 group photos of 37 faces, CPU per
+// photo vs Process() one by one: cap 8 -5%, 16 +0.6%, 32 +15%, 64 +12-14% (cache; 2 threads:
+// -3% to +2% at every cap). On a GPU a run costs about the same for 1 or 64 faces; 64 bounds memory
+// (facemesh input 0.44 MB per face, plus activations).
+constexpr size_t kMaxBatchFacesCpu = 16;
+constexpr size_t kMaxBatchFacesDevice = 64;
+
 }  // namespace
 
 Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
-  if (image.empty()) return InvalidArgument("process: empty image");
+  Impl::Prepared p;
+  FK_RETURN_IF_ERROR(impl_->Prepare(image, &p));
+  return impl_->Finish(p.crop(), std::move(p.dets));
+}
+
+std::vector<Result<std::vector<Face>>> FaceEngine::ProcessBatch(std::span<const Image* const> images) const {
   const Impl& m = *impl_;
+  const size_t n = images.size();
+  std::vector<Impl::Prepared> prep(n);
+  std::vector<Status> status(n);
+  for (size_t i = 0; i < n; ++i)
+    status[i] = images[i] ? m.Prepare(*images[i], &prep[i]) : InvalidArgument("process: null image pointer");
+  std::vector<Result<std::vector<Face>>> results(n, Result<std::vector<Face>>(std::vector<Face>()));
+  for (size_t i = 0; i < n; ++i)
+    if (!status[i].ok()) results[i] = status[i].WithContext("batch photo " + std::to_string(i));
+  // Landmarks and templates of the photos with faces, in chunks of whole photos of at most
+  // max_faces faces.
+  const size_t max_faces = m.cfg.use_cuda ? kMaxBatchFacesDevice : kMaxBatchFacesCpu;
+  size_t i = 0;
+  while (i < n) {
+    std::vector<size_t> chunk;
+    std::vector<pipeline::ImageDetections> photos;
+    size_t faces = 0;
+    for (; i < n; ++i) {
+      if (!status[i].ok() || prep[i].dets.empty()) continue;  // empty result already set
+      if (!chunk.empty() && faces + prep[i].dets.size() > max_faces) break;
+      chunk.push_back(i);
+      photos.push_back({&prep[i].crop(), prep[i].dets});
+      faces += prep[i].dets.size();
+    }
+    if (chunk.empty()) break;
+    auto batch = m.FinishBatch(photos);
+    if (batch.ok()) {
+      for (size_t k = 0; k < chunk.size(); ++k) results[chunk[k]] = std::move((*batch)[k]);
+      continue;
+    }
+    // Which photo failed: each again on its own, so that only it gets the error.
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      Impl::Prepared& p = prep[chunk[k]];
+      auto r = m.Finish(p.crop(), std::move(p.dets));
+      results[chunk[k]] = r.ok() ? std::move(r) : r.status().WithContext("batch photo " + std::to_string(chunk[k]));
+    }
+  }
+  return results;
+}
+
+Status FaceEngine::Impl::Prepare(const Image& image, Prepared* out) const {
+  if (image.empty()) return InvalidArgument("process: empty image");
+  const Impl& m = *this;
+  out->source = &image;
+  out->copy = Image();
   const int f = std::max(image.width(), image.height()) / kDetectSide;
   if (f < 2) {
-    FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, m.detector->Detect(image));
-    return m.Finish(image, std::move(dets));
+    FK_ASSIGN_OR_RETURN(out->dets, m.detector->Detect(image));
+    return OkStatus();
   }
-  const Image work = vision::DownscaleBox(image, f);
+  Image work = vision::DownscaleBox(image, f);
   FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, m.detector->Detect(work));
   // Faces are cut from the coarsest copy on which the smallest one still has kCropFaceSide
   // px, as ProcessFile() does with its decodes: cutting a 600-px face's mesh crop and chips
@@ -153,67 +223,93 @@ Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
     for (const auto& d : dets) smallest = std::min(smallest, std::min(d.box.width(), d.box.height()));
     if (smallest < kCropFaceSide) g = std::clamp(static_cast<int>(f * smallest / kCropFaceSide), 1, f);
   }
-  if (g == f) return m.Finish(work, std::move(dets));
-  ScaleDetections(&dets, static_cast<double>(f) / g, static_cast<double>(f) / g);
-  if (g == 1) return m.Finish(image, std::move(dets));
-  const Image mid = vision::DownscaleBox(image, g);
-  return m.Finish(mid, std::move(dets));
+  if (g == f) {
+    out->copy = std::move(work);
+  } else {
+    ScaleDetections(&dets, static_cast<double>(f) / g, static_cast<double>(f) / g);
+    if (g > 1) out->copy = vision::DownscaleBox(image, g);
+  }
+  out->dets = std::move(dets);
+  return OkStatus();
 }
 
 Result<std::vector<Face>> FaceEngine::Impl::Finish(const Image& image, std::vector<pipeline::Detection> dets) const {
-  const Impl& m = *this;
   if (dets.empty()) return std::vector<Face>();
-  std::vector<pipeline::MeshResult> meshes;
+  const pipeline::ImageDetections one[] = {{&image, dets}};
+  FK_ASSIGN_OR_RETURN(std::vector<std::vector<Face>> faces, FinishBatch(one));
+  return std::move(faces[0]);
+}
+
+Result<std::vector<std::vector<Face>>> FaceEngine::Impl::FinishBatch(
+    std::span<const pipeline::ImageDetections> photos) const {
+  const Impl& m = *this;
+  std::vector<std::vector<Face>> out(photos.size());
+  size_t total = 0;
+  for (const auto& ph : photos) total += ph.dets.size();
+  if (total == 0) return out;
+  std::vector<pipeline::MeshResult> meshes;  // every photo's faces in order (flat index k)
   if (m.mesh) {
-    FK_ASSIGN_OR_RETURN(meshes, m.mesh->Run(image, dets));
+    FK_ASSIGN_OR_RETURN(meshes, m.mesh->Run(photos));
   }
-  std::vector<Face> faces(dets.size());
-  std::vector<std::array<Point2f, 5>> pts(dets.size());
-  for (size_t i = 0; i < dets.size(); ++i) {
-    Face& f = faces[i];
-    f.box = dets[i].box;
-    f.score = dets[i].score;
-    // The mesh replaces the detector keypoints unless its face flag says it lost the face.
-    if (!meshes.empty() && meshes[i].score >= 0.5f) {
-      pts[i] = meshes[i].five;
-      f.landmark_source = "facemesh";
-      f.mesh = std::move(meshes[i].points);
-    } else {
-      pts[i] = pipeline::FivePointsFromDetector(dets[i]);
-      f.landmark_source = "detector";
+  std::vector<std::vector<std::array<Point2f, 5>>> pts(photos.size());
+  for (size_t p = 0, k = 0; p < photos.size(); ++p) {
+    const auto dets = photos[p].dets;
+    std::vector<Face>& faces = out[p];
+    faces.resize(dets.size());
+    pts[p].resize(dets.size());
+    for (size_t i = 0; i < dets.size(); ++i, ++k) {
+      Face& f = faces[i];
+      f.box = dets[i].box;
+      f.score = dets[i].score;
+      // The mesh replaces the detector keypoints unless its face flag says it lost the face.
+      if (!meshes.empty() && meshes[k].score >= 0.5f) {
+        pts[p][i] = meshes[k].five;
+        f.landmark_source = "facemesh";
+        f.mesh = std::move(meshes[k].points);
+      } else {
+        pts[p][i] = pipeline::FivePointsFromDetector(dets[i]);
+        f.landmark_source = "detector";
+      }
+      if (!meshes.empty()) f.mesh_score = meshes[k].score;
+      f.landmarks = pts[p][i];
+      f.pose = pipeline::EstimatePose(pts[p][i], f.landmark_source == "facemesh" ? pipeline::kNoseRefFaceMesh
+                                                                                 : pipeline::kNoseRefDetector);
     }
-    if (!meshes.empty()) f.mesh_score = meshes[i].score;
-    f.landmarks = pts[i];
-    f.pose = pipeline::EstimatePose(pts[i], f.landmark_source == "facemesh" ? pipeline::kNoseRefFaceMesh
-                                                                             : pipeline::kNoseRefDetector);
   }
   // Templates first: a recognizer with the 112-px ArcFace chip hands it back for the quality
   // estimate (one warp per face fewer); other tiers warp the quality chip themselves.
-  std::vector<Image> chips;
+  std::vector<Image> chips;  // flat index k, as the templates
   if (m.cfg.embed && m.recognizer) {
-    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, m.recognizer->Embed(image, pts, m.flip, &chips));
-    for (size_t i = 0; i < faces.size(); ++i) faces[i].templ = std::move(t[i]);
+    std::vector<pipeline::ImagePoints> sets(photos.size());
+    for (size_t p = 0; p < photos.size(); ++p) sets[p] = {photos[p].image, pts[p]};
+    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, m.recognizer->Embed(sets, m.flip, &chips));
+    for (size_t p = 0, k = 0; p < photos.size(); ++p)
+      for (Face& f : out[p]) f.templ = std::move(t[k++]);
   }
-  for (size_t i = 0; i < faces.size(); ++i) {
-    if (i < chips.size() && !chips[i].empty()) {
-      faces[i].quality = pipeline::EstimateQuality(chips[i], pts[i], faces[i].pose);
-      continue;
+  for (size_t p = 0, k = 0; p < photos.size(); ++p) {
+    const Image& image = *photos[p].image;
+    std::vector<Face>& faces = out[p];
+    for (size_t i = 0; i < faces.size(); ++i, ++k) {
+      if (k < chips.size() && !chips[k].empty()) {
+        faces[i].quality = pipeline::EstimateQuality(chips[k], pts[p][i], faces[i].pose);
+        continue;
+      }
+      FK_ASSIGN_OR_RETURN(vision::Affine2x3 a, vision::AlignmentTransform5(pts[p][i], 112));
+      FK_ASSIGN_OR_RETURN(Image chip, vision::WarpAffine(image, a, 112, 112, {}, /*antialias=*/true));
+      faces[i].quality = pipeline::EstimateQuality(chip, pts[p][i], faces[i].pose);
     }
-    FK_ASSIGN_OR_RETURN(vision::Affine2x3 a, vision::AlignmentTransform5(pts[i], 112));
-    FK_ASSIGN_OR_RETURN(Image chip, vision::WarpAffine(image, a, 112, 112, {}, /*antialias=*/true));
-    faces[i].quality = pipeline::EstimateQuality(chip, pts[i], faces[i].pose);
-  }
-  // Back to the coordinates of the original photo.
-  const float sx = static_cast<float>(image.source_width()) / image.width();
-  const float sy = static_cast<float>(image.source_height()) / image.height();
-  if (sx != 1.f || sy != 1.f) {
-    for (Face& f : faces) {
-      f.box = {f.box.x0 * sx, f.box.y0 * sy, f.box.x1 * sx, f.box.y1 * sy};
-      for (auto& p : f.landmarks) p = {p.x * sx, p.y * sy};
-      for (auto& p : f.mesh) p = {p.x * sx, p.y * sy};
+    // Back to the coordinates of the original photo.
+    const float sx = static_cast<float>(image.source_width()) / image.width();
+    const float sy = static_cast<float>(image.source_height()) / image.height();
+    if (sx != 1.f || sy != 1.f) {
+      for (Face& f : faces) {
+        f.box = {f.box.x0 * sx, f.box.y0 * sy, f.box.x1 * sx, f.box.y1 * sy};
+        for (auto& q : f.landmarks) q = {q.x * sx, q.y * sy};
+        for (auto& q : f.mesh) q = {q.x * sx, q.y * sy};
+      }
     }
   }
-  return faces;
+  return out;
 }
 
 // A JPEG is decoded twice at most: first at the smallest DCT scale with >= kDetectSide px for

@@ -58,12 +58,12 @@ namespace {
 // One facemesh crop: centre, side (before the 1.4x enlargement is applied by the caller)
 // and the rotation that levels the eyes.
 struct MeshCrop {
+  const Image* image = nullptr;  // the image the face is cut from
   float cx = 0.f, cy = 0.f, side = 0.f;
   double angle = 0.0;
 };
 
-Status RunMeshCrops(const Model& model, const Image& image, std::span<const MeshCrop> crops,
-                    std::vector<MeshResult>* results) {
+Status RunMeshCrops(const Model& model, std::span<const MeshCrop> crops, std::vector<MeshResult>* results) {
   results->assign(crops.size(), {});
   if (crops.empty()) return OkStatus();
   const int n = static_cast<int>(crops.size());
@@ -77,7 +77,7 @@ Status RunMeshCrops(const Model& model, const Image& image, std::span<const Mesh
     const vision::Affine2x3 to_chip =
         vision::Compose(vision::Affine2x3::Translation(kMeshSize / 2.0 - c.cx, kMeshSize / 2.0 - c.cy), rot);
     FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
-    FK_RETURN_IF_ERROR(vision::WarpAffineInto(image, to_chip, kMeshSize, kMeshSize, vision::Normalize::ZeroOne(),
+    FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, to_chip, kMeshSize, kMeshSize, vision::Normalize::ZeroOne(),
                                               input.data<float>() + i * per, 0.f, /*antialias=*/true));
   }
   FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model.Run({input}));
@@ -107,7 +107,20 @@ Status RunMeshCrops(const Model& model, const Image& image, std::span<const Mesh
 }  // namespace
 
 Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<const Detection> dets) const {
-  std::vector<MeshCrop> crops(dets.size());
+  const ImageDetections one[] = {{&image, dets}};
+  return Run(one);
+}
+
+Result<std::vector<MeshResult>> FaceMesh::Run(std::span<const ImageDetections> images) const {
+  std::vector<Detection> dets;  // every image's detections, in order
+  std::vector<MeshCrop> crops;
+  for (const ImageDetections& im : images) {
+    if (!im.dets.empty() && !im.image) return InvalidArgument("facemesh: detections without an image");
+    for (const Detection& d : im.dets) {
+      dets.push_back(d);
+      crops.push_back(MeshCrop{im.image});
+    }
+  }
   for (size_t i = 0; i < dets.size(); ++i) {
     const Detection& d = dets[i];
     crops[i].cx = (d.box.x0 + d.box.x1) / 2;
@@ -120,7 +133,7 @@ Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<cons
     crops[i].angle = std::atan2(re.y - le.y, re.x - le.x);
   }
   std::vector<MeshResult> results;
-  FK_RETURN_IF_ERROR(RunMeshCrops(*model_, image, crops, &results));
+  FK_RETURN_IF_ERROR(RunMeshCrops(*model_, crops, &results));
   // Detectors without keypoints (fr_detect): the first mesh ran on an upright crop; where
   // it found the face tilted by more than kRerunRollDeg, run it again on a crop levelled by
   // the mesh's own eye line (one more batched run for the tilted faces only).
@@ -139,7 +152,7 @@ Result<std::vector<MeshResult>> FaceMesh::Run(const Image& image, std::span<cons
   }
   if (!again.empty()) {
     std::vector<MeshResult> second;
-    FK_RETURN_IF_ERROR(RunMeshCrops(*model_, image, crops2, &second));
+    FK_RETURN_IF_ERROR(RunMeshCrops(*model_, crops2, &second));
     for (size_t k = 0; k < again.size(); ++k)
       if (second[k].score >= results[again[k]].score * 0.9f) results[again[k]] = std::move(second[k]);
   }

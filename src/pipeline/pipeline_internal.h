@@ -133,12 +133,27 @@ struct MeshResult {
   std::array<Point2f, 5> five{};
 };
 
+// The faces of one image, for the runs batched over several photos (FaceEngine::ProcessBatch):
+// one model run for all faces of all images.
+struct ImageDetections {
+  const Image* image = nullptr;
+  std::span<const Detection> dets;  // in `image` coordinates
+};
+struct ImagePoints {
+  const Image* image = nullptr;
+  std::span<const std::array<Point2f, 5>> pts;  // in `image` coordinates
+};
+
 class FaceMesh {
  public:
   static Result<std::unique_ptr<FaceMesh>> Load(const std::string& path, const ModelOptions& opts);
   // One mesh per detection (batched), on a 192x192 crop of the detector box enlarged 1.4x,
   // squared and rotated so that the eyes are level.
   Result<std::vector<MeshResult>> Run(const Image& image, std::span<const Detection> dets) const;
+  // The same for the detections of several images in ONE model run (plus one for the
+  // re-levelled tilted faces, as above): the meshes of images[0]'s detections first, then
+  // images[1]'s..., each in its own image's coordinates. Run(image, dets) is this with one image.
+  Result<std::vector<MeshResult>> Run(std::span<const ImageDetections> images) const;
 
  private:
   std::unique_ptr<Model> model_;
@@ -191,6 +206,11 @@ class Recognizer {
   // antialias gives: the quality estimate reuses it instead of warping again); else untouched.
   Result<std::vector<FaceTemplate>> Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
                                           bool flip, std::vector<Image>* arcface_chips = nullptr) const;
+  // The same for the landmark sets of several images in ONE model run: templates (and
+  // arcface_chips) of images[0]'s faces first, then images[1]'s... Embed(image, pts, ...) is
+  // this with one image.
+  Result<std::vector<FaceTemplate>> Embed(std::span<const ImagePoints> images, bool flip,
+                                          std::vector<Image>* arcface_chips = nullptr) const;
   const RecognizerSpec& spec() const { return spec_; }
   bool arcface_112() const { return spec_.chip_size == 112 && spec_.face_scale == 1.f && spec_.y_shift == 0.f; }
 
@@ -233,6 +253,9 @@ class Embedder {
   // arcface_chips: as Recognizer::Embed, from the first part that has the ArcFace 112 chip.
   Result<std::vector<FaceTemplate>> Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
                                           bool flip, std::vector<Image>* arcface_chips = nullptr) const;
+  // Several images, one run per part for all their faces (Recognizer::Embed above).
+  Result<std::vector<FaceTemplate>> Embed(std::span<const ImagePoints> images, bool flip,
+                                          std::vector<Image>* arcface_chips = nullptr) const;
   const std::string& id() const { return id_; }
   int version() const { return version_; }
   float default_threshold() const { return default_threshold_; }

@@ -182,18 +182,26 @@ Result<std::unique_ptr<Embedder>> Embedder::Load(const std::string& id, const st
 
 Result<std::vector<FaceTemplate>> Embedder::Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
                                                   bool flip, std::vector<Image>* arcface_chips) const {
-  if (!fusion_) return parts_[0]->Embed(image, pts, flip, arcface_chips);
+  const ImagePoints one[] = {{&image, pts}};
+  return Embed(one, flip, arcface_chips);
+}
+
+Result<std::vector<FaceTemplate>> Embedder::Embed(std::span<const ImagePoints> images, bool flip,
+                                                  std::vector<Image>* arcface_chips) const {
+  if (!fusion_) return parts_[0]->Embed(images, flip, arcface_chips);
   std::vector<std::vector<FaceTemplate>> per_part;
   bool chips_done = false;
   for (const auto& r : parts_) {
     std::vector<Image>* chips = !chips_done && r->arcface_112() ? arcface_chips : nullptr;
     chips_done = chips_done || chips != nullptr;
-    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, r->Embed(image, pts, flip, chips));
+    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, r->Embed(images, flip, chips));
     per_part.push_back(std::move(t));
   }
+  size_t faces = 0;
+  for (const ImagePoints& im : images) faces += im.pts.size();
   std::vector<FaceTemplate> out;
   std::vector<FaceTemplate> parts(parts_.size());
-  for (size_t f = 0; f < pts.size(); ++f) {
+  for (size_t f = 0; f < faces; ++f) {
     for (size_t p = 0; p < parts_.size(); ++p) parts[p] = std::move(per_part[p][f]);
     FK_ASSIGN_OR_RETURN(FaceTemplate t, FuseTemplates(*fusion_, parts));
     out.push_back(std::move(t));
@@ -258,7 +266,23 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Load(const RecognizerSpec& spec,
 
 Result<std::vector<FaceTemplate>> Recognizer::Embed(const Image& image, std::span<const std::array<Point2f, 5>> pts,
                                                     bool flip, std::vector<Image>* arcface_chips) const {
+  const ImagePoints one[] = {{&image, pts}};
+  return Embed(one, flip, arcface_chips);
+}
+
+Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints> images, bool flip,
+                                                    std::vector<Image>* arcface_chips) const {
   std::vector<FaceTemplate> out;
+  // Every image's faces in order: landmark set and the image it is cut from.
+  std::vector<std::array<Point2f, 5>> pts;
+  std::vector<const Image*> from;
+  for (const ImagePoints& im : images) {
+    if (!im.pts.empty() && !im.image) return InvalidArgument("recognizer " + spec_.id + ": landmarks without an image");
+    for (const auto& p : im.pts) {
+      pts.push_back(p);
+      from.push_back(im.image);
+    }
+  }
   if (pts.empty()) return out;
   const int faces = static_cast<int>(pts.size());
   const int views = flip ? 2 : 1;
@@ -270,7 +294,7 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(const Image& image, std::spa
   for (int f = 0; f < faces; ++f) {
     FK_ASSIGN_OR_RETURN(vision::Affine2x3 m, vision::EstimateSimilarity(pts[f], canon));
     float* dst = hwc.data() + int64_t{f} * views * per;
-    FK_RETURN_IF_ERROR(vision::WarpAffineInto(image, m, S, S, spec_.norm, dst, 0.f, /*antialias=*/true));
+    FK_RETURN_IF_ERROR(vision::WarpAffineInto(*from[f], m, S, S, spec_.norm, dst, 0.f, /*antialias=*/true));
     if (arcface_chips && arcface_112()) {
       // The 8-bit chip from the same warp: undo the normalisation, round as WarpAffine does.
       if (arcface_chips->size() != pts.size()) arcface_chips->assign(pts.size(), Image());

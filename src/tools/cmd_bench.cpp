@@ -150,17 +150,6 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-std::string CpuModel() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto c = line.find(':');
-      if (c != std::string::npos) return line.substr(c + 2);
-    }
-  return "unknown";
-}
-
 std::string CpuFlagsOfInterest() {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
@@ -463,7 +452,8 @@ void PrintUsage() {
                "usage: facekit bench engine [--models a,b] [--formats tfjs,onnx,faceapi] [--batches 1,8,32]\n"
                "                            [--threads 1,2] [--time S] [--quick] [--no-tfjs] [--no-ort]\n"
                "                            [--no-faceapi] [--out DIR] [--json]\n"
-               "       facekit bench search ...   (facekit bench search --help)\n\n"
+               "       facekit bench search ...   (facekit bench search --help)\n"
+               "       facekit bench server ...   (facekit bench server --help)\n\n"
                "bench engine: facekit cpu backend vs a peer runtime, same inputs, same run:\n"
                "  TF.js graph models (models/human) vs TF.js wasm (1 thread); ONNX models\n"
                "  (models/faceplugin) vs onnxruntime-node (same threads); face-api nets\n"
@@ -1147,7 +1137,8 @@ int CmdBench(const Args& args) {
   if (pos[0] == "engine") return BenchEngine(rest);
   // `bench search`: implemented in src/tools/bench_search.cpp (declared in commands.h).
   if (pos[0] == "search") return BenchSearch(rest);
-  std::fprintf(stderr, "facekit bench: unknown benchmark '%s' (engine, search)\n", pos[0].c_str());
+  if (pos[0] == "server") return BenchServer(rest);
+  std::fprintf(stderr, "facekit bench: unknown benchmark '%s' (engine, search, server)\n", pos[0].c_str());
   PrintUsage();
   return 2;
 }

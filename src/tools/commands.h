@@ -25,6 +25,8 @@ int CmdDetect(const Args& args);      // facekit detect IMAGES... [--json] [--dr
 int CmdEmbed(const Args& args);       // facekit embed IMAGE [--out T.bin] [--json]
 int CmdVerify(const Args& args);      // facekit verify A B [--json]
 int CmdEval(const Args& args);        // facekit eval lfw|speed ...
+int CmdServe(const Args& args);       // facekit serve [--config server.json] ... (cmd_serve.cpp)
+int BenchServer(const Args& args);    // facekit bench server (bench_server.cpp)
 
 // Small helpers shared by commands (cli_util.cpp).
 bool HasFlag(const Args& args, const std::string& flag);
@@ -37,5 +39,7 @@ std::string ModelsDir();
 // The 1, 5 and 15-minute load averages from /proc/loadavg ("unknown" where unreadable), for
 // benchmark reports: a load above the core count means other work shared the CPUs.
 std::string LoadAverage();
+// The CPU's model name from /proc/cpuinfo ("unknown" where unreadable).
+std::string CpuModel();
 
 }  // namespace fk::tools

@@ -30,7 +30,8 @@ const Command kCommands[] = {
     {"embed", fk::tools::CmdEmbed, "face template of the largest face in a photo (--out T.bin)"},
     {"verify", fk::tools::CmdVerify, "1:1 verification of two photos or templates (calibrated FAR)"},
     {"eval", fk::tools::CmdEval, "evaluations: lfw (accuracy, ROC, calibration) | speed (photos/s)"},
-    {"bench", fk::tools::CmdBench, "benchmarks: engine (vs TF.js wasm) | search"},
+    {"serve", fk::tools::CmdServe, "HTTP processing server: batching, queue limits, API keys, /status"},
+    {"bench", fk::tools::CmdBench, "benchmarks: engine (vs TF.js wasm) | search | server"},
 };
 
 void Usage() {

@@ -1,0 +1,422 @@
+// facekit bench server — throughput and latency of the processing server under closed-loop
+// HTTP load (server/load_client.h), with and without dynamic batching, against a peer
+// service in the same run: tests/reference/human/peer_server.mjs (Human on TF.js, one
+// request at a time, as the service facekit replaces). Writes server-<device>.md/json.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tools/commands.h"
+
+#ifdef FK_SERVER_ENABLED
+#include <httplib.h>
+
+#include "facekit/device.h"
+#include "server/gpu_monitor.h"
+#include "server/load_client.h"
+#include "server/server.h"
+#endif
+
+extern char** environ;
+
+namespace fk::tools {
+
+#ifdef FK_SERVER_ENABLED
+Result<server::ServerConfig> ServerConfigFromArgs(const Args& args);  // cmd_serve.cpp
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+void PrintBenchServerUsage() {
+  std::fprintf(stderr,
+               "usage: facekit bench server [--images DIR] [--max-photos N] [--concurrency 1,8,32]\n"
+               "                            [--batching 1,16] [--duration S] [--warmup S] [--tier T]\n"
+               "                            [--device cpu|cuda[:N]] [--threads N] [--max-delay-us U]\n"
+               "                            [--no-peer] [--peer-concurrency 1,4] [--out DIR] [--json]\n"
+               "Starts facekit's server in this process (auth off, 127.0.0.1, any port) once per --batching\n"
+               "value (max photos per pipeline call; 1 = no batching), drives it with closed-loop clients\n"
+               "POSTing the photos (JPEG bytes, round robin) to /v1/faces at each --concurrency, and reports\n"
+               "photos/s, faces/s, latency percentiles, the batch sizes formed, CPU use and (with a GPU) GPU\n"
+               "utilisation. The peer (Human on TF.js in Node, tests/reference/human/peer_server.mjs) gets the\n"
+               "same load unless --no-peer. --out DIR writes server-cpu.md/json (server-gpu.* with a GPU).\n");
+}
+
+std::vector<int> IntList(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) v.push_back(std::atoi(item.c_str()));
+  return v;
+}
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// CPU seconds of a child process from /proc/PID/stat (utime + stime, clock ticks).
+double ChildCpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  std::getline(f, s);
+  const size_t rp = s.rfind(')');
+  if (rp == std::string::npos) return 0;
+  std::stringstream ss(s.substr(rp + 2));
+  std::string field;
+  double ut = 0, st = 0;
+  for (int i = 3; ss >> field; ++i) {
+    if (i == 14) ut = std::atof(field.c_str());
+    if (i == 15) {
+      st = std::atof(field.c_str());
+      break;
+    }
+  }
+  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+Result<json> GetStatus(int port) {
+  httplib::Client cli("127.0.0.1", port);
+  auto r = cli.Get("/status");
+  if (!r || r->status != 200) return Unavailable("GET /status failed");
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded()) return Internal("/status: not JSON");
+  return j;
+}
+
+// The peer service: node peer_server.mjs --port P --models DIR, ready when it prints
+// "listening on P". Killed (SIGTERM) by the destructor.
+class Peer {
+ public:
+  static Result<std::unique_ptr<Peer>> Start(const std::string& models_dir, int threads) {
+#ifdef FK_SOURCE_DIR
+    const std::string dir = std::string(FK_SOURCE_DIR) + "/tests/reference/human";
+#else
+    const std::string dir = "tests/reference/human";
+#endif
+    const std::string script = dir + "/peer_server.mjs";
+    if (!fs::exists(script)) return NotFound("peer script not found: " + script);
+    if (!fs::exists(dir + "/node_modules/@vladmandic/human"))
+      return NotFound("the peer (Human) is not installed: run `npm ci` in " + dir + " (or scripts/install_deps.sh)");
+    // A free port: bind one, read it, release it (the peer binds it right after).
+    int port = 0;
+    {
+      httplib::Server probe;
+      port = probe.bind_to_any_port("127.0.0.1");
+    }
+    if (port <= 0) return Unavailable("no free port for the peer");
+    auto p = std::make_unique<Peer>();
+    p->port = port;
+    const std::string log = (fs::temp_directory_path() / ("facekit-peer-" + std::to_string(getpid()) + ".log")).string();
+    p->log = log;
+    std::vector<std::string> argv_s = {"node", script, "--port", std::to_string(port), "--models",
+                                       fs::absolute(models_dir + "/human").string(), "--threads",
+                                       std::to_string(std::max(1, threads))};
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    const int rc = posix_spawnp(&p->pid, "node", &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return Unavailable("cannot start node (is Node.js installed?)");
+    // Wait (up to 120 s: model loading on wasm) for the readiness line.
+    for (int i = 0; i < 1200; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ifstream f(log);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      if (ss.str().find("listening on") != std::string::npos) return p;
+      int status = 0;
+      if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+        p->pid = -1;
+        return Unavailable("the peer exited during start-up: " + ss.str().substr(0, 2000));
+      }
+    }
+    return Unavailable("the peer did not report 'listening on' within 120 s (log: " + log + ")");
+  }
+  ~Peer() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      int status = 0;
+      for (int i = 0; i < 50 && waitpid(pid, &status, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (waitpid(pid, &status, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+      }
+    }
+    std::error_code ec;
+    if (!log.empty()) fs::remove(log, ec);
+  }
+  pid_t pid = -1;
+  int port = 0;
+  std::string log;
+};
+
+struct Row {
+  std::string system;  // "facekit" / "peer"
+  int max_batch = 0;   // facekit: batching setting
+  int concurrency = 0;
+  server::LoadResult load;
+  double mean_batch = 0;
+  double cpu_util = 0;  // CPU seconds / wall seconds (1.0 = one core busy)
+  double gpu_util = -1;
+};
+
+std::string Fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof(b), f, v);
+  return b;
+}
+
+}  // namespace
+
+int BenchServer(const Args& args) {
+  if (HasFlag(args, "--help") || HasFlag(args, "-h")) {
+    PrintBenchServerUsage();
+    return 0;
+  }
+  const std::string images = FlagValue(args, "--images", std::string(FK_SOURCE_DIR) + "/data/samples");
+  const int max_photos = std::atoi(FlagValue(args, "--max-photos", "64").c_str());
+  const std::vector<int> conc = IntList(FlagValue(args, "--concurrency", "1,8,32"));
+  const std::vector<int> batching = IntList(FlagValue(args, "--batching", "1,16"));
+  const std::vector<int> peer_conc = IntList(FlagValue(args, "--peer-concurrency", "1,4"));
+  const double duration = std::atof(FlagValue(args, "--duration", "10").c_str());
+  const double warmup = std::atof(FlagValue(args, "--warmup", "2").c_str());
+  if (conc.empty() || batching.empty() || duration <= 0 || warmup < 0) {
+    PrintBenchServerUsage();
+    return 2;
+  }
+  // Photos: the JPEG bytes, as a client would send them.
+  std::vector<std::vector<uint8_t>> bodies;
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(images, ec)) {
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (e.is_regular_file() && (ext == ".jpg" || ext == ".jpeg")) names.push_back(e.path().string());
+  }
+  std::sort(names.begin(), names.end());
+  if (static_cast<int>(names.size()) > max_photos) names.resize(static_cast<size_t>(max_photos));
+  for (const auto& n : names) {
+    std::ifstream f(n, std::ios::binary);
+    bodies.emplace_back((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  }
+  if (bodies.empty()) {
+    std::fprintf(stderr, "facekit bench server: no JPEG photos under '%s'\n", images.c_str());
+    return 1;
+  }
+  std::vector<Row> rows;
+  std::string engine_desc, device_desc = "cpu";
+  bool gpu = false;
+  auto gpu_mon = server::GpuMonitor::Create();
+  const int max_conc = *std::max_element(conc.begin(), conc.end());
+  for (int mb : batching) {
+    Args a = args;
+    a.insert(a.end(), {"--auth", "none", "--port", "0", "--max-batch", std::to_string(mb), "--max-concurrent",
+                       std::to_string(std::max(64, max_conc)), "--max-per-user", std::to_string(std::max(64, max_conc))});
+    auto cfg = ServerConfigFromArgs(a);
+    if (!cfg.ok()) {
+      std::fprintf(stderr, "facekit bench server: %s\n", cfg.status().ToString().c_str());
+      return 2;
+    }
+    cfg->gallery_db.clear();
+    gpu = cfg->face.use_cuda;
+    auto srv = server::Server::Create(*cfg);
+    if (!srv.ok()) {
+      std::fprintf(stderr, "facekit bench server: %s\n", srv.status().ToString().c_str());
+      return 1;
+    }
+    if (Status st = (*srv)->Start(); !st.ok()) {
+      std::fprintf(stderr, "facekit bench server: %s\n", st.ToString().c_str());
+      return 1;
+    }
+    engine_desc = (*srv)->Describe();
+    if (gpu) device_desc = "cuda:" + std::to_string(cfg->face.gpu_index);
+    for (int c : conc) {
+      server::LoadOptions lo;
+      lo.port = (*srv)->port();
+      lo.bodies = bodies;
+      lo.concurrency = c;
+      lo.duration_s = duration;
+      lo.warmup_s = warmup;
+      auto before = GetStatus(lo.port);
+      if (gpu) gpu_mon->StartSampling(std::chrono::milliseconds(100), 100000);
+      const double cpu0 = CpuSeconds();
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = server::RunLoad(lo);
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double cpu1 = CpuSeconds();
+      if (gpu) gpu_mon->StopSampling();
+      auto after = GetStatus(lo.port);
+      if (!r.ok()) {
+        std::fprintf(stderr, "facekit bench server: %s\n", r.status().ToString().c_str());
+        return 1;
+      }
+      Row row;
+      row.system = "facekit";
+      row.max_batch = mb;
+      row.concurrency = c;
+      row.load = *r;
+      row.cpu_util = (cpu1 - cpu0) / wall;  // includes the load client's threads (same process)
+      if (before.ok() && after.ok()) {
+        const double db = (*after)["batching"]["batches"].get<double>() - (*before)["batching"]["batches"].get<double>();
+        const double dp = (*after)["batching"]["photos"].get<double>() - (*before)["batching"]["photos"].get<double>();
+        row.mean_batch = db > 0 ? dp / db : 0;
+      }
+      if (gpu)
+        for (const auto& w : gpu_mon->WindowSummary())
+          if (w.index == cfg->face.gpu_index) row.gpu_util = w.mean_util_pct;
+      std::fprintf(stderr, "  facekit batch<=%-3d conc %-3d  %8.1f photos/s %8.1f faces/s  p50 %7.1f ms  p99 %7.1f ms  batch %.1f%s\n",
+                   mb, c, r->requests_per_s, r->faces_per_s, r->p50_ms, r->p99_ms, row.mean_batch,
+                   r->errors ? ("  ERRORS " + std::to_string(r->errors) + ": " + r->first_error.substr(0, 200)).c_str() : "");
+      rows.push_back(row);
+    }
+    (*srv)->Stop(5000);
+  }
+  std::string peer_note;
+  if (!HasFlag(args, "--no-peer") && !peer_conc.empty()) {
+    const std::string models = FlagValue(args, "--models", ModelsDir());
+    const int threads = std::atoi(FlagValue(args, "--threads", "1").c_str());
+    auto peer = Peer::Start(models, threads);
+    if (!peer.ok()) {
+      peer_note = peer.status().ToString();
+      std::fprintf(stderr, "facekit bench server: peer skipped: %s\n", peer_note.c_str());
+    } else {
+      for (int c : peer_conc) {
+        server::LoadOptions lo;
+        lo.port = (*peer)->port;
+        lo.bodies = bodies;
+        lo.concurrency = c;
+        lo.duration_s = duration;
+        lo.warmup_s = std::max(warmup, 5.0);  // TF.js wasm compiles its kernels on first use
+        lo.timeout_s = 300;
+        const double pc0 = ChildCpuSeconds((*peer)->pid), mc0 = CpuSeconds();
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = server::RunLoad(lo);
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double pc1 = ChildCpuSeconds((*peer)->pid), mc1 = CpuSeconds();
+        if (!r.ok()) {
+          peer_note = r.status().ToString();
+          break;
+        }
+        Row row;
+        row.system = "peer";
+        row.concurrency = c;
+        row.load = *r;
+        row.cpu_util = ((pc1 - pc0) + (mc1 - mc0)) / wall;  // peer process + load client
+        std::fprintf(stderr, "  peer (Human)      conc %-3d  %8.1f photos/s %8.1f faces/s  p50 %7.1f ms  p99 %7.1f ms\n",
+                     c, r->requests_per_s, r->faces_per_s, r->p50_ms, r->p99_ms);
+        rows.push_back(row);
+      }
+    }
+  }
+  // Best of each system (faces/s) and their ratio.
+  double best_fk = 0, best_peer = 0;
+  for (const Row& r : rows) (r.system == "facekit" ? best_fk : best_peer) = std::max(r.system == "facekit" ? best_fk : best_peer, r.load.faces_per_s);
+
+  json report;
+  report["machine"] = {{"cpu", CpuModel()}, {"cores", std::thread::hardware_concurrency()}, {"load_average", LoadAverage()}};
+  report["device"] = device_desc;
+  report["server"] = engine_desc;
+  report["photos"] = {{"dir", images}, {"count", bodies.size()}};
+  report["duration_s"] = duration;
+  report["warmup_s"] = warmup;
+  report["gpu"] = server::GpuReportToJson(gpu_mon->Sample());
+  json jr = json::array();
+  for (const Row& r : rows) {
+    json j = server::LoadResultToJson(r.load);
+    j["system"] = r.system;
+    j["concurrency"] = r.concurrency;
+    if (r.system == "facekit") {
+      j["max_batch"] = r.max_batch;
+      j["mean_batch"] = r.mean_batch;
+    }
+    j["cpu_util"] = r.cpu_util;
+    if (r.gpu_util >= 0) j["gpu_util_pct"] = r.gpu_util;
+    jr.push_back(j);
+  }
+  report["rows"] = jr;
+  report["best_faces_per_s"] = {{"facekit", best_fk}, {"peer", best_peer}};
+  if (best_peer > 0) report["ratio"] = best_fk / best_peer;
+  if (!peer_note.empty()) report["peer_note"] = peer_note;
+
+  std::ostringstream md;
+  md << "# Processing server: " << (gpu ? "GPU" : "CPU") << "\n\n"
+     << "Command: `facekit bench server";
+  for (const auto& a : args) md << " " << a;
+  md << "`\n\n"
+     << "- Machine: " << CpuModel() << ", " << std::thread::hardware_concurrency() << " cores (load average before: "
+     << report["machine"]["load_average"].get<std::string>() << ")"
+     << (gpu ? ", GPU: " + (report["gpu"].contains("gpus") && !report["gpu"]["gpus"].empty()
+                                   ? report["gpu"]["gpus"][0]["name"].get<std::string>()
+                                   : std::string("?"))
+             : std::string())
+     << "\n- facekit: `facekit serve` in this process (" << engine_desc << ")\n"
+     << "- Load: closed loop, N clients with one keep-alive connection each, POST /v1/faces with the JPEG bytes of "
+     << bodies.size() << " photos from `" << images << "` round robin; " << duration << " s measured after " << warmup
+     << " s warm-up (peer: >= 5 s).\n"
+     << "- Peer: `tests/reference/human/peer_server.mjs` — Human (TF.js wasm) behind a Node HTTP server, one request "
+        "at a time, same models family, same load client.\n\n"
+     << "| system | max batch | clients | photos/s | faces/s | p50 ms | p90 ms | p99 ms | mean batch | CPU (cores) |"
+     << (gpu ? " GPU util % |" : "") << " errors |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (gpu ? "---:|" : "") << "---:|\n";
+  for (const Row& r : rows) {
+    md << "| " << r.system << " | " << (r.system == "facekit" ? std::to_string(r.max_batch) : "-") << " | "
+       << r.concurrency << " | " << Fmt("%.1f", r.load.requests_per_s) << " | " << Fmt("%.1f", r.load.faces_per_s)
+       << " | " << Fmt("%.1f", r.load.p50_ms) << " | " << Fmt("%.1f", r.load.p90_ms) << " | "
+       << Fmt("%.1f", r.load.p99_ms) << " | " << (r.system == "facekit" ? Fmt("%.2f", r.mean_batch) : "-") << " | "
+       << Fmt("%.2f", r.cpu_util) << " |" << (gpu ? " " + (r.gpu_util >= 0 ? Fmt("%.0f", r.gpu_util) : "-") + " |" : "")
+       << " " << r.load.errors + r.load.rejected_429 << " |\n";
+  }
+  md << "\nBest faces/s: facekit " << Fmt("%.1f", best_fk) << ", peer "
+     << (best_peer > 0 ? Fmt("%.1f", best_peer) : std::string("not run")) << "";
+  if (best_peer > 0) md << " — **" << Fmt("%.1f", best_fk / best_peer) << "x**";
+  md << ".\n";
+  if (!peer_note.empty()) md << "\nPeer note: " << peer_note << "\n";
+  md << "\nCPU (cores): CPU seconds per wall second of the process running the server and the load client "
+        "(for the peer: the Node process + the load client).\n";
+  std::printf("%s", md.str().c_str());
+  if (auto out = FlagValue(args, "--out"); !out.empty()) {
+    fs::create_directories(out, ec);
+    const std::string base = out + (gpu ? "/server-gpu" : "/server-cpu");
+    std::ofstream(base + ".md") << md.str();
+    std::ofstream(base + ".json") << report.dump(2) << "\n";
+    std::fprintf(stderr, "wrote %s.md and %s.json\n", base.c_str(), base.c_str());
+  }
+  if (HasFlag(args, "--json")) std::printf("%s\n", report.dump(2).c_str());
+  return 0;
+}
+
+#else
+
+int BenchServer(const Args&) {
+  std::fprintf(stderr, "facekit bench server: this facekit was built without the processing server "
+                       "(install libcpp-httplib-dev and re-run cmake)\n");
+  return 1;
+}
+
+#endif
+
+}  // namespace fk::tools
