@@ -199,6 +199,27 @@ struct ProcessStats {
   int crop_width = 0, crop_height = 0;      // the image landmarks and templates were cut from
 };
 
+// A photo after decoding and detection: the first half of FaceEngine::ProcessFile(), made by
+// FaceEngine::DetectEncoded() and finished (landmarks, pose, quality, templates) by
+// FaceEngine::FinishBatch(). It owns its pixels. Move-only. This split lets a server detect on
+// its request threads and batch the landmark and recognizer runs of many photos.
+class DetectedPhoto {
+ public:
+  DetectedPhoto();
+  ~DetectedPhoto();
+  DetectedPhoto(DetectedPhoto&&) noexcept;
+  DetectedPhoto& operator=(DetectedPhoto&&) noexcept;
+  int faces() const;           // faces detected (0 for a default-constructed photo)
+  int source_width() const;    // the photo's size before any decoder reduction
+  int source_height() const;
+  const ProcessStats& stats() const;  // what decoding cost (decodes, sizes)
+  struct Impl;
+
+ private:
+  friend class FaceEngine;
+  std::unique_ptr<Impl> impl_;
+};
+
 class FaceEngine {
  public:
   // Loads the detector, landmark model and the tier's recognizer from config.models_dir.
@@ -229,6 +250,18 @@ class FaceEngine {
   // found is too small for its 112-px chip at that scale (docs/pipeline.md, "Speed").
   // Coordinates are those of the full-size photo, as for Process().
   Result<std::vector<Face>> ProcessFile(const std::string& path, ProcessStats* stats = nullptr) const;
+  // ProcessFile() in two halves, on encoded bytes (JPEG/PNG/WebP): DetectEncoded() decodes as
+  // ProcessFile() does (the detector's scale first; a finer decode, reusing the detections, only
+  // for faces too small for their chip) and detects; FinishBatch() completes several photos with
+  // ONE landmark run and ONE recognizer run for all their faces (as ProcessBatch()). `options`
+  // gives max_side (0: config.max_image_side), max_pixels, EXIF and alpha handling; its
+  // target_max_side is chosen here. `name` names the photo in errors. Decode errors as
+  // DecodeImage(). FinishBatch: results[i] for photos[i]; a null or empty photo gets
+  // InvalidArgument; photos are consumed (their detections moved out). Both thread-safe.
+  // FinishBatch(DetectEncoded(bytes)) gives what ProcessFile() gives for the same file.
+  Result<DetectedPhoto> DetectEncoded(std::span<const uint8_t> encoded, const DecodeOptions& options,
+                                      const std::string& name = "<memory>") const;
+  std::vector<Result<std::vector<Face>>> FinishBatch(std::span<DetectedPhoto* const> photos) const;
   // Template of an already-detected face (box + landmarks in `image` coordinates).
   Result<FaceTemplate> Embed(const Image& image, const Face& face) const;
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include "common/cpu_time.h"
@@ -32,12 +33,41 @@ struct FaceEngine::Impl {
     const Image& crop() const { return copy.empty() ? *source : copy; }
   };
   Status Prepare(const Image& image, Prepared* out) const;
+  // ProcessFile()'s first half with any decoder: decode at the detector's scale, detect, decode
+  // finer (reusing the detections) when a face is too small for its chip. `out->p` refers to
+  // `out->decoded`. Detection errors get `name` as context; decode errors name it themselves.
+  using Decoder = std::function<Result<Image>(const DecodeOptions&)>;
+  Status PrepareDecoded(const Decoder& decode, DecodeOptions opts, const std::string& name,
+                        DetectedPhoto::Impl* out) const;
+  // The second half of several prepared photos, in chunks of whole photos (at most
+  // kMaxBatchFaces* faces, one landmark run and one recognizer run each); prep[i] is skipped
+  // (its result left as given) when status[i] is not OK. Detections are moved out.
+  void FinishPrepared(std::span<Prepared* const> prep, std::span<const Status> status,
+                      std::vector<Result<std::vector<Face>>>* results) const;
   // Landmarks, quality, alignment and templates of `dets` (in `image` coordinates).
   Result<std::vector<Face>> Finish(const Image& image, std::vector<pipeline::Detection> dets) const;
   // Finish() of several photos with ONE landmark run and ONE recognizer run for all their
   // faces; result[i] belongs to photos[i]. An error fails the whole call.
   Result<std::vector<std::vector<Face>>> FinishBatch(std::span<const pipeline::ImageDetections> photos) const;
 };
+
+struct DetectedPhoto::Impl {
+  Image decoded;                 // the decode the detections refer to
+  FaceEngine::Impl::Prepared p;  // p.source == &decoded
+  ProcessStats stats;
+};
+
+DetectedPhoto::DetectedPhoto() = default;
+DetectedPhoto::~DetectedPhoto() = default;
+DetectedPhoto::DetectedPhoto(DetectedPhoto&&) noexcept = default;
+DetectedPhoto& DetectedPhoto::operator=(DetectedPhoto&&) noexcept = default;
+int DetectedPhoto::faces() const { return impl_ ? static_cast<int>(impl_->p.dets.size()) : 0; }
+int DetectedPhoto::source_width() const { return impl_ ? impl_->decoded.source_width() : 0; }
+int DetectedPhoto::source_height() const { return impl_ ? impl_->decoded.source_height() : 0; }
+const ProcessStats& DetectedPhoto::stats() const {
+  static const ProcessStats kNone;
+  return impl_ ? impl_->stats : kNone;
+}
 
 FaceEngine::FaceEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FaceEngine::~FaceEngine() = default;
@@ -164,41 +194,68 @@ std::vector<Result<std::vector<Face>>> FaceEngine::ProcessBatch(std::span<const 
   const Impl& m = *impl_;
   const size_t n = images.size();
   std::vector<Impl::Prepared> prep(n);
+  std::vector<Impl::Prepared*> ptrs(n);
   std::vector<Status> status(n);
-  for (size_t i = 0; i < n; ++i)
+  for (size_t i = 0; i < n; ++i) {
     status[i] = images[i] ? m.Prepare(*images[i], &prep[i]) : InvalidArgument("process: null image pointer");
+    ptrs[i] = &prep[i];
+  }
   std::vector<Result<std::vector<Face>>> results(n, Result<std::vector<Face>>(std::vector<Face>()));
   for (size_t i = 0; i < n; ++i)
     if (!status[i].ok()) results[i] = status[i].WithContext("batch photo " + std::to_string(i));
+  m.FinishPrepared(ptrs, status, &results);
+  return results;
+}
+
+std::vector<Result<std::vector<Face>>> FaceEngine::FinishBatch(std::span<DetectedPhoto* const> photos) const {
+  const size_t n = photos.size();
+  std::vector<Impl::Prepared*> ptrs(n, nullptr);
+  std::vector<Status> status(n);
+  std::vector<Result<std::vector<Face>>> results(n, Result<std::vector<Face>>(std::vector<Face>()));
+  for (size_t i = 0; i < n; ++i) {
+    if (!photos[i] || !photos[i]->impl_) {
+      status[i] = InvalidArgument("finish: batch photo " + std::to_string(i) +
+                                  " is null or empty (not made by DetectEncoded)");
+      results[i] = status[i];
+      continue;
+    }
+    ptrs[i] = &photos[i]->impl_->p;
+  }
+  impl_->FinishPrepared(ptrs, status, &results);
+  return results;
+}
+
+void FaceEngine::Impl::FinishPrepared(std::span<Prepared* const> prep, std::span<const Status> status,
+                                      std::vector<Result<std::vector<Face>>>* results) const {
   // Landmarks and templates of the photos with faces, in chunks of whole photos of at most
   // max_faces faces.
-  const size_t max_faces = m.cfg.use_cuda ? kMaxBatchFacesDevice : kMaxBatchFacesCpu;
+  const size_t n = prep.size();
+  const size_t max_faces = cfg.use_cuda ? kMaxBatchFacesDevice : kMaxBatchFacesCpu;
   size_t i = 0;
   while (i < n) {
     std::vector<size_t> chunk;
     std::vector<pipeline::ImageDetections> photos;
     size_t faces = 0;
     for (; i < n; ++i) {
-      if (!status[i].ok() || prep[i].dets.empty()) continue;  // empty result already set
-      if (!chunk.empty() && faces + prep[i].dets.size() > max_faces) break;
+      if (!status[i].ok() || prep[i]->dets.empty()) continue;  // result already set
+      if (!chunk.empty() && faces + prep[i]->dets.size() > max_faces) break;
       chunk.push_back(i);
-      photos.push_back({&prep[i].crop(), prep[i].dets});
-      faces += prep[i].dets.size();
+      photos.push_back({&prep[i]->crop(), prep[i]->dets});
+      faces += prep[i]->dets.size();
     }
     if (chunk.empty()) break;
-    auto batch = m.FinishBatch(photos);
+    auto batch = FinishBatch(photos);
     if (batch.ok()) {
-      for (size_t k = 0; k < chunk.size(); ++k) results[chunk[k]] = std::move((*batch)[k]);
+      for (size_t k = 0; k < chunk.size(); ++k) (*results)[chunk[k]] = std::move((*batch)[k]);
       continue;
     }
     // Which photo failed: each again on its own, so that only it gets the error.
     for (size_t k = 0; k < chunk.size(); ++k) {
-      Impl::Prepared& p = prep[chunk[k]];
-      auto r = m.Finish(p.crop(), std::move(p.dets));
-      results[chunk[k]] = r.ok() ? std::move(r) : r.status().WithContext("batch photo " + std::to_string(chunk[k]));
+      Prepared& p = *prep[chunk[k]];
+      auto r = Finish(p.crop(), std::move(p.dets));
+      (*results)[chunk[k]] = r.ok() ? std::move(r) : r.status().WithContext("batch photo " + std::to_string(chunk[k]));
     }
   }
-  return results;
 }
 
 Status FaceEngine::Impl::Prepare(const Image& image, Prepared* out) const {
@@ -317,39 +374,38 @@ Result<std::vector<std::vector<Face>>> FaceEngine::Impl::FinishBatch(
 // most the full decode, max_image_side), only when some face is smaller than that and the
 // file has more pixels. Portraits and most photos need one cheap decode (entropy decoding
 // is then about all of the cost); small faces in large photos get full resolution.
-Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path, ProcessStats* stats) const {
-  ProcessStats local;
-  ProcessStats& st = stats ? *stats : local;
+Status FaceEngine::Impl::PrepareDecoded(const Decoder& decode, DecodeOptions opts, const std::string& name,
+                                        DetectedPhoto::Impl* out) const {
+  ProcessStats& st = out->stats;
   st = {};
-  DecodeOptions opts;
-  opts.max_side = impl_->cfg.max_image_side;
+  if (opts.max_side == 0) opts.max_side = cfg.max_image_side;
   opts.target_max_side = kDetectSide;
   double t0 = ThreadCpuMs();
-  FK_ASSIGN_OR_RETURN(Image work, DecodeImageFile(path, opts));
+  FK_ASSIGN_OR_RETURN(out->decoded, decode(opts));
   st.decode_cpu_ms += ThreadCpuMs() - t0;
   st.decodes = 1;
+  const Image& work = out->decoded;
   st.detect_width = st.crop_width = work.width();
   st.detect_height = st.crop_height = work.height();
   if (std::max(work.width(), work.height()) >= 2 * kDetectSide) {
-    // Not reduced by the decoder (PNG, WebP): Process() works on box-downscaled copies.
-    auto faces = Process(work);
-    if (!faces.ok()) return faces.status().WithContext(path);
-    return faces;
+    // Not reduced by the decoder (PNG, WebP): Process()'s box-downscaled copies.
+    Status s = Prepare(out->decoded, &out->p);
+    return s.ok() ? s : s.WithContext(name);
   }
-  auto dets = impl_->detector->Detect(work);  // < 2 * kDetectSide px: no further copy
-  if (!dets.ok()) return dets.status().WithContext(path);
+  auto dets = detector->Detect(work);  // < 2 * kDetectSide px: no further copy
+  if (!dets.ok()) return dets.status().WithContext(name);
   float smallest = 1e30f;
   for (const auto& d : *dets) smallest = std::min(smallest, std::min(d.box.width(), d.box.height()));
   const int side = std::max(work.width(), work.height());
   const int source_side = std::max(work.source_width(), work.source_height());
   const int best_side = opts.max_side > 0 ? std::min(source_side, opts.max_side) : source_side;
   // Only landmarks and templates need the finer decode (quality's chip is fine either way).
-  const bool crops = impl_->mesh || (impl_->cfg.embed && impl_->recognizer);
+  const bool crops = mesh || (cfg.embed && recognizer);
   if (crops && !dets->empty() && smallest < kCropFaceSide && best_side > side * 5 / 4) {
     DecodeOptions hi = opts;
     hi.target_max_side = static_cast<int>(std::ceil(side * kCropFaceSide / std::max(smallest, 1.f)));
     t0 = ThreadCpuMs();
-    FK_ASSIGN_OR_RETURN(Image full, DecodeImageFile(path, hi));
+    FK_ASSIGN_OR_RETURN(Image full, decode(hi));
     st.decode_cpu_ms += ThreadCpuMs() - t0;
     st.decodes = 2;
     st.crop_width = full.width();
@@ -357,14 +413,40 @@ Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path, Proce
     if (full.width() != work.width() || full.height() != work.height()) {
       ScaleDetections(&*dets, static_cast<double>(full.width()) / work.width(),
                       static_cast<double>(full.height()) / work.height());
-      auto faces = impl_->Finish(full, std::move(*dets));
-      if (!faces.ok()) return faces.status().WithContext(path);
-      return faces;
+      out->decoded = std::move(full);
     }
   }
-  auto faces = impl_->Finish(work, std::move(*dets));
+  out->p.source = &out->decoded;
+  out->p.copy = Image();
+  out->p.dets = std::move(*dets);
+  return OkStatus();
+}
+
+// A JPEG is decoded twice at most: first at the smallest DCT scale with >= kDetectSide px for
+// the detector; again, at the scale where the smallest face found has kCropFaceSide px (at
+// most the full decode, max_image_side), only when some face is smaller than that and the
+// file has more pixels. Portraits and most photos need one cheap decode (entropy decoding
+// is then about all of the cost); small faces in large photos get full resolution.
+Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path, ProcessStats* stats) const {
+  DetectedPhoto::Impl d;
+  DecodeOptions opts;
+  opts.max_side = impl_->cfg.max_image_side;
+  const Status st = impl_->PrepareDecoded([&](const DecodeOptions& o) { return DecodeImageFile(path, o); }, opts,
+                                          path, &d);
+  if (stats) *stats = d.stats;
+  FK_RETURN_IF_ERROR(st);
+  auto faces = impl_->Finish(d.p.crop(), std::move(d.p.dets));
   if (!faces.ok()) return faces.status().WithContext(path);
   return faces;
+}
+
+Result<DetectedPhoto> FaceEngine::DetectEncoded(std::span<const uint8_t> encoded, const DecodeOptions& options,
+                                                const std::string& name) const {
+  DetectedPhoto photo;
+  photo.impl_ = std::make_unique<DetectedPhoto::Impl>();
+  FK_RETURN_IF_ERROR(impl_->PrepareDecoded(
+      [&](const DecodeOptions& o) { return DecodeImage(encoded, o, name); }, options, name, photo.impl_.get()));
+  return photo;
 }
 
 Result<FaceTemplate> FaceEngine::Embed(const Image& image, const Face& face) const {

@@ -34,7 +34,9 @@ struct ServerConfig {
   SchedulerLimits limits;
   int64_t max_image_bytes = 20 << 20;     // request body limit (413 above)
   int64_t max_image_pixels = 50'000'000;  // width * height in the image header (413 above)
-  BatcherOptions batching;
+  // batching.workers 0 (default) = automatic: on the CPU one worker per core with one model
+  // thread each (face.num_threads 0 becomes 1), on a GPU 2 workers.
+  BatcherOptions batching = AutoWorkers();
   FaceConfig face;          // the pipeline (tier, detector, device: use_cuda, gpu_index, ...)
   std::string gallery_db;   // SQLite path or postgresql:// URL; empty = no gallery endpoints
   int gpu_sample_ms = 1000; // GPU monitor sampling interval for /status (0 = off)
@@ -45,6 +47,11 @@ struct ServerConfig {
   // max_delay_us, workers}, "face": {FaceConfig JSON}, "gallery_db", "gpu_sample_ms"}.
   // Unknown keys and wrong types are InvalidArgument naming the key.
   static Result<ServerConfig> FromJson(const std::string& json_text);
+  static BatcherOptions AutoWorkers() {
+    BatcherOptions b;
+    b.workers = 0;
+    return b;
+  }
   static Result<ServerConfig> FromFile(const std::string& path);
   Status Validate() const;
 };

@@ -106,7 +106,7 @@ Result<json> GetStatus(int port) {
 // "listening on P". Killed (SIGTERM) by the destructor.
 class Peer {
  public:
-  static Result<std::unique_ptr<Peer>> Start(const std::string& models_dir, int threads) {
+  static Result<std::unique_ptr<Peer>> Start(const std::string& models_dir, const std::string& warmup_photo) {
 #ifdef FK_SOURCE_DIR
     const std::string dir = std::string(FK_SOURCE_DIR) + "/tests/reference/human";
 #else
@@ -116,20 +116,13 @@ class Peer {
     if (!fs::exists(script)) return NotFound("peer script not found: " + script);
     if (!fs::exists(dir + "/node_modules/@vladmandic/human"))
       return NotFound("the peer (Human) is not installed: run `npm ci` in " + dir + " (or scripts/install_deps.sh)");
-    // A free port: bind one, read it, release it (the peer binds it right after).
-    int port = 0;
-    {
-      httplib::Server probe;
-      port = probe.bind_to_any_port("127.0.0.1");
-    }
-    if (port <= 0) return Unavailable("no free port for the peer");
     auto p = std::make_unique<Peer>();
-    p->port = port;
     const std::string log = (fs::temp_directory_path() / ("facekit-peer-" + std::to_string(getpid()) + ".log")).string();
     p->log = log;
-    std::vector<std::string> argv_s = {"node", script, "--port", std::to_string(port), "--models",
-                                       fs::absolute(models_dir + "/human").string(), "--threads",
-                                       std::to_string(std::max(1, threads))};
+    // One thread: TF.js wasm cannot start worker threads in Node (peer_server.mjs refuses more).
+    std::vector<std::string> argv_s = {"node", script, "--port", "0", "--models",
+                                       fs::absolute(models_dir + "/human").string(), "--threads", "1"};
+    if (!warmup_photo.empty()) argv_s.insert(argv_s.end(), {"--warmup", warmup_photo});
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -146,7 +139,11 @@ class Peer {
       std::ifstream f(log);
       std::stringstream ss;
       ss << f.rdbuf();
-      if (ss.str().find("listening on") != std::string::npos) return p;
+      // "listening on <port>" (the peer picked a free port: --port 0).
+      if (const size_t at = ss.str().find("listening on "); at != std::string::npos) {
+        p->port = std::atoi(ss.str().c_str() + at + 13);
+        if (p->port > 0) return p;
+      }
       int status = 0;
       if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
         p->pid = -1;
@@ -298,8 +295,7 @@ int BenchServer(const Args& args) {
   std::string peer_note;
   if (!HasFlag(args, "--no-peer") && !peer_conc.empty()) {
     const std::string models = FlagValue(args, "--models", ModelsDir());
-    const int threads = std::atoi(FlagValue(args, "--threads", "1").c_str());
-    auto peer = Peer::Start(models, threads);
+    auto peer = Peer::Start(models, names.front());
     if (!peer.ok()) {
       peer_note = peer.status().ToString();
       std::fprintf(stderr, "facekit bench server: peer skipped: %s\n", peer_note.c_str());
@@ -379,15 +375,16 @@ int BenchServer(const Args& args) {
      << " s warm-up (peer: >= 5 s).\n"
      << "- Peer: `tests/reference/human/peer_server.mjs` — Human (TF.js wasm) behind a Node HTTP server, one request "
         "at a time, same models family, same load client.\n\n"
-     << "| system | max batch | clients | photos/s | faces/s | p50 ms | p90 ms | p99 ms | mean batch | CPU (cores) |"
+     << "| system | max batch | clients | photos/s | faces/s | p50 ms | p90 ms | p99 ms | mean batch | CPU (cores) | faces per CPU-s |"
      << (gpu ? " GPU util % |" : "") << " errors |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (gpu ? "---:|" : "") << "---:|\n";
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (gpu ? "---:|" : "") << "---:|\n";
   for (const Row& r : rows) {
     md << "| " << r.system << " | " << (r.system == "facekit" ? std::to_string(r.max_batch) : "-") << " | "
        << r.concurrency << " | " << Fmt("%.1f", r.load.requests_per_s) << " | " << Fmt("%.1f", r.load.faces_per_s)
        << " | " << Fmt("%.1f", r.load.p50_ms) << " | " << Fmt("%.1f", r.load.p90_ms) << " | "
        << Fmt("%.1f", r.load.p99_ms) << " | " << (r.system == "facekit" ? Fmt("%.2f", r.mean_batch) : "-") << " | "
-       << Fmt("%.2f", r.cpu_util) << " |" << (gpu ? " " + (r.gpu_util >= 0 ? Fmt("%.0f", r.gpu_util) : "-") + " |" : "")
+       << Fmt("%.2f", r.cpu_util) << " | " << (r.cpu_util > 0 ? Fmt("%.1f", r.load.faces_per_s / r.cpu_util) : "-")
+       << " |" << (gpu ? " " + (r.gpu_util >= 0 ? Fmt("%.0f", r.gpu_util) : "-") + " |" : "")
        << " " << r.load.errors + r.load.rejected_429 << " |\n";
   }
   md << "\nBest faces/s: facekit " << Fmt("%.1f", best_fk) << ", peer "

@@ -4,6 +4,8 @@
 // FK_MODELS_DIR; skipped when they are missing.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -244,6 +246,49 @@ TEST(ProcessBatch, PortraitsEqualProcess) {
 // CPU time and wall time per photo.
 //   FK_MODELS_DIR=models build/fk_pipeline_tests --gtest_also_run_disabled_tests
 //     --gtest_filter='ProcessBatch.DISABLED_Speed'   (one command line)
+// The two halves on encoded bytes, many photos in one FinishBatch, equal ProcessFile() of each
+// file (the same decodes, incl. the finer second decode for the collage's small faces).
+TEST(DetectEncoded, FinishBatchEqualsProcessFile) {
+  REQUIRE_FILES("human/mobileface.json", "human/facemesh.json");
+  auto e = MakeEngine(Tier::kFast);
+  ASSERT_TRUE(e);
+  const std::vector<std::string> files = {"sample1.jpg", "sample2.jpg", "sample3.jpg", "sample4.jpg",
+                                          "sample5.jpg", "sample6.jpg", "samples.jpg"};
+  std::vector<DetectedPhoto> photos;
+  int decoded_twice = 0;
+  for (const auto& f : files) {
+    std::ifstream in(Sample(f), std::ios::binary);
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto d = e->DetectEncoded(bytes, DecodeOptions{.max_side = 0}, f);
+    ASSERT_TRUE(d.ok()) << f << ": " << d.status().ToString();
+    EXPECT_GT(d->faces(), 0) << f;
+    decoded_twice += d->stats().decodes == 2;
+    photos.push_back(std::move(*d));
+  }
+  EXPECT_GE(decoded_twice, 1);  // the collage's small faces need the finer decode
+  std::vector<DetectedPhoto*> ptrs;
+  for (auto& p : photos) ptrs.push_back(&p);
+  DetectedPhoto empty;
+  ptrs.push_back(&empty);
+  ptrs.push_back(nullptr);
+  const auto batch = e->FinishBatch(ptrs);
+  ASSERT_EQ(batch.size(), ptrs.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    SCOPED_TRACE(files[i]);
+    const auto single = e->ProcessFile(Sample(files[i]));
+    ASSERT_TRUE(single.ok()) << single.status().ToString();
+    ASSERT_TRUE(batch[i].ok()) << batch[i].status().ToString();
+    ExpectSameFaces(*batch[i], *single, /*templates=*/true);
+  }
+  EXPECT_EQ(batch[files.size()].status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(batch[files.size() + 1].status().code(), StatusCode::kInvalidArgument);
+  // Decode errors as DecodeImage gives them, naming the photo.
+  const std::vector<uint8_t> junk = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'};
+  auto bad = e->DetectEncoded(junk, DecodeOptions{}, "junk.bin");
+  EXPECT_EQ(bad.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(bad.status().message().find("junk.bin"), std::string::npos);
+}
+
 TEST(ProcessBatch, DISABLED_Speed) {
   REQUIRE_FILES("human/facemesh.json", "human/mobileface.json");
   const char* reps_env = std::getenv("FK_BENCH_REPS");

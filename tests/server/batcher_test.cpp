@@ -9,12 +9,15 @@
 #include <thread>
 #include <vector>
 
+#include "facekit/face.h"
+#include "facekit/image.h"
 #include "server/batcher.h"
 
 namespace fk::server {
 namespace {
 
 using namespace std::chrono_literals;
+using PhotoBatcher = DynamicBatcher<const Image, std::vector<Face>>;
 
 // Fake pipeline: one face per photo whose score is the photo's width (so each caller can
 // check it got its own answer); an image of width 13 fails. Records the batch sizes.
