@@ -84,6 +84,13 @@ struct FaceConfig {
   bool use_cuda = false;
   int gpu_index = 0;
   std::string precision = "auto";  // with use_cuda: fp32 | tf32 | fp16 | auto (facekit/device.h)
+  // With use_cuda: the GPU memory the engine's pool may hold (bytes, and/or a fraction of the
+  // card; the smaller wins; 0 = no limit). Over it a model run fails with ResourceExhausted
+  // naming the numbers, never an out-of-memory crash (docs/cuda.md).
+  int64_t gpu_memory_limit_bytes = 0;
+  double gpu_memory_limit_fraction = 0;
+  // With use_cuda and no usable GPU: run on the CPU with a warning instead of failing Create().
+  bool allow_cpu_fallback = false;
   std::string backend = "cpu";  // "cpu" (oneDNN, falls back per node to "ref") or "ref"
   int num_threads = 0;          // threads per model run; 0 = all cores
   std::string models_dir;       // empty: $FK_MODELS_DIR, else ./models
@@ -100,7 +107,8 @@ struct FaceConfig {
   // types and out-of-range values are InvalidArgument naming the key. Keys:
   //   tier, recognizer, landmarks, flip_tta, embed, models_dir, max_image_side, target_far, calibration,
   //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
-  //   device: {use_cuda, gpu_index, precision, backend, num_threads}  (also accepted at top level).
+  //   device: {use_cuda, gpu_index, precision, backend, num_threads, gpu_memory_limit_bytes,
+  //            gpu_memory_limit_fraction, allow_cpu_fallback}  (also accepted at top level).
   static Result<FaceConfig> FromJson(const std::string& json_text);
   static Result<FaceConfig> FromFile(const std::string& path);
   std::string ToJson() const;

@@ -59,6 +59,9 @@ Status ParseDevice(const json& j, const std::string& where, FaceConfig* c) {
   FK_RETURN_IF_ERROR(Get(j, "precision", where, &c->precision));
   FK_RETURN_IF_ERROR(Get(j, "backend", where, &c->backend));
   FK_RETURN_IF_ERROR(Get(j, "num_threads", where, &c->num_threads));
+  FK_RETURN_IF_ERROR(Get(j, "gpu_memory_limit_bytes", where, &c->gpu_memory_limit_bytes));
+  FK_RETURN_IF_ERROR(Get(j, "gpu_memory_limit_fraction", where, &c->gpu_memory_limit_fraction));
+  FK_RETURN_IF_ERROR(Get(j, "allow_cpu_fallback", where, &c->allow_cpu_fallback));
   return OkStatus();
 }
 
@@ -88,6 +91,9 @@ Status FaceConfig::Validate() const {
   if (precision != "fp32" && precision != "tf32" && precision != "fp16" && precision != "auto")
     return InvalidArgument("config: precision '" + precision + "' is not one of fp32, tf32, fp16, auto");
   if (max_image_side < 64) return InvalidArgument("config: max_image_side must be >= 64");
+  if (gpu_memory_limit_bytes < 0) return InvalidArgument("config: gpu_memory_limit_bytes must be >= 0 (0 = no limit)");
+  if (!(gpu_memory_limit_fraction >= 0.0 && gpu_memory_limit_fraction <= 1.0))
+    return InvalidArgument("config: gpu_memory_limit_fraction must be in [0, 1] (0 = no limit)");
   if (!(target_far > 0.0 && target_far < 1.0)) return InvalidArgument("config: target_far must be in (0, 1)");
   return OkStatus();
 }
@@ -98,7 +104,8 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
   if (!j.is_object()) return InvalidArgument("config: the top level must be a JSON object");
   FK_RETURN_IF_ERROR(CheckKeys(j,
                                {"tier", "recognizer", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
-                                "precision", "backend", "num_threads", "models_dir", "max_image_side", "target_far", "calibration"},
+                                "precision", "backend", "num_threads", "gpu_memory_limit_bytes", "gpu_memory_limit_fraction",
+                                "allow_cpu_fallback", "models_dir", "max_image_side", "target_far", "calibration"},
                                ""));
   FaceConfig c;
   std::string tier;
@@ -129,7 +136,10 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
   if (j.contains("device")) {
     const json& d = j["device"];
     if (!d.is_object()) return InvalidArgument("config: 'device' must be an object");
-    FK_RETURN_IF_ERROR(CheckKeys(d, {"use_cuda", "gpu_index", "precision", "backend", "num_threads"}, "device."));
+    FK_RETURN_IF_ERROR(CheckKeys(d,
+                                 {"use_cuda", "gpu_index", "precision", "backend", "num_threads",
+                                  "gpu_memory_limit_bytes", "gpu_memory_limit_fraction", "allow_cpu_fallback"},
+                                 "device."));
     FK_RETURN_IF_ERROR(ParseDevice(d, "device.", &c));
   }
   FK_RETURN_IF_ERROR(Get(j, "models_dir", "", &c.models_dir));
@@ -167,7 +177,10 @@ std::string FaceConfig::ToJson() const {
                  {"gpu_index", gpu_index},
                  {"precision", precision},
                  {"backend", backend},
-                 {"num_threads", num_threads}};
+                 {"num_threads", num_threads},
+                 {"gpu_memory_limit_bytes", gpu_memory_limit_bytes},
+                 {"gpu_memory_limit_fraction", gpu_memory_limit_fraction},
+                 {"allow_cpu_fallback", allow_cpu_fallback}};
   j["models_dir"] = models_dir;
   j["max_image_side"] = max_image_side;
   j["target_far"] = target_far;

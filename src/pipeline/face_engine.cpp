@@ -96,6 +96,10 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   mo.num_threads = config.num_threads;
   mo.device.gpu_index = config.gpu_index;  // used with backend "cuda" (docs/cuda.md)
   mo.device.precision = config.precision;
+  mo.device.use_cuda = config.use_cuda;
+  mo.device.gpu_memory_limit_bytes = config.gpu_memory_limit_bytes;
+  mo.device.gpu_memory_limit_fraction = config.gpu_memory_limit_fraction;
+  mo.device.allow_cpu_fallback = config.allow_cpu_fallback;
 
   auto det = pipeline::FaceDetector::Load(impl->models_dir, mo, config.detector);
   if (!det.ok()) return det.status();

@@ -7,6 +7,7 @@
 // Runs until SIGINT/SIGTERM, then drains: running jobs finish, queued ones get 503.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "tools/commands.h"
@@ -32,6 +33,7 @@ void PrintServeUsage() {
                "                     [--keys KEYS.json] [--tier fast|balanced|accurate] [--device cpu|cuda[:N]]\n"
                "                     [--models DIR] [--threads N] [--max-batch N] [--max-delay-us U] [--workers N]\n"
                "                     [--max-concurrent N] [--max-per-user N] [--max-queue N] [--gallery-db PATH]\n"
+               "                     [--precision auto|fp16|tf32|fp32] [--gpu-memory-limit BYTES|PCT%] [--cpu-fallback]\n"
                "       facekit serve --new-key USER     print a new API key and its keys-file entry\n"
                "Endpoints, config file and limits: docs/server.md.\n");
 }
@@ -83,6 +85,15 @@ Result<server::ServerConfig> ServerConfigFromArgs(const Args& args) {
     c.face.gpu_index = d.gpu_index;
   }
   if (auto v = FlagValue(args, "--precision"); !v.empty()) c.face.precision = v;
+  // --gpu-memory-limit 8000000000 (bytes) or 80% (of the card).
+  if (auto v = FlagValue(args, "--gpu-memory-limit"); !v.empty()) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (end && *end == '%' && end[1] == '\0' && x > 0 && x <= 100) c.face.gpu_memory_limit_fraction = x / 100.0;
+    else if (end && *end == '\0' && x >= 0) c.face.gpu_memory_limit_bytes = static_cast<int64_t>(x);
+    else return InvalidArgument("--gpu-memory-limit needs bytes (e.g. 8000000000) or a percentage (e.g. 80%), got '" + v + "'");
+  }
+  if (HasFlag(args, "--cpu-fallback")) c.face.allow_cpu_fallback = true;
   c.face.num_threads = IntOr(args, "--threads", c.face.num_threads, &bad);
   c.face.models_dir = FlagValue(args, "--models", c.face.models_dir.empty() ? ModelsDir() : c.face.models_dir);
   if (HasFlag(args, "--no-small-faces")) c.face.detector.small_faces = false;

@@ -679,3 +679,42 @@ TEST(PipelineTiers, AccurateFallsBackToFrFeatureWithFlipWithoutFaceApi) {
 
 }  // namespace
 }  // namespace fk
+
+namespace fk {
+namespace {
+
+// use_cuda without a usable GPU: Create() fails with Unavailable naming what is missing, unless
+// allow_cpu_fallback, which runs on the CPU and finds the same faces. On a GPU machine both
+// configs run on the GPU and the test only checks that faces are found.
+TEST(FaceEngineDevice, CudaWithoutGpuFailsClearlyOrFallsBack) {
+  REQUIRE_SAMPLES_AND_MODELS("mobileface", "facemesh");
+  FaceConfig c;
+  c.models_dir = ModelsDir();
+  c.calibration = "none";
+  c.num_threads = 2;
+  c.use_cuda = true;
+  c.gpu_memory_limit_fraction = 0.5;
+  auto strict = FaceEngine::Create(c);
+  const bool gpu = strict.ok();
+  if (!gpu) {
+    EXPECT_EQ(strict.status().code(), StatusCode::kUnavailable) << strict.status().ToString();
+    EXPECT_FALSE(strict.status().message().empty());
+  }
+  c.allow_cpu_fallback = true;
+  auto e = FaceEngine::Create(c);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  auto faces = (*e)->ProcessFile(Sample("sample1.jpg"));
+  ASSERT_TRUE(faces.ok()) << faces.status().ToString();
+  FaceConfig cpu = c;
+  cpu.use_cuda = false;
+  auto ce = FaceEngine::Create(cpu);
+  ASSERT_TRUE(ce.ok());
+  auto cpu_faces = (*ce)->ProcessFile(Sample("sample1.jpg"));
+  ASSERT_TRUE(cpu_faces.ok());
+  ASSERT_EQ(faces->size(), cpu_faces->size());
+  if (!gpu)  // the fallback is the CPU engine: the same templates
+    for (size_t i = 0; i < faces->size(); ++i) EXPECT_GT(*CompareTemplates((*faces)[i].templ, (*cpu_faces)[i].templ), 0.9999f);
+}
+
+}  // namespace
+}  // namespace fk

@@ -19,7 +19,8 @@ TEST(FaceConfig, DefaultsAndOverrides) {
   auto c = FaceConfig::FromJson(R"({
     "tier": "balanced",
     "detector": {"model": "blazeface-front", "min_confidence": 0.6, "max_faces": 3, "small_faces": false},
-    "device": {"num_threads": 2, "backend": "ref", "use_cuda": false, "gpu_index": 1, "precision": "fp16"},
+    "device": {"num_threads": 2, "backend": "ref", "use_cuda": false, "gpu_index": 1, "precision": "fp16",
+               "gpu_memory_limit_bytes": 1073741824, "gpu_memory_limit_fraction": 0.5, "allow_cpu_fallback": true},
     "flip_tta": true, "landmarks": false, "target_far": 0.01
   })");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -32,6 +33,9 @@ TEST(FaceConfig, DefaultsAndOverrides) {
   EXPECT_EQ(c->backend, "ref");
   EXPECT_EQ(c->gpu_index, 1);
   EXPECT_EQ(c->precision, "fp16");
+  EXPECT_EQ(c->gpu_memory_limit_bytes, 1073741824);
+  EXPECT_DOUBLE_EQ(c->gpu_memory_limit_fraction, 0.5);
+  EXPECT_TRUE(c->allow_cpu_fallback);
   EXPECT_TRUE(c->flip_tta);
   EXPECT_FALSE(c->landmarks);
   EXPECT_DOUBLE_EQ(c->target_far, 0.01);
@@ -64,6 +68,8 @@ TEST(FaceConfig, ClearErrors) {
       {R"({"device": {"num_threads": -1}})", "num_threads"},
       {R"({"backend": "tpu"})", "tpu"},
       {R"({"device": {"precision": "fp8"}})", "fp8"},
+      {R"({"device": {"gpu_memory_limit_fraction": 1.5}})", "gpu_memory_limit_fraction"},
+      {R"({"device": {"gpu_memory_limit_bytes": -1}})", "gpu_memory_limit_bytes"},
       {R"({"target_far": 0})", "target_far"},
       {R"({"recognizer": "vgg"})", "vgg"},
   };
