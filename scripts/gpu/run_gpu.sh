@@ -14,6 +14,7 @@
 #   4. run-mode A/B at batch 1 and 64: staged vs resident vs graph (selftest --runs timing)
 #   5. facekit bench engine --device cuda, if this facekit's bench has --device (+ a short fp16 sweep)
 #   6. peers: scripts/gpu/peer_bench.py (ONNX Runtime CUDA EP, PyTorch) on fr_feature.onnx
+#   7. facekit bench server --device cuda (fast and balanced tiers, batching off/on, NVML report)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -145,6 +146,19 @@ fi
 if [ "${QUICK:-0}" = 1 ]; then PB="1,64,512"; else PB="1,2,4,8,16,32,64,128,256,512"; fi
 step peers 400 python3 scripts/gpu/peer_bench.py --model "$DEV/models/faceplugin/fr_feature.onnx" \
   --batches "$PB" --out "$OUT/peers.json"
+
+# ---- 7. processing server on the GPU (docs/server.md) ----------------------------------------------
+# facekit serve in-process with the fast and balanced tiers on cuda:0, closed-loop HTTP clients
+# POSTing the sample photos, with and without dynamic batching; the JSON includes the NVML
+# report (first run against a real driver) and the GPU utilisation during each row.
+# ~2.5 min; SERVER=0 skips it, QUICK=1 runs the fast tier only.
+if [ "${SERVER:-1}" = 1 ] && "$FK" bench server --help > /dev/null 2>&1; then
+  TIERS="fast balanced"; [ "${QUICK:-0}" = 1 ] && TIERS="fast"
+  for tier in $TIERS; do
+    step "bench_server_$tier" 240 "$FK" bench server --device cuda --tier "$tier" --images "$DEV/samples" \
+      --batching 1,32 --concurrency 1,16,64 --duration 8 --warmup 3 --no-peer --out "$OUT/bench_server_$tier"
+  done
+fi
 
 echo "=== summary (step, exit code, seconds) — logs and JSON in $OUT"
 cat "$STEPS"
