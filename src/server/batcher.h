@@ -82,6 +82,31 @@ class DynamicBatcher {
     return std::move(it.result);
   }
 
+  // Several items of one caller at once (a batch request): all are queued together (so they
+  // fill batches right away) and the call returns when every one is done; results[i] for
+  // items[i]. Unavailable for each after Stop().
+  std::vector<Result<Out>> ProcessAll(std::span<In* const> items) {
+    std::vector<Item> its(items.size());
+    std::vector<Result<Out>> out;
+    out.reserve(items.size());
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stop_) {
+      for (size_t i = 0; i < items.size(); ++i)
+        out.push_back(Unavailable("the server is shutting down (batcher stopped); retry later"));
+      return out;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < items.size(); ++i) {
+      its[i].in = items[i];
+      its[i].enqueued = now;
+      queue_.push_back(&its[i]);
+    }
+    work_cv_.notify_all();
+    done_cv_.wait(lock, [&] { return std::all_of(its.begin(), its.end(), [](const Item& it) { return it.done; }); });
+    for (Item& it : its) out.push_back(std::move(it.result));
+    return out;
+  }
+
   // Finishes the items already queued, then ends the workers; later Process() calls fail.
   void Stop() {
     {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -186,7 +187,8 @@ Result<ServerConfig> ServerConfig::FromJson(const std::string& text) {
   if (j.contains("limits")) {
     const json& l = j["limits"];
     FK_RETURN_IF_ERROR(CheckKeys(l, "limits", {"max_concurrent", "max_per_user", "max_queue", "max_queue_per_user",
-                                               "queue_timeout_ms", "max_image_bytes", "max_image_pixels"}));
+                                               "queue_timeout_ms", "max_image_bytes", "max_image_pixels",
+                                               "max_batch_photos", "max_request_bytes"}));
     FK_RETURN_IF_ERROR(Get(l, "max_concurrent", "limits", &c.limits.max_concurrent));
     FK_RETURN_IF_ERROR(Get(l, "max_per_user", "limits", &c.limits.max_per_user));
     FK_RETURN_IF_ERROR(Get(l, "max_queue", "limits", &c.limits.max_queue));
@@ -196,6 +198,8 @@ Result<ServerConfig> ServerConfig::FromJson(const std::string& text) {
     c.limits.queue_timeout = std::chrono::milliseconds(ms);
     FK_RETURN_IF_ERROR(Get(l, "max_image_bytes", "limits", &c.max_image_bytes));
     FK_RETURN_IF_ERROR(Get(l, "max_image_pixels", "limits", &c.max_image_pixels));
+    FK_RETURN_IF_ERROR(Get(l, "max_batch_photos", "limits", &c.max_batch_photos));
+    FK_RETURN_IF_ERROR(Get(l, "max_request_bytes", "limits", &c.max_request_bytes));
   }
   if (j.contains("batching")) {
     const json& b = j["batching"];
@@ -237,6 +241,8 @@ Status ServerConfig::Validate() const {
                            "trusted network; docs/server.md)");
   if (max_image_bytes < 1024) return InvalidArgument("limits.max_image_bytes must be >= 1024");
   if (max_image_pixels < 1) return InvalidArgument("limits.max_image_pixels must be >= 1");
+  if (max_batch_photos < 1 || max_batch_photos > 4096) return InvalidArgument("limits.max_batch_photos must be 1..4096");
+  if (max_request_bytes < 1024) return InvalidArgument("limits.max_request_bytes must be >= 1024");
   if (gpu_sample_ms < 0) return InvalidArgument("gpu_sample_ms must be >= 0");
   FK_RETURN_IF_ERROR(limits.Validate());
   BatcherOptions b = batching;
@@ -429,8 +435,10 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config) {
 void Server::Impl::Routes() {
   const size_t threads = cfg.http_threads > 0 ? cfg.http_threads : static_cast<size_t>(cfg.limits.max_concurrent) + 16;
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // Bodies a little over the image limit still arrive, so that our own 413 explains it.
-  http.set_payload_max_length(static_cast<size_t>(cfg.max_image_bytes) * 2 + (1 << 20));
+  // A request body (a batch request carries several images) is refused by httplib above
+  // max_request_bytes (413); single images are checked against max_image_bytes by us, with a
+  // message.
+  http.set_payload_max_length(static_cast<size_t>(std::max(cfg.max_request_bytes, cfg.max_image_bytes + (1 << 20))));
   http.set_read_timeout(30, 0);
   http.set_write_timeout(30, 0);
   http.set_keep_alive_max_count(100000);
@@ -479,6 +487,76 @@ void Server::Impl::Routes() {
       SendJson(res, 200, {{"faces", arr},
                           {"image", {{"width", photo->source_width()}, {"height", photo->source_height()}}}});
       return static_cast<int>(faces->size());
+    });
+  });
+
+  // Several photos in one request (multipart form, one file field per photo, any field names):
+  // one job for the scheduler; the photos are decoded and detected in parallel on up to
+  // `cores` threads, then queued to the batcher together. Each photo gets its own result or
+  // error: {"results": [{"name", "faces", "image"} | {"name", "error"}]}.
+  http.Post("/v1/faces/batch", [this](const httplib::Request& req, httplib::Response& res) {
+    RunJob(req, res, [&]() -> int {
+      if (!req.is_multipart_form_data())
+        return SendError(res, InvalidArgument("send a multipart form with one image file per field")), 0;
+      std::vector<const httplib::MultipartFormData*> files;
+      for (const auto& [field, f] : req.files) files.push_back(&f);
+      if (files.empty()) return SendError(res, InvalidArgument("the form has no files")), 0;
+      if (static_cast<int>(files.size()) > cfg.max_batch_photos)
+        return SendError(res, 413, ResourceExhausted(std::to_string(files.size()) + " photos is over limits.max_batch_photos = " +
+                                                     std::to_string(cfg.max_batch_photos))), 0;
+      const size_t n = files.size();
+      std::vector<std::optional<Result<DetectedPhoto>>> detected(n);
+      std::atomic<size_t> next{0};
+      auto work = [&] {
+        for (size_t i; (i = next++) < n;) {
+          const std::string name = files[i]->filename.empty() ? files[i]->name : files[i]->filename;
+          detected[i].emplace(DetectBody(files[i]->content, "photo '" + name + "'"));
+        }
+      };
+      const size_t threads = std::min<size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+      std::vector<std::thread> pool;
+      for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+      work();
+      for (auto& t : pool) t.join();
+      std::vector<DetectedPhoto*> ok_photos;
+      std::vector<size_t> ok_index;
+      for (size_t i = 0; i < n; ++i)
+        if (detected[i]->ok()) {
+          ok_photos.push_back(&detected[i]->value());
+          ok_index.push_back(i);
+          if (detected[i]->value().stats().decodes > 1) ++refined;
+        }
+      std::vector<Result<std::vector<Face>>> faces = batcher->ProcessAll(ok_photos);
+      const bool templates = req.get_param_value("templates") != "0";
+      json results = json::array();
+      int nfaces = 0;
+      size_t k = 0;
+      for (size_t i = 0; i < n; ++i) {
+        json r;
+        r["name"] = files[i]->filename.empty() ? files[i]->name : files[i]->filename;
+        const Status* err = nullptr;
+        Status st;
+        if (!detected[i]->ok()) {
+          st = detected[i]->status();
+        } else {
+          const auto& fr = faces[k++];
+          if (!fr.ok()) {
+            st = fr.status();
+          } else {
+            json arr = json::array();
+            for (const Face& f : *fr) arr.push_back(FaceJson(f, templates));
+            nfaces += static_cast<int>(fr->size());
+            r["faces"] = arr;
+            r["image"] = {{"width", detected[i]->value().source_width()},
+                          {"height", detected[i]->value().source_height()}};
+          }
+        }
+        if (!st.ok()) err = &st;
+        if (err) r["error"] = {{"code", StatusCodeName(err->code())}, {"message", err->message()}};
+        results.push_back(r);
+      }
+      SendJson(res, 200, {{"results", results}});
+      return nfaces;
     });
   });
 
@@ -609,7 +687,8 @@ json Server::Impl::StatusJson() {
   j["limits"] = {{"max_concurrent", cfg.limits.max_concurrent}, {"max_per_user", cfg.limits.max_per_user},
                  {"max_queue", cfg.limits.max_queue}, {"max_queue_per_user", cfg.limits.max_queue_per_user},
                  {"queue_timeout_ms", cfg.limits.queue_timeout.count()}, {"max_image_bytes", cfg.max_image_bytes},
-                 {"max_image_pixels", cfg.max_image_pixels}};
+                 {"max_image_pixels", cfg.max_image_pixels}, {"max_batch_photos", cfg.max_batch_photos},
+                 {"max_request_bytes", cfg.max_request_bytes}};
   json users = json::array();
   for (const UserLoad& u : s.users) users.push_back({{"user", u.user}, {"running", u.running}, {"queued", u.queued}});
   j["jobs"] = {{"running", s.running}, {"queued", s.queued}, {"admitted", s.admitted},

@@ -34,6 +34,8 @@ struct ServerConfig {
   SchedulerLimits limits;
   int64_t max_image_bytes = 20 << 20;     // request body limit (413 above)
   int64_t max_image_pixels = 50'000'000;  // width * height in the image header (413 above)
+  int max_batch_photos = 64;              // photos in one POST /v1/faces/batch (413 above)
+  int64_t max_request_bytes = 256 << 20;  // whole request body, e.g. a batch (413 above)
   // batching.workers 0 (default) = automatic: on the CPU one worker per core with one model
   // thread each (face.num_threads 0 becomes 1), on a GPU 2 workers.
   BatcherOptions batching = AutoWorkers();
@@ -43,7 +45,7 @@ struct ServerConfig {
 
   // JSON (docs/server.md): {"listen": {"host", "port", "http_threads"}, "auth",
   // "api_keys_file", "limits": {max_concurrent, max_per_user, max_queue, max_queue_per_user,
-  // queue_timeout_ms, max_image_bytes, max_image_pixels}, "batching": {max_batch,
+  // queue_timeout_ms, max_image_bytes, max_image_pixels, max_batch_photos, max_request_bytes}, "batching": {max_batch,
   // max_delay_us, workers}, "face": {FaceConfig JSON}, "gallery_db", "gpu_sample_ms"}.
   // Unknown keys and wrong types are InvalidArgument naming the key.
   static Result<ServerConfig> FromJson(const std::string& json_text);

@@ -170,6 +170,42 @@ TEST(PhotoBatcher, StopDrainsThenRefuses) {
   EXPECT_EQ((*b)->Process(img).status().code(), StatusCode::kUnavailable);
 }
 
+// A batch request's photos are queued together: they fill batches of max_batch at once, each
+// gets its own result (the failing one its error), and a concurrent single caller is served too.
+TEST(PhotoBatcher, ProcessAllQueuesEveryItemTogether) {
+  FakePipeline fake;
+  fake.work = 2ms;
+  BatcherOptions o;
+  o.max_batch = 4;
+  o.max_delay = 50ms;
+  auto b = PhotoBatcher::Create([&](std::span<const Image* const> p) { return fake(p); }, o);
+  ASSERT_TRUE(b.ok());
+  std::vector<Image> imgs;
+  for (int i = 0; i < 10; ++i) imgs.emplace_back(i == 6 ? 13 : 100 + i, 4);
+  std::vector<const Image*> ptrs;
+  for (const Image& im : imgs) ptrs.push_back(&im);
+  std::thread single([&] {
+    const Image lone(7, 4);
+    auto r = (*b)->Process(lone);
+    EXPECT_TRUE(r.ok() && (*r)[0].score == 7.f);
+  });
+  const auto res = (*b)->ProcessAll(ptrs);
+  single.join();
+  ASSERT_EQ(res.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    if (i == 6) {
+      EXPECT_EQ(res[i].status().code(), StatusCode::kInvalidArgument);
+      continue;
+    }
+    ASSERT_TRUE(res[i].ok()) << i;
+    EXPECT_EQ((*res[i])[0].score, static_cast<float>(100 + i));
+  }
+  EXPECT_EQ(fake.sizes.front(), 4);  // the first batch was full at once, not after the delay
+  (*b)->Stop();
+  const auto after = (*b)->ProcessAll(ptrs);
+  EXPECT_EQ(after[0].status().code(), StatusCode::kUnavailable);
+}
+
 TEST(PhotoBatcher, SeveralWorkersRunBatchesAtOnce) {
   std::atomic<int> inside{0}, max_inside{0};
   BatcherOptions o;

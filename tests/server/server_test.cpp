@@ -198,6 +198,43 @@ TEST_F(ServerTest, VerifyTwoPhotosAsMultipart) {
   EXPECT_NE(r->body.find("'b'"), std::string::npos);
 }
 
+// Several photos in one request: each gets what /v1/faces gives it, a bad one its own error.
+TEST_F(ServerTest, BatchRequestAnswersEveryPhoto) {
+  ServerConfig c = BaseConfig(dir_);
+  c.max_batch_photos = 5;
+  StartServer(c);
+  auto cli = Client();
+  const std::vector<std::string> names = {"sample1.jpg", "sample4.jpg", "samples.jpg"};
+  httplib::MultipartFormDataItems items;
+  std::vector<size_t> expected;
+  for (const auto& n : names) {
+    const std::string bytes = ReadFile(Sample(n));
+    items.push_back({"photo", bytes, n, "image/jpeg"});
+    auto r = cli.Post("/v1/faces", Auth(), bytes, "image/jpeg");
+    ASSERT_TRUE(r && r->status == 200);
+    expected.push_back(json::parse(r->body)["faces"].size());
+  }
+  items.push_back({"photo", "not an image", "junk.bin", "application/octet-stream"});
+  auto r = cli.Post("/v1/faces/batch", Auth(), items);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  ASSERT_EQ(j["results"].size(), 4u);
+  for (size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(j["results"][i]["name"], names[i]);
+    ASSERT_TRUE(j["results"][i].contains("faces")) << j["results"][i].dump();
+    EXPECT_EQ(j["results"][i]["faces"].size(), expected[i]);
+  }
+  EXPECT_EQ(j["results"][3]["error"]["code"], "Unsupported");
+  EXPECT_NE(j["results"][3]["error"]["message"].get<std::string>().find("junk.bin"), std::string::npos);
+  // Over max_batch_photos: 413, nothing processed.
+  for (int k = 0; k < 2; ++k) items.push_back(items[0]);
+  r = cli.Post("/v1/faces/batch", Auth(), items);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(r->body.find("max_batch_photos"), std::string::npos);
+}
+
 TEST_F(ServerTest, BadImagesGetClearErrors) {
   ServerConfig c = BaseConfig(dir_);
   const std::string photo = ReadFile(Sample("sample1.jpg"));
