@@ -205,6 +205,7 @@ int BenchServer(const Args& args) {
     PrintBenchServerUsage();
     return 2;
   }
+  const std::string load_before = LoadAverage();
   // Photos: the JPEG bytes, as a client would send them.
   std::vector<std::vector<uint8_t>> bodies;
   std::vector<std::string> names;
@@ -333,7 +334,8 @@ int BenchServer(const Args& args) {
   for (const Row& r : rows) (r.system == "facekit" ? best_fk : best_peer) = std::max(r.system == "facekit" ? best_fk : best_peer, r.load.faces_per_s);
 
   json report;
-  report["machine"] = {{"cpu", CpuModel()}, {"cores", std::thread::hardware_concurrency()}, {"load_average", LoadAverage()}};
+  report["machine"] = {{"cpu", CpuModel()}, {"cores", std::thread::hardware_concurrency()}, {"load_average_before", load_before},
+                       {"load_average_after", LoadAverage()}};
   report["device"] = device_desc;
   report["server"] = engine_desc;
   report["photos"] = {{"dir", images}, {"count", bodies.size()}};
@@ -364,7 +366,8 @@ int BenchServer(const Args& args) {
   for (const auto& a : args) md << " " << a;
   md << "`\n\n"
      << "- Machine: " << CpuModel() << ", " << std::thread::hardware_concurrency() << " cores (load average before: "
-     << report["machine"]["load_average"].get<std::string>() << ")"
+     << load_before << "; after, with this run's own load: " << report["machine"]["load_average_after"].get<std::string>()
+     << ")"
      << (gpu ? ", GPU: " + (report["gpu"].contains("gpus") && !report["gpu"]["gpus"].empty()
                                    ? report["gpu"]["gpus"][0]["name"].get<std::string>()
                                    : std::string("?"))
