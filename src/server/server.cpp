@@ -19,6 +19,7 @@
 
 #include "facekit/gallery.h"
 #include "facekit/image.h"
+#include "pipeline/face_json.h"
 #include "server/api_keys.h"
 #include "server/gpu_monitor.h"
 
@@ -30,6 +31,7 @@ namespace fk::server {
 namespace {
 
 using json = nlohmann::json;
+using pipeline::FaceToJson;
 using Clock = std::chrono::steady_clock;
 
 // ---- config -------------------------------------------------------------------------------
@@ -86,70 +88,6 @@ void SendError(httplib::Response& res, int code, const Status& st) {
   if (code == 429 || code == 503) res.set_header("Retry-After", "1");
 }
 void SendError(httplib::Response& res, const Status& st) { SendError(res, HttpCode(st.code()), st); }
-
-std::string Base64(std::span<const uint8_t> in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t v = (in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    const uint32_t v = in[i] << 16;
-    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    const uint32_t v = (in[i] << 16) | (in[i + 1] << 8);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
-  }
-  return out;
-}
-
-Result<std::vector<uint8_t>> Unbase64(const std::string& s) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  std::vector<uint8_t> out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : s) {
-    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-    const int v = val(c);
-    if (v < 0) return InvalidArgument("template: not base64");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<uint8_t>(acc >> bits));
-    }
-  }
-  return out;
-}
-
-json FaceJson(const Face& f, bool with_template) {
-  json j;
-  j["box"] = {f.box.x0, f.box.y0, f.box.x1, f.box.y1};
-  j["score"] = f.score;
-  json lm = json::array();
-  for (const auto& p : f.landmarks) lm.push_back({p.x, p.y});
-  j["landmarks"] = lm;
-  j["landmark_source"] = f.landmark_source;
-  j["pose"] = {{"yaw", f.pose.yaw}, {"pitch", f.pose.pitch}, {"roll", f.pose.roll}};
-  j["quality"] = {{"score", f.quality.score}, {"size", f.quality.size}, {"blur", f.quality.blur},
-                  {"pose", f.quality.pose}, {"exposure", f.quality.exposure}};
-  if (with_template && !f.templ.empty()) {
-    const std::vector<uint8_t> bytes = f.templ.Serialize();
-    j["template"] = {{"model", f.templ.model}, {"model_version", f.templ.model_version},
-                     {"flip_tta", f.templ.flip_tta}, {"dim", f.templ.data.size()}, {"base64", Base64(bytes)}};
-  }
-  return j;
-}
 
 const Face* Largest(const std::vector<Face>& faces) {
   const Face* best = nullptr;
@@ -483,7 +421,7 @@ void Server::Impl::Routes() {
       if (!faces.ok()) return SendError(res, faces.status()), 0;
       const bool templates = req.get_param_value("templates") != "0";
       json arr = json::array();
-      for (const Face& f : *faces) arr.push_back(FaceJson(f, templates));
+      for (const Face& f : *faces) arr.push_back(FaceToJson(f, templates ? pipeline::TemplateJson::kBase64 : pipeline::TemplateJson::kNone));
       SendJson(res, 200, {{"faces", arr},
                           {"image", {{"width", photo->source_width()}, {"height", photo->source_height()}}}});
       return static_cast<int>(faces->size());
@@ -544,7 +482,7 @@ void Server::Impl::Routes() {
             st = fr.status();
           } else {
             json arr = json::array();
-            for (const Face& f : *fr) arr.push_back(FaceJson(f, templates));
+            for (const Face& f : *fr) arr.push_back(FaceToJson(f, templates ? pipeline::TemplateJson::kBase64 : pipeline::TemplateJson::kNone));
             nfaces += static_cast<int>(fr->size());
             r["faces"] = arr;
             r["image"] = {{"width", detected[i]->value().source_width()},
@@ -587,7 +525,7 @@ void Server::Impl::Routes() {
           return SendError(res, InvalidArgument("send JSON {\"a\": TEMPLATE_BASE64, \"b\": TEMPLATE_BASE64} or a "
                                                 "multipart form with images 'a' and 'b'")), 0;
         for (int k = 0; k < 2; ++k) {
-          auto bytes = Unbase64(j[k == 0 ? "a" : "b"].get<std::string>());
+          auto bytes = pipeline::Base64Decode(j[k == 0 ? "a" : "b"].get<std::string>());
           if (!bytes.ok()) return SendError(res, bytes.status()), 0;
           auto tt = FaceTemplate::Deserialize(*bytes);
           if (!tt.ok()) return SendError(res, tt.status().WithContext(k == 0 ? "template a" : "template b")), 0;
@@ -630,7 +568,7 @@ void Server::Impl::Routes() {
       json arr = json::array();
       const GalleryInfo info = (*g)->info();
       for (const Face& f : *faces) {
-        json jf = FaceJson(f, false);
+        json jf = FaceToJson(f, pipeline::TemplateJson::kNone);
         auto m = (*g)->Identify(f.templ.data, ModelTag{f.templ.model, info.model_version}, k);
         if (!m.ok()) return SendError(res, m.status()), 0;
         json ms = json::array();
@@ -668,7 +606,7 @@ void Server::Impl::Routes() {
                 auto ids = (*g)->Enroll(req.matches[2], ModelTag{f->templ.model, info.model_version}, {in}, eo);
                 if (!ids.ok()) return SendError(res, ids.status()), 0;
                 SendJson(res, 201, {{"gallery", req.matches[1]}, {"subject", req.matches[2]},
-                                    {"template_ids", *ids}, {"face", FaceJson(*f, false)}});
+                                    {"template_ids", *ids}, {"face", FaceToJson(*f, pipeline::TemplateJson::kNone)}});
                 return 1;
               });
             });

@@ -23,6 +23,7 @@
 #include "facekit/device.h"
 #include "facekit/face.h"
 #include "facekit/image.h"
+#include "pipeline/face_json.h"
 #include "tools/commands.h"
 #include "vision/draw.h"
 
@@ -140,25 +141,7 @@ class Progress {
 };
 
 json FaceJson(const Face& f, bool with_template) {
-  json j;
-  j["box"] = {f.box.x0, f.box.y0, f.box.x1, f.box.y1};
-  j["score"] = f.score;
-  json lm = json::array();
-  for (const auto& p : f.landmarks) lm.push_back({p.x, p.y});
-  j["landmarks"] = lm;
-  j["landmark_source"] = f.landmark_source;
-  if (!f.landmark_source.empty() && f.mesh_score > 0) j["mesh_score"] = f.mesh_score;
-  j["pose"] = {{"yaw", f.pose.yaw}, {"pitch", f.pose.pitch}, {"roll", f.pose.roll}};
-  j["quality"] = {{"score", f.quality.score},
-                  {"size", f.quality.size},
-                  {"blur", f.quality.blur},
-                  {"pose", f.quality.pose},
-                  {"exposure", f.quality.exposure}};
-  if (with_template && !f.templ.empty()) {
-    j["template"] = {{"model", f.templ.model}, {"model_version", f.templ.model_version},
-                     {"flip_tta", f.templ.flip_tta}, {"dim", f.templ.data.size()}, {"data", f.templ.data}};
-  }
-  return j;
+  return pipeline::FaceToJson(f, with_template ? pipeline::TemplateJson::kFloats : pipeline::TemplateJson::kNone);
 }
 
 void DrawFaces(Image& img, const std::vector<Face>& faces) {

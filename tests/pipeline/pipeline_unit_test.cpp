@@ -402,3 +402,37 @@ TEST(Calibration, CommittedTablesCoverEveryTier) {
 
 }  // namespace
 }  // namespace fk
+
+#include "pipeline/face_json.h"
+
+namespace fk::pipeline {
+namespace {
+
+TEST(FaceJson, Base64MatchesRfc4648AndRoundTrips) {
+  const std::pair<std::string, std::string> vectors[] = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, enc] : vectors) {
+    const std::vector<uint8_t> bytes(plain.begin(), plain.end());
+    EXPECT_EQ(Base64Encode(bytes), enc);
+    auto back = Base64Decode(enc);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, bytes);
+  }
+  EXPECT_EQ(Base64Decode("Zm9v!").status().code(), StatusCode::kInvalidArgument);
+  // A template survives the trip through its JSON form.
+  Face f;
+  f.templ.model = "mobileface";
+  f.templ.data = {0.6f, 0.8f};
+  const auto j = FaceToJson(f, TemplateJson::kBase64);
+  auto bytes = Base64Decode(j["template"]["base64"].get<std::string>());
+  ASSERT_TRUE(bytes.ok());
+  auto t = FaceTemplate::Deserialize(*bytes);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->model, "mobileface");
+  EXPECT_EQ(t->data, f.templ.data);
+  EXPECT_FALSE(FaceToJson(f, TemplateJson::kNone).contains("template"));
+  EXPECT_EQ(FaceToJson(f, TemplateJson::kFloats)["template"]["data"].size(), 2u);
+}
+
+}  // namespace
+}  // namespace fk::pipeline

@@ -16,14 +16,12 @@
 //    "per_photo": [{"file", "faces", "ms"}...]}
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-import * as tf from '@tensorflow/tfjs-core';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import jpeg from 'jpeg-js';
 
-const require = createRequire(import.meta.url);
+import { createHuman } from './human_setup.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..', '..');
 
@@ -48,33 +46,6 @@ function fail(msg) {
   process.exit(1);
 }
 
-// file:// URLs -> an IOHandler reading model.json and its weight shards with fs (Human
-// calls tf.loadGraphModel(url); without tfjs-node nothing else handles file://).
-function fileRouter(url) {
-  if (typeof url !== 'string' || !url.startsWith('file://')) return null;
-  const jsonPath = url.slice('file://'.length);
-  return {
-    async load() {
-      if (!fs.existsSync(jsonPath)) throw new Error(`model file not found: ${jsonPath}`);
-      const modelJSON = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
-      const dir = path.dirname(jsonPath);
-      const specs = [];
-      const buffers = [];
-      for (const group of modelJSON.weightsManifest) {
-        specs.push(...group.weights);
-        for (const p of group.paths) buffers.push(fs.readFileSync(path.join(dir, p)));
-      }
-      const weightData = new Uint8Array(buffers.reduce((n, b) => n + b.length, 0));
-      let off = 0;
-      for (const b of buffers) { weightData.set(b, off); off += b.length; }
-      return {
-        modelTopology: modelJSON.modelTopology, format: modelJSON.format, generatedBy: modelJSON.generatedBy,
-        convertedBy: modelJSON.convertedBy, signature: modelJSON.signature,
-        userDefinedMetadata: modelJSON.userDefinedMetadata, weightSpecs: specs, weightData: weightData.buffer,
-      };
-    },
-  };
-}
 
 // Binary PPM (P6, maxval 255), as written by `facekit eval speed` from its own decode.
 function readPpm(buf, file) {
@@ -107,38 +78,12 @@ async function main() {
     if (!/\.(jpe?g|ppm)$/i.test(p)) fail(`${p}: only JPEG (jpeg-js) and binary PPM photos are supported by this peer`);
   if (!fs.existsSync(path.join(modelsDir, 'faceres.json'))) fail(`Human models not found in ${modelsDir} (run scripts/fetch_models.sh)`);
 
-  tf.io.registerLoadRouter(fileRouter);
-  const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'));
-  setWasmPaths(distDir + path.sep);
-  tf.env().set('WASM_HAS_SIMD_SUPPORT', true);
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threads > 1);
-
-  // The package's "exports" map names its subpaths without "./", so Node refuses
-  // '@vladmandic/human/dist/human.node-wasm': load the file by path from the dist folder.
-  const humanDist = path.dirname(require.resolve('@vladmandic/human'));
-  const { Human } = require(path.join(humanDist, 'human.node-wasm.js'));
-  const off = { enabled: false };
-  const human = new Human({
-    backend: 'wasm',
-    wasmPath: distDir + path.sep,
-    modelBasePath: `file://${modelsDir}/`,
-    debug: false,
-    async: true,
-    warmup: 'none',
-    cacheSensitivity: 0,  // every photo is processed in full (no frame-to-frame caching)
-    filter: { enabled: false },
-    face: {
-      enabled: true,
-      detector: { modelPath: 'blazeface.json', maxDetected: maxFaces, minConfidence: 0.5, iouThreshold: 0.3, rotation: true, return: false },
-      mesh: { enabled: true, modelPath: 'facemesh.json' },
-      iris: { enabled: false }, emotion: { enabled: false }, antispoof: { enabled: false },
-      liveness: { enabled: false }, attention: { enabled: false }, gear: { enabled: false },
-      description: { enabled: true, modelPath: 'faceres.json' },
-    },
-    body: off, hand: off, object: off, gesture: off, segmentation: off,
-  });
-  await human.load();
-  if (human.tf.getBackend() !== 'wasm') fail(`Human selected backend '${human.tf.getBackend()}', not wasm`);
+  let human;
+  try {
+    human = await createHuman({ modelsDir, threads, maxFaces });
+  } catch (e) {
+    fail(e.message);
+  }
 
   const t0 = process.hrtime.bigint();
   const images = photos.map((p) => decode(p));

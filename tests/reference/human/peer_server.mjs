@@ -33,14 +33,12 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-import * as tf from '@tensorflow/tfjs-core';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import jpeg from 'jpeg-js';
 
-const require = createRequire(import.meta.url);
+import { createHuman } from './human_setup.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..', '..');
 
@@ -81,67 +79,7 @@ function resolveModels() {
 }
 const modelsDir = resolveModels();
 
-// file:// URLs -> an IOHandler reading model.json and its weight shards with fs (same as
-// human_speed.mjs: without tfjs-node nothing else handles file://).
-function fileRouter(url) {
-  if (typeof url !== 'string' || !url.startsWith('file://')) return null;
-  const jsonPath = url.slice('file://'.length);
-  return {
-    async load() {
-      if (!fs.existsSync(jsonPath)) throw new Error(`model file not found: ${jsonPath}`);
-      const modelJSON = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
-      const dir = path.dirname(jsonPath);
-      const specs = [];
-      const buffers = [];
-      for (const group of modelJSON.weightsManifest) {
-        specs.push(...group.weights);
-        for (const p of group.paths) buffers.push(fs.readFileSync(path.join(dir, p)));
-      }
-      const weightData = new Uint8Array(buffers.reduce((n, b) => n + b.length, 0));
-      let off = 0;
-      for (const b of buffers) { weightData.set(b, off); off += b.length; }
-      return {
-        modelTopology: modelJSON.modelTopology, format: modelJSON.format, generatedBy: modelJSON.generatedBy,
-        convertedBy: modelJSON.convertedBy, signature: modelJSON.signature,
-        userDefinedMetadata: modelJSON.userDefinedMetadata, weightSpecs: specs, weightData: weightData.buffer,
-      };
-    },
-  };
-}
 
-// ---- Human, configured exactly as human_speed.mjs -------------------------------------
-async function createHuman() {
-  tf.io.registerLoadRouter(fileRouter);
-  const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'));
-  setWasmPaths(distDir + path.sep);
-  tf.env().set('WASM_HAS_SIMD_SUPPORT', true);
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threads > 1);
-  const humanDist = path.dirname(require.resolve('@vladmandic/human'));
-  const { Human } = require(path.join(humanDist, 'human.node-wasm.js'));
-  const off = { enabled: false };
-  const human = new Human({
-    backend: 'wasm',
-    wasmPath: distDir + path.sep,
-    modelBasePath: `file://${modelsDir}/`,
-    debug: false,
-    async: true,
-    warmup: 'none',
-    cacheSensitivity: 0,  // every request is processed in full (no frame-to-frame caching)
-    filter: { enabled: false },
-    face: {
-      enabled: true,
-      detector: { modelPath: 'blazeface.json', maxDetected: maxFaces, minConfidence: 0.5, iouThreshold: 0.3, rotation: true, return: false },
-      mesh: { enabled: true, modelPath: 'facemesh.json' },
-      iris: { enabled: false }, emotion: { enabled: false }, antispoof: { enabled: false },
-      liveness: { enabled: false }, attention: { enabled: false }, gear: { enabled: false },
-      description: { enabled: true, modelPath: 'faceres.json' },
-    },
-    body: off, hand: off, object: off, gesture: off, segmentation: off,
-  });
-  await human.load();
-  if (human.tf.getBackend() !== 'wasm') fail(`Human selected backend '${human.tf.getBackend()}', not wasm`);
-  return human;
-}
 
 class HttpError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -182,7 +120,12 @@ async function detectFaces(human, img) {
 
 // ---- the service --------------------------------------------------------------------
 async function main() {
-  const human = await createHuman();
+  let human;
+  try {
+    human = await createHuman({ modelsDir, threads, maxFaces });  // the same setup as human_speed.mjs
+  } catch (e) {
+    fail(e.message);
+  }
 
   // Warm-up (kernels compiled, weights uploaded) before announcing readiness.
   const warm = flags['--warmup'] ? decodeJpeg(fs.readFileSync(flags['--warmup']))
