@@ -80,7 +80,9 @@ int HttpCode(StatusCode c) {
 
 void SendJson(httplib::Response& res, int code, const json& j) {
   res.status = code;
-  res.set_content(j.dump(), "application/json");
+  // Invalid UTF-8 (a file name or subject id from the request echoed back) is replaced, not
+  // thrown on.
+  res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void SendError(httplib::Response& res, int code, const Status& st) {

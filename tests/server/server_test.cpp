@@ -215,11 +215,12 @@ TEST_F(ServerTest, BatchRequestAnswersEveryPhoto) {
     expected.push_back(json::parse(r->body)["faces"].size());
   }
   items.push_back({"photo", "not an image", "junk.bin", "application/octet-stream"});
+  items.push_back({"photo", "also not an image", "bad\xff\xfename.jpg", "image/jpeg"});  // not UTF-8
   auto r = cli.Post("/v1/faces/batch", Auth(), items);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   const json j = json::parse(r->body);
-  ASSERT_EQ(j["results"].size(), 4u);
+  ASSERT_EQ(j["results"].size(), 5u);
   for (size_t i = 0; i < names.size(); ++i) {
     EXPECT_EQ(j["results"][i]["name"], names[i]);
     ASSERT_TRUE(j["results"][i].contains("faces")) << j["results"][i].dump();
@@ -227,8 +228,9 @@ TEST_F(ServerTest, BatchRequestAnswersEveryPhoto) {
   }
   EXPECT_EQ(j["results"][3]["error"]["code"], "Unsupported");
   EXPECT_NE(j["results"][3]["error"]["message"].get<std::string>().find("junk.bin"), std::string::npos);
+  EXPECT_EQ(j["results"][4]["error"]["code"], "Unsupported");  // answered, the name's bad bytes replaced
   // Over max_batch_photos: 413, nothing processed.
-  for (int k = 0; k < 2; ++k) items.push_back(items[0]);
+  for (int k = 0; k < 1; ++k) items.push_back(items[0]);
   r = cli.Post("/v1/faces/batch", Auth(), items);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
