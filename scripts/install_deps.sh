@@ -37,7 +37,19 @@ for dir in "$ROOT"/tests/reference "$ROOT"/tests/reference/onnx "$ROOT"/tests/re
     lock="$dir/package-lock.json"
     if [[ ! -f "$stamp" || "$lock" -nt "$stamp" ]]; then
       echo "install_deps: npm ci in ${dir#$ROOT/}" >&2
-      (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) && touch "$stamp"
+      # --prefer-offline: packages already in npm's cache are not fetched again; a registry
+      # hiccup (seen: EIDLETIMEOUT) is retried twice before it fails the install.
+      ok=0
+      for attempt in 1 2 3; do
+        if (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts --loglevel=error); then
+          ok=1
+          break
+        fi
+        echo "install_deps: npm ci in ${dir#$ROOT/} failed (attempt $attempt of 3)" >&2
+        sleep $((attempt * 10))
+      done
+      [[ $ok == 1 ]] || { echo "install_deps: npm ci in ${dir#$ROOT/} failed 3 times (network?)" >&2; exit 1; }
+      touch "$stamp"
     fi
   fi
 done
