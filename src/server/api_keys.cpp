@@ -87,6 +87,14 @@ Result<ApiKeys> ApiKeys::FromJson(const std::string& json_text, const std::strin
     } else {
       return InvalidArgument(where + ": needs \"key_sha256\" (or \"key\")");
     }
+    if (e.contains("max_concurrent")) {
+      if (!e["max_concurrent"].is_number_integer() || e["max_concurrent"].get<int>() < 1)
+        return InvalidArgument(where + ": \"max_concurrent\" must be an integer >= 1 (this user's own concurrency limit)");
+      en.max_concurrent = e["max_concurrent"].get<int>();
+    }
+    for (auto it = e.begin(); it != e.end(); ++it)
+      if (it.key() != "user" && it.key() != "key" && it.key() != "key_sha256" && it.key() != "max_concurrent")
+        return InvalidArgument(where + ": unknown key '" + it.key() + "' (known: user, key_sha256, key, max_concurrent)");
     if (!seen.insert(en.digest).second) return InvalidArgument(where + ": the same key is listed twice");
     keys.entries_.push_back(std::move(en));
   }
@@ -102,7 +110,7 @@ Result<ApiKeys> ApiKeys::Load(const std::string& path) {
   return FromJson(ss.str(), path);
 }
 
-std::optional<std::string> ApiKeys::Lookup(const std::string& key) const {
+std::optional<ApiKeys::Identity> ApiKeys::Identify(const std::string& key) const {
   if (key.empty()) return std::nullopt;
   const auto d = Sha256(key);
   const Entry* found = nullptr;
@@ -113,7 +121,13 @@ std::optional<std::string> ApiKeys::Lookup(const std::string& key) const {
     if (diff == 0 && !found) found = &e;
   }
   if (!found) return std::nullopt;
-  return found->user;
+  return Identity{found->user, found->max_concurrent};
+}
+
+std::optional<std::string> ApiKeys::Lookup(const std::string& key) const {
+  auto id = Identify(key);
+  if (!id) return std::nullopt;
+  return id->user;
 }
 
 std::string KeyFromHeaders(const std::string& x_api_key, const std::string& authorization) {

@@ -3,7 +3,8 @@
 //
 // Keys file (JSON; docs/server.md):
 //   {"keys": [{"user": "alice", "key_sha256": "<64 hex>"},     // preferred: only the hash
-//             {"user": "bob",   "key": "<plain key>"}]}         // accepted, for tests/dev
+//             {"user": "bob",   "key": "<plain key>"},         // accepted, for tests/dev
+//             {"user": "batch", "key_sha256": "...", "max_concurrent": 32}]}  // own per-user limit
 // `facekit serve --new-key USER` prints a fresh random key and the line to put in the file.
 // Clients send the key as `X-API-Key: KEY` or `Authorization: Bearer KEY`.
 //
@@ -27,8 +28,13 @@ class ApiKeys {
   static Result<ApiKeys> Load(const std::string& path);
   static Result<ApiKeys> FromJson(const std::string& json_text, const std::string& source = "<keys>");
 
+  struct Identity {
+    std::string user;
+    int max_concurrent = 0;  // this key's own per-user limit; 0 = limits.max_per_user
+  };
   // The user of `key`, or nullopt. Compares SHA-256 digests in constant time.
   std::optional<std::string> Lookup(const std::string& key) const;
+  std::optional<Identity> Identify(const std::string& key) const;
   size_t size() const { return entries_.size(); }
 
   // 32 random bytes from the OS as 64 hex characters (std::random_device).
@@ -38,6 +44,7 @@ class ApiKeys {
  private:
   struct Entry {
     std::string user;
+    int max_concurrent = 0;
     std::array<uint8_t, 32> digest{};
   };
   std::vector<Entry> entries_;

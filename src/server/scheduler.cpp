@@ -40,7 +40,7 @@ void JobScheduler::Slot::Release() {
   }
 }
 
-Result<JobScheduler::Slot> JobScheduler::Acquire(const std::string& user) {
+Result<JobScheduler::Slot> JobScheduler::Acquire(const std::string& user, int user_limit) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   std::unique_lock<std::mutex> lock(mu_);
@@ -49,6 +49,7 @@ Result<JobScheduler::Slot> JobScheduler::Acquire(const std::string& user) {
     return Unavailable("the server is shutting down; retry on another instance or later");
   }
   UserState& u = users_[user];
+  u.limit = user_limit;
   Slot slot;
   slot.user_ = user;
   // Fast path: a free slot and nobody of this user ahead in the queue (FIFO per user).
@@ -69,8 +70,9 @@ Result<JobScheduler::Slot> JobScheduler::Acquire(const std::string& user) {
   if (static_cast<int>(u.waiting.size()) >= limits_.max_queue_per_user) {
     ++rejected_full_;
     return ResourceExhausted("too many jobs of this user: " + std::to_string(u.running) + " running, " +
-                             std::to_string(u.waiting.size()) + " queued (limits.max_per_user = " +
-                             std::to_string(limits_.max_per_user) + ", limits.max_queue_per_user = " +
+                             std::to_string(u.waiting.size()) + " queued (per-user limit " +
+                             std::to_string(UserLimit(u)) + (u.limit > 0 ? " from the API key" : " = limits.max_per_user") +
+                             ", limits.max_queue_per_user = " +
                              std::to_string(limits_.max_queue_per_user) + "); retry later");
   }
   auto w = std::make_shared<Waiter>();

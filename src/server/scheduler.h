@@ -79,9 +79,10 @@ class JobScheduler {
     double waited_ms_ = 0;
   };
 
-  // Blocks until `user`'s job may run (see the policy above). Errors: ResourceExhausted
+  // Blocks until `user`'s job may run (see the policy above). `user_limit` > 0 replaces
+  // limits.max_per_user for this user (an API key's own limit). Errors: ResourceExhausted
   // (queue full), Unavailable (waited too long, or shutting down).
-  Result<Slot> Acquire(const std::string& user);
+  Result<Slot> Acquire(const std::string& user, int user_limit = 0);
 
   // Refuses new jobs and wakes every waiting one with Unavailable; running jobs keep their
   // slots. WaitIdle() then blocks until they have finished (or `timeout` passed; false).
@@ -100,12 +101,14 @@ class JobScheduler {
   };
   struct UserState {
     int running = 0;
+    int limit = 0;  // 0: limits.max_per_user
     std::deque<std::shared_ptr<Waiter>> waiting;
   };
 
   void ReleaseSlot(const std::string& user);
   void Dispatch();  // requires mu_ held
-  bool CanRun(const UserState& u) const { return running_ < limits_.max_concurrent && u.running < limits_.max_per_user; }
+  int UserLimit(const UserState& u) const { return u.limit > 0 ? u.limit : limits_.max_per_user; }
+  bool CanRun(const UserState& u) const { return running_ < limits_.max_concurrent && u.running < UserLimit(u); }
 
   const SchedulerLimits limits_;
   mutable std::mutex mu_;

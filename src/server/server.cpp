@@ -240,9 +240,9 @@ struct Server::Impl {
     }
   }
 
-  // Who is asking: the key's user, or an error already written to `res`.
-  std::optional<std::string> Authenticate(const httplib::Request& req, httplib::Response& res) {
-    if (cfg.auth == "none") return std::string("anonymous");
+  // Who is asking: the key's user (and its own limit), or an error already written to `res`.
+  std::optional<ApiKeys::Identity> Authenticate(const httplib::Request& req, httplib::Response& res) {
+    if (cfg.auth == "none") return ApiKeys::Identity{"anonymous", 0};
     const std::string key = KeyFromHeaders(req.get_header_value("X-API-Key"), req.get_header_value("Authorization"));
     if (key.empty()) {
       SendJson(res, 401, {{"error", {{"code", "Unauthenticated"},
@@ -251,7 +251,7 @@ struct Server::Impl {
       res.set_header("WWW-Authenticate", "Bearer");
       return std::nullopt;
     }
-    auto user = keys->Lookup(key);
+    auto user = keys->Identify(key);
     if (!user) {
       SendJson(res, 401, {{"error", {{"code", "Unauthenticated"}, {"message", "unknown API key"}}}});
       res.set_header("WWW-Authenticate", "Bearer");
@@ -297,7 +297,7 @@ struct Server::Impl {
       Record(401, 0, 0);
       return;
     }
-    auto slot = scheduler->Acquire(*user);
+    auto slot = scheduler->Acquire(user->user, user->max_concurrent);
     if (!slot.ok()) {
       SendError(res, slot.status());
       Record(res.status, 0, 0);

@@ -43,6 +43,21 @@ TEST(ApiKeys, MalformedFilesNameTheEntry) {
   EXPECT_EQ(ApiKeys::Load("/nonexistent/keys.json").status().code(), StatusCode::kNotFound);
 }
 
+TEST(ApiKeys, PerKeyConcurrencyLimit) {
+  auto keys = ApiKeys::FromJson(R"({"keys": [{"user": "batch", "key": "batch-key-0123456789", "max_concurrent": 32},
+                                             {"user": "web", "key": "web-key-0123456789ab"}]})");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  auto b = keys->Identify("batch-key-0123456789");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->user, "batch");
+  EXPECT_EQ(b->max_concurrent, 32);
+  EXPECT_EQ(keys->Identify("web-key-0123456789ab")->max_concurrent, 0);  // the server's default
+  auto bad = ApiKeys::FromJson(R"({"keys": [{"user": "a", "key": "0123456789abcdef0", "max_concurrent": 0}]})");
+  EXPECT_NE(bad.status().message().find("max_concurrent"), std::string::npos);
+  bad = ApiKeys::FromJson(R"({"keys": [{"user": "a", "key": "0123456789abcdef0", "limit": 3}]})");
+  EXPECT_NE(bad.status().message().find("unknown key 'limit'"), std::string::npos);
+}
+
 TEST(ApiKeys, KeyFromHeaders) {
   EXPECT_EQ(KeyFromHeaders("k1", "Bearer k2"), "k1");
   EXPECT_EQ(KeyFromHeaders("", "Bearer k2"), "k2");

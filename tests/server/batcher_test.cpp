@@ -177,7 +177,7 @@ TEST(PhotoBatcher, ProcessAllQueuesEveryItemTogether) {
   fake.work = 2ms;
   BatcherOptions o;
   o.max_batch = 4;
-  o.max_delay = 50ms;
+  o.max_delay = 500ms;  // long: the lone caller must not start a batch of its own before ProcessAll queues
   auto b = PhotoBatcher::Create([&](std::span<const Image* const> p) { return fake(p); }, o);
   ASSERT_TRUE(b.ok());
   std::vector<Image> imgs;

@@ -56,7 +56,7 @@ TEST(JobScheduler, NeverExceedsGlobalOrPerUserLimits) {
         while (r > m && !max_running.compare_exchange_weak(m, r)) {}
         m = max_per_user.load();
         while (pu > m && !max_per_user.compare_exchange_weak(m, pu)) {}
-        std::this_thread::sleep_for(200us);
+        std::this_thread::sleep_for(2ms);  // long enough for jobs to overlap, even under TSan
         --per_user[u];
         --running;
         ++done;
@@ -183,6 +183,24 @@ TEST(JobScheduler, ShutdownWakesWaitersAndRefusesNewJobs) {
   });
   EXPECT_TRUE(s.WaitIdle(10s));
   releaser.join();
+}
+
+// A key's own limit replaces max_per_user for that user only.
+TEST(JobScheduler, PerUserLimitOverride) {
+  JobScheduler s(Limits(8, 1, 100, 100, 40));
+  std::vector<JobScheduler::Slot> held;
+  for (int i = 0; i < 3; ++i) {
+    auto a = s.Acquire("batch", /*user_limit=*/3);
+    ASSERT_TRUE(a.ok()) << i;
+    held.push_back(std::move(*a));
+  }
+  auto fourth = s.Acquire("batch", 3);  // over its own limit: waits, then times out
+  EXPECT_EQ(fourth.status().code(), StatusCode::kUnavailable);
+  auto bob = s.Acquire("bob");
+  ASSERT_TRUE(bob.ok());
+  auto bob2 = s.Acquire("bob");  // the default limit (1) still applies to others
+  EXPECT_EQ(bob2.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(s.Stats().running, 4);
 }
 
 TEST(JobScheduler, SlotMoveKeepsOneRelease) {
