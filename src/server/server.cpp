@@ -326,6 +326,7 @@ struct Server::Impl {
 
   void Routes();
   json StatusJson();
+  static std::string MetricsText(const json& status);
   bool finished = false;
 };
 
@@ -412,6 +413,13 @@ void Server::Impl::Routes() {
   http.Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authenticate(req, res)) return;
     SendJson(res, 200, StatusJson());
+  });
+
+  // Prometheus text format (version 0.0.4): the counters and gauges of /status, for scraping.
+  http.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authenticate(req, res)) return;
+    res.status = 200;
+    res.set_content(MetricsText(StatusJson()), "text/plain; version=0.0.4");
   });
 
   // Every face of a photo: box, score, landmarks, pose, quality, template.
@@ -688,6 +696,57 @@ json Server::Impl::StatusJson() {
     j["galleries_open"] = gs;
   }
   return j;
+}
+
+// Every number is taken from StatusJson(), so /metrics and /status cannot disagree.
+std::string Server::Impl::MetricsText(const json& j) {
+  std::ostringstream o;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  };
+  auto num = [](const json& v) { return v.is_number() ? v.get<double>() : 0.0; };
+  metric("facekit_uptime_seconds", "gauge", "Seconds since the server started.");
+  o << "facekit_uptime_seconds " << num(j["uptime_s"]) << "\n";
+  metric("facekit_requests_total", "counter", "Finished requests by HTTP status.");
+  for (auto it = j["requests"]["by_status"].begin(); it != j["requests"]["by_status"].end(); ++it)
+    o << "facekit_requests_total{status=\"" << it.key() << "\"} " << num(it.value()) << "\n";
+  metric("facekit_photos_total", "counter", "Photos answered with 200.");
+  o << "facekit_photos_total " << num(j["requests"]["photos"]) << "\n";
+  metric("facekit_faces_total", "counter", "Faces returned.");
+  o << "facekit_faces_total " << num(j["requests"]["faces"]) << "\n";
+  metric("facekit_request_latency_ms", "summary", "Latency of recent successful requests (last 4096).");
+  for (const char* q : {"p50", "p90", "p99"})
+    o << "facekit_request_latency_ms{quantile=\"0." << (q + 1) << "\"} " << num(j["requests"]["latency_ms"][q]) << "\n";
+  const json& jobs = j["jobs"];
+  metric("facekit_jobs_running", "gauge", "Jobs holding a slot.");
+  o << "facekit_jobs_running " << num(jobs["running"]) << "\n";
+  metric("facekit_jobs_queued", "gauge", "Jobs waiting for a slot.");
+  o << "facekit_jobs_queued " << num(jobs["queued"]) << "\n";
+  metric("facekit_jobs_admitted_total", "counter", "Jobs that got a slot.");
+  o << "facekit_jobs_admitted_total " << num(jobs["admitted"]) << "\n";
+  metric("facekit_jobs_rejected_total", "counter", "Jobs refused: queue full (429), waited too long (503), shutting down.");
+  o << "facekit_jobs_rejected_total{reason=\"queue_full\"} " << num(jobs["rejected_queue_full"]) << "\n"
+    << "facekit_jobs_rejected_total{reason=\"timeout\"} " << num(jobs["timed_out"]) << "\n"
+    << "facekit_jobs_rejected_total{reason=\"shutdown\"} " << num(jobs["refused_shutdown"]) << "\n";
+  const json& b = j["batching"];
+  metric("facekit_batches_total", "counter", "Pipeline batch calls.");
+  o << "facekit_batches_total " << num(b["batches"]) << "\n";
+  metric("facekit_batch_photos_total", "counter", "Photos processed in batches.");
+  o << "facekit_batch_photos_total " << num(b["photos"]) << "\n";
+  metric("facekit_batch_busy_seconds_total", "counter", "Worker time inside the pipeline's batch calls.");
+  o << "facekit_batch_busy_seconds_total " << num(b["busy_s"]) << "\n";
+  const json& g = j["gpu"];
+  metric("facekit_gpu_available", "gauge", "1 when NVML reports the GPUs.");
+  o << "facekit_gpu_available " << (g.value("available", false) ? 1 : 0) << "\n";
+  if (g.contains("gpus") && !g["gpus"].empty()) {
+    metric("facekit_gpu_utilization_percent", "gauge", "GPU utilisation (NVML).");
+    for (const json& x : g["gpus"]) o << "facekit_gpu_utilization_percent{gpu=\"" << num(x["index"]) << "\"} " << num(x["util_gpu_pct"]) << "\n";
+    metric("facekit_gpu_memory_used_bytes", "gauge", "GPU memory used (NVML).");
+    for (const json& x : g["gpus"]) o << "facekit_gpu_memory_used_bytes{gpu=\"" << num(x["index"]) << "\"} " << num(x["mem_used_bytes"]) << "\n";
+    metric("facekit_gpu_memory_total_bytes", "gauge", "GPU memory (NVML).");
+    for (const json& x : g["gpus"]) o << "facekit_gpu_memory_total_bytes{gpu=\"" << num(x["index"]) << "\"} " << num(x["mem_total_bytes"]) << "\n";
+  }
+  return o.str();
 }
 
 Status Server::Start() {

@@ -316,6 +316,15 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatched) {
   r = cli.Get("/status");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
+  // /metrics: the same numbers in Prometheus text form.
+  r = cli.Get("/metrics", Auth());
+  ASSERT_TRUE(r && r->status == 200);
+  EXPECT_NE(r->body.find("# TYPE facekit_requests_total counter"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("facekit_requests_total{status=\"200\"} 40\n"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("facekit_batch_photos_total 40\n"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("facekit_jobs_running 0\n"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("facekit_request_latency_ms{quantile=\"0.99\"}"), std::string::npos) << r->body;
+  EXPECT_EQ(cli.Get("/metrics")->status, 401);
 }
 
 // One job at a time and no queue: of 16 simultaneous requests some are refused with 429 and a
