@@ -264,7 +264,7 @@ struct Server::Impl {
   // FaceEngine::DetectEncoded decodes as ProcessFile does (a JPEG at the smallest DCT scale that
   // leaves the detector its 640 px; finer, reusing the detections, only for faces too small for
   // their chip). The byte limit is checked first, the pixel limit from the file header.
-  Result<DetectedPhoto> DetectBody(const std::string& body, const std::string& name) const {
+  Result<DetectedPhoto> DetectBody(const std::string& body, const std::string& name) {
     if (body.empty()) return InvalidArgument(name + ": empty request body (send the image bytes)");
     if (static_cast<int64_t>(body.size()) > cfg.max_image_bytes)
       return ResourceExhausted(name + ": " + std::to_string(body.size()) + " bytes is over limits.max_image_bytes = " +
@@ -272,14 +272,10 @@ struct Server::Impl {
     DecodeOptions o;
     o.max_side = cfg.face.max_image_side;
     o.max_pixels = cfg.max_image_pixels;
-    return engine->DetectEncoded(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()),
-                                 o, name);
-  }
-
-  // The faces of a detected photo: landmarks and templates in a batch with other requests'.
-  Result<std::vector<Face>> FacesOf(DetectedPhoto& photo) {
-    if (photo.stats().decodes > 1) ++refined;
-    return batcher->Process(photo);
+    auto photo = engine->DetectEncoded(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()), o, name);
+    if (photo.ok() && photo->stats().decodes > 1) ++refined;
+    return photo;
   }
 
   // Decode/detect errors: too large -> 413, the rest by code (corrupt 400, unknown format 415).
@@ -427,7 +423,7 @@ void Server::Impl::Routes() {
     RunJob(req, res, [&]() -> int {
       auto photo = DetectBody(req.body, "request body");
       if (!photo.ok()) return SendDecodeError(res, photo.status()), 0;
-      auto faces = FacesOf(*photo);
+      auto faces = batcher->Process(*photo);
       if (!faces.ok()) return SendError(res, faces.status()), 0;
       const bool templates = req.get_param_value("templates") != "0";
       json arr = json::array();
@@ -472,7 +468,6 @@ void Server::Impl::Routes() {
         if (detected[i]->ok()) {
           ok_photos.push_back(&detected[i]->value());
           ok_index.push_back(i);
-          if (detected[i]->value().stats().decodes > 1) ++refined;
         }
       std::vector<Result<std::vector<Face>>> faces = batcher->ProcessAll(ok_photos);
       const bool templates = req.get_param_value("templates") != "0";
@@ -521,7 +516,7 @@ void Server::Impl::Routes() {
             return SendError(res, InvalidArgument(std::string("multipart field '") + name + "' (an image) is missing")), 0;
           auto photo = DetectBody(req.get_file_value(name).content, std::string("image '") + name + "'");
           if (!photo.ok()) return SendDecodeError(res, photo.status()), 0;
-          auto faces = FacesOf(*photo);
+          auto faces = batcher->Process(*photo);
           if (!faces.ok()) return SendError(res, faces.status()), 0;
           const Face* f = Largest(*faces);
           if (!f) return SendError(res, 422, InvalidArgument(std::string("no face found in image '") + name + "'")), 0;
@@ -573,7 +568,7 @@ void Server::Impl::Routes() {
       if (k < 1 || k > 1000) return SendError(res, InvalidArgument("k must be 1..1000")), 0;
       auto photo = DetectBody(req.body, "request body");
       if (!photo.ok()) return SendDecodeError(res, photo.status()), 0;
-      auto faces = FacesOf(*photo);
+      auto faces = batcher->Process(*photo);
       if (!faces.ok()) return SendError(res, faces.status()), 0;
       json arr = json::array();
       const GalleryInfo info = (*g)->info();
@@ -602,7 +597,7 @@ void Server::Impl::Routes() {
                 if (!g.ok()) return SendError(res, g.status()), 0;
                 auto photo = DetectBody(req.body, "request body");
                 if (!photo.ok()) return SendDecodeError(res, photo.status()), 0;
-                auto faces = FacesOf(*photo);
+                auto faces = batcher->Process(*photo);
                 if (!faces.ok()) return SendError(res, faces.status()), 0;
                 const Face* f = Largest(*faces);
                 if (!f) return SendError(res, 422, InvalidArgument("no face found in the photo")), 0;

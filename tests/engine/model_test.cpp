@@ -10,14 +10,12 @@
 
 #include "engine/executor.h"
 #include "tfjs_fixture.h"
+#include "../test_assets.h"
 
 namespace fk {
 namespace {
 
-std::string ModelsDir() {
-  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) return e;
-  return std::string(FK_SOURCE_DIR) + "/models";
-}
+using testing::ModelsDir;
 
 Tensor Uniform01(Shape s, uint32_t seed) {
   Tensor t(DType::kFloat32, s);

@@ -12,15 +12,13 @@
 
 #include "facekit/face.h"
 #include "pipeline/pipeline_internal.h"
+#include "../test_assets.h"
 
 namespace fk {
 namespace {
 
-std::string ModelsDir() {
-  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) return e;
-  return std::string(FK_SOURCE_DIR) + "/models";
-}
-std::string Sample(const std::string& name) { return std::string(FK_SOURCE_DIR) + "/data/samples/" + name; }
+using testing::ModelsDir;
+using testing::Sample;
 
 // A fresh models folder under the temp directory named `name` that holds only `subdirs` of the
 // real one (as symlinks): for the tests of fallbacks when a model family is missing.

@@ -18,15 +18,13 @@
 #include "common/cpu_time.h"
 #include "facekit/face.h"
 #include "vision/image_ops.h"
+#include "../test_assets.h"
 
 namespace fk {
 namespace {
 
-std::string ModelsDir() {
-  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) return e;
-  return std::string(FK_SOURCE_DIR) + "/models";
-}
-std::string Sample(const std::string& name) { return std::string(FK_SOURCE_DIR) + "/data/samples/" + name; }
+using testing::ModelsDir;
+using testing::Sample;
 
 bool HaveFiles(std::initializer_list<const char*> rel) {
   for (const char* r : rel)

@@ -18,6 +18,7 @@
 #include "facekit/gallery.h"
 #include "facekit/image.h"
 #include "server/server.h"
+#include "../test_assets.h"
 
 namespace fk::server {
 namespace {
@@ -28,11 +29,8 @@ using json = nlohmann::json;
 const char* kKey = "test-key-0123456789abcdef";
 const char* kKey2 = "other-key-0123456789abcdef";
 
-std::string ModelsDir() {
-  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) return e;
-  return std::string(FK_SOURCE_DIR) + "/models";
-}
-std::string Sample(const std::string& n) { return std::string(FK_SOURCE_DIR) + "/data/samples/" + n; }
+using testing::ModelsDir;
+using testing::Sample;
 std::string ReadFile(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
