@@ -83,6 +83,13 @@ else
   echo "no GPU: nvidia-smi not found on this machine" > "$OUT/nvidia-smi.txt"
 fi
 cat "$OUT/nvidia-smi.txt"
+# Which nodes of a recognizer run where (a node the GPU backend refuses runs on the host: the
+# runner line lists them, FK_CUDA_VERBOSE says why).
+FK_CUDA_VERBOSE=1 timeout 60 "$FK" run-model "$DEV/models/human/mobileface.json" --backend cuda \
+  --random 8,112,112,3 --repeat 20 > "$OUT/runner_mobileface.log" 2>&1
+grep -E '^facekit' "$OUT/runner_mobileface.log" | head -20
+# Sourced with ONLY_ENV=1 (scripts/gpu/diag.sh): stop after the environment is set up.
+if [ "${ONLY_ENV:-0}" = 1 ]; then return 0 2>/dev/null || exit 0; fi
 
 # ---- 2. GPU tests --------------------------------------------------------------------------------
 step gpu_tests 300 "$BIN/bin/fk_engine_tests" --gtest_filter='Cuda*:OpParity*' \
@@ -113,6 +120,7 @@ step bench_search_gpu 240 "$FK" bench search --sizes "$SRCH_N" --dims "$SRCH_D" 
 # convolutions cuDNN could not run in half, auto's decision per model) into the step's log.
 for p in fp32 tf32 auto fp16; do
   step "selftest_$p" 300 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples"
+  [ "${QUICK:-0}" = 1 ] && continue  # QUICK: the table only
   FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples" --json > "$OUT/selftest_$p.json" 2>> "$OUT/selftest_$p.log"
 done
 # fp16 under compute-sanitizer on one small model: out-of-bounds / misaligned accesses of the new
@@ -134,8 +142,9 @@ fi
 
 # ---- 5. engine benchmark on the GPU ----------------------------------------------------------------
 if "$FK" bench engine --help 2>&1 | grep -q -- '--device'; then
-  step bench_engine_gpu 400 "$FK" bench engine --device cuda --out "$OUT/bench"
-  step bench_engine_gpu_fp16 200 "$FK" bench engine --device cuda --precision fp16 \
+  step bench_engine_gpu 400 "$FK" bench engine --device cuda --out "$OUT/bench" \
+    $([ "${QUICK:-0}" = 1 ] && echo --time 0.5)
+  [ "${QUICK:-0}" = 1 ] || step bench_engine_gpu_fp16 200 "$FK" bench engine --device cuda --precision fp16 \
     --models mobileface,fr_feature,fr_detect --batches 1,64,512 --out "$OUT/bench_fp16"
 else
   echo "bench engine has no --device flag in this build: skipped (see docs/cuda.md)" | tee "$OUT/bench_engine_gpu.log"
@@ -162,3 +171,6 @@ fi
 
 echo "=== summary (step, exit code, seconds) — logs and JSON in $OUT"
 cat "$STEPS"
+# The device tool brings back only a few files: everything goes into one archive as well.
+tar -C "$OUT" --exclude=results.tgz -czf "$OUT/results.tgz.part" . && mv "$OUT/results.tgz.part" "$OUT/results.tgz"
+find "$OUT" -mindepth 1 -maxdepth 1 ! -name results.tgz ! -name steps.tsv -exec rm -rf {} +

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
@@ -432,7 +433,12 @@ Result<std::shared_ptr<const Executor::Plan>> Executor::BuildPlan(const std::vec
     const Backend* b = backend_->Supports(graph_, n) ? backend_ : ref_;
     auto kernel = b->Plan(graph_, n, in_info, out_info, popts);
     if (!kernel.ok() && b != ref_) {
-      // The requested backend refused these concrete shapes: fall back to ref.
+      // The requested backend refused these concrete shapes: fall back to ref (said with
+      // FK_VERBOSE / FK_CUDA_VERBOSE: a device node on the host costs two copies and a sync).
+      if (const char* v = std::getenv("FK_CUDA_VERBOSE") ? std::getenv("FK_CUDA_VERBOSE") : std::getenv("FK_VERBOSE");
+          v && *v && *v != '0')
+        std::fprintf(stderr, "facekit: node '%s' (%s): %s refused it (%s); running it on %s\n", n.name.c_str(),
+                     ir::OpTypeName(n.op), b->name(), kernel.status().message().c_str(), ref_->name());
       b = ref_;
       kernel = b->Plan(graph_, n, in_info, out_info, popts);
     }

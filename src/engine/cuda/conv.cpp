@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/cuda/conv_direct.cuh"
 #include "engine/cuda/ops_internal.h"
 #include "engine/cuda/pad.cuh"
 #include "engine/ops/op_util.h"
@@ -55,6 +56,37 @@ class ConvKernel final : public CudaKernel {
       return ops::NodeError(n, "planned output " + ys.ToString() + " != computed [" +
                                    std::to_string(N) + "," + std::to_string(wo.oh) + "," +
                                    std::to_string(wo.ow) + "," + std::to_string(K) + "]");
+    n_ = ys.num_elements();
+    k_ = K;
+    if (n.attrs.i("has_bias")) bias_index_ = 2;
+    alpha_index_ = PreluAlphaIndex(n);
+    dd_.n = N; dd_.h = H; dd_.w = W; dd_.c = C;
+    dd_.oh = ys[1]; dd_.ow = ys[2]; dd_.k = K;
+    dd_.kh = kh; dd_.kw = kw; dd_.sh = win.sh; dd_.sw = win.sw; dd_.dh = win.dh; dd_.dw = win.dw;
+    dd_.pad_top = wo.pad_top; dd_.pad_left = wo.pad_left;
+    dd_.multiplier = dw ? w.shape()[3] : 0;
+    if (!dw) {
+      const Status cs = PlanCudnn(a, win, wo, N, H, W, C, K, kh, kw, groups);
+      if (cs.ok()) return OkStatus();
+      if (std::getenv("FK_CUDA_VERBOSE"))
+        std::fprintf(stderr, "facekit: %s: cuDNN cannot run it (%s): direct convolution kernel\n",
+                     ops::NodeLabel(n).c_str(), cs.message().c_str());
+    }
+    // Depthwise always, dense when cuDNN has no algorithm: the direct kernel on the TF layout.
+    direct_ = true;
+    pad_ = false;
+    FK_ASSIGN_OR_RETURN(w_, Upload(w));  // half when elem() is kF16
+    return OkStatus();
+  }
+
+  // cuDNN (legacy API) for a dense convolution: filter re-laid out to KRSC, algorithm chosen
+  // once. Any failure leaves the node to the direct kernel.
+  Status PlanCudnn(const PlanArgs& a, const ops::Window& win, const ops::WindowOut& wo, int64_t N,
+                   int64_t H, int64_t W, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t groups) {
+    const ir::Node& n = a.node;
+    const Tensor& w = a.graph.value(n.inputs[1]).constant;
+    const Shape& ys = a.out[0].shape;
+    const bool dw = groups > 1;
     int64_t ph = wo.pad_top, pw = wo.pad_left, Hp = H, Wp = W;
     if (wo.pad_top != wo.pad_bottom || wo.pad_left != wo.pad_right) {
       pad_ = true;
@@ -85,10 +117,6 @@ class ConvKernel final : public CudaKernel {
             else dst[((m * kh + r) * kw + s) * cin + c] = v;                  // k = m
           }
     FK_ASSIGN_OR_RETURN(w_, Upload(wk));  // half when elem() is kF16
-    n_ = ys.num_elements();
-    k_ = K;
-    if (n.attrs.i("has_bias")) bias_index_ = 2;
-    alpha_index_ = PreluAlphaIndex(n);
 
     const auto& d = Dnn();
     const bool half = elem() == Elem::kF16;
@@ -142,7 +170,7 @@ class ConvKernel final : public CudaKernel {
     }
     if (!found)
       return Unsupported(ops::NodeLabel(n) + ": cuDNN has no algorithm for input " +
-                         xs.ToString() + ", filter " + w.shape().ToString() +
+                         a.in[0].shape.ToString() + ", filter " + w.shape().ToString() +
                          (half ? " in fp16 (tried fp32 and fp16 accumulation)" : ""));
     if (half_accumulate_ && std::getenv("FK_CUDA_VERBOSE"))
       std::fprintf(stderr, "facekit: %s: cuDNN offers fp16 accumulation only (TRUE_HALF_CONFIG)\n",
@@ -153,6 +181,10 @@ class ConvKernel final : public CudaKernel {
   Status RunDevice(std::span<const DeviceTensor> in, std::span<DeviceTensor> out,
                    ExecContext& ctx) const override {
     const void* x = In(in, 0).data;
+    const void* bias = bias_index_ >= 0 ? In(in, bias_index_).data : nullptr;
+    const DeviceTensor* alpha = alpha_index_ >= 0 ? &In(in, alpha_index_) : nullptr;
+    if (direct_)
+      return LaunchDirectConv(x, w_.data, bias, out[0].data, dd_, ActFromNode(node_, alpha), elem(), ctx.stream);
     if (pad_) {
       FK_ASSIGN_OR_RETURN(void* xp, ctx.Scratch(padded_bytes_));
       FK_RETURN_IF_ERROR(LaunchPad(x, xp, pd_, elem(), ctx.stream));
@@ -166,8 +198,6 @@ class ConvKernel final : public CudaKernel {
     const float one = 1.f, zero = 0.f;
     FK_CUDNN_CHECK(Dnn().cudnnConvolutionForward(ctx.dnn, &one, xdesc_, x, wdesc_, w_.data, cdesc_,
                                                  algo_, ws, ws_, &zero, ydesc_, out[0].data));
-    const void* bias = bias_index_ >= 0 ? In(in, bias_index_).data : nullptr;
-    const DeviceTensor* alpha = alpha_index_ >= 0 ? &In(in, alpha_index_) : nullptr;
     // The node's activation (node_ is the kernel's copy of the node).
     return LaunchBiasAct(out[0].data, n_, k_, bias, ActFromNode(node_, alpha), elem(), ctx.stream);
   }
@@ -184,6 +214,8 @@ class ConvKernel final : public CudaKernel {
   DeviceTensor w_;
   bool pad_ = false;
   PadDesc pd_;
+  bool direct_ = false;  // conv_direct.cu instead of cuDNN
+  DirectConvDesc dd_;
   size_t padded_bytes_ = 0;
   int64_t n_ = 0, k_ = 1;
   int bias_index_ = -1, alpha_index_ = -1;
