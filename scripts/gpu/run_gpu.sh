@@ -94,7 +94,7 @@ if [ "${ONLY_ENV:-0}" = 1 ]; then return 0 2>/dev/null || exit 0; fi
 # ---- 2. GPU tests --------------------------------------------------------------------------------
 step gpu_tests 300 "$BIN/bin/fk_engine_tests" --gtest_filter='Cuda*:OpParity*' \
   --gtest_output="xml:$OUT/gpu_tests.xml"
-grep -h -E '^\[  (SKIPPED|FAILED) \]|no CUDA device' "$OUT/gpu_tests.log" | sort | uniq -c | head -20
+grep -h -E '^\[  (SKIPPED|FAILED)  *\]|no CUDA device' "$OUT/gpu_tests.log" | sort | uniq -c | head -20
 
 # ---- 2b. GPU exact search (gallery; docs/gallery.md "GPU exact search") ------------------------
 # fk_gallery_tests GpuSearch*: the exact-gpu index against exact fp32 on the CPU (top-k ids and

@@ -51,6 +51,8 @@ class ConvKernel final : public CudaKernel {
                                    " != input channels " + std::to_string(C));
     ops::Window win;
     FK_RETURN_IF_ERROR(ops::ReadWindow(n, false, &win));
+    win.kh = kh;  // ReadWindow reads strides/dilations/padding; the filter gives the size
+    win.kw = kw;
     const ops::WindowOut wo = ops::ComputeWindow(win, H, W);
     if (wo.oh != ys[1] || wo.ow != ys[2] || ys[3] != K || ys[0] != N)
       return ops::NodeError(n, "planned output " + ys.ToString() + " != computed [" +

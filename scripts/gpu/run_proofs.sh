@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The issue-5 proofs alone, when device time is short (~3-4 min on an H100):
+#   run(command="bash scripts/gpu/run_proofs.sh", carry=[".device"])
+# GPU op/parity tests, the selftest at each precision, bench engine --device cuda (short cells)
+# and the ONNX Runtime / PyTorch peers on fr_feature; results in $OUT/results.tgz.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ONLY_ENV=1 . "$ROOT/scripts/gpu/run_gpu.sh"
+B=${BATCHES:-1,8,32,128,512}
+step gpu_tests 90 "$BIN/bin/fk_engine_tests" --gtest_filter='Cuda*:OpParity*'
+grep -h -E '^\[  (SKIPPED|FAILED)  *\]' "$OUT/gpu_tests.log" | sort | uniq -c | head -20
+for p in fp32 tf32 auto fp16; do
+  step "selftest_$p" 90 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples"
+done
+step bench_engine_gpu 150 "$FK" bench engine --device cuda --out "$OUT/bench" --time "${CELL:-0.3}" --batches "$B"
+step peers 120 python3 "$ROOT/scripts/gpu/peer_bench.py" --model "$DEV/models/faceplugin/fr_feature.onnx" \
+  --batches "$B" --out "$OUT/peers.json"
+cat "$STEPS"
+tar -C "$OUT" -czf /tmp/results.tgz . && find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && mv /tmp/results.tgz "$OUT/results.tgz"
