@@ -25,6 +25,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "facekit/device.h"
@@ -46,7 +47,7 @@ struct ModelOptions {
   DeviceConfig device = {};
   // How a cuda model runs: "staged" (node by node, host tensors between nodes), "resident"
   // (whole graph on the GPU, one sync per Run), "graph" (resident + CUDA Graph replay per
-  // input-shape set). Empty = $FK_CUDA_RUN if set, else "resident".
+  // input-shape set). Empty = $FK_CUDA_RUN if set, else "graph" (measured: docs/benchmarks/engine-gpu.md).
   std::string cuda_run = {};
 };
 
@@ -78,6 +79,10 @@ class Model {
   // what the check found (empty unless precision was "auto" on such a GPU).
   std::string precision() const;
   std::string precision_note() const;
+  // Per node of the optimized graph, in order: {op type, backend it runs on for these input
+  // shapes} ("cuda", "cpu", "ref", "plan-time"). A node the model's backend refused runs on
+  // "ref": on a GPU that is a host round trip per run (facekit selftest --device cuda fails on it).
+  Result<std::vector<std::pair<std::string, std::string>>> NodeBackends(const std::vector<Shape>& input_shapes) const;
 
   ~Model();
   Model(const Model&) = delete;

@@ -38,7 +38,7 @@ struct ExecutorOptions {
   // Whole-graph device runs (Backend::CreateGraphRunner): "staged" = node by node (host
   // tensors between nodes); "resident" = whole graph on the device, one sync; "graph" =
   // resident + CUDA Graph capture/replay per input-shape set. Ignored by CPU backends.
-  std::string device_run = "resident";
+  std::string device_run = "graph";
   // CPU backend, threads > 1, batch >= 2: run the batch as single-threaded chunks on
   // `num_threads` threads (the caller and persistent pool workers) instead of one batch with
   // multi-threaded kernels (Executor::RunSplitBatch; docs/engine-cpu.md, "Threads").

@@ -63,7 +63,7 @@ Status ResolveDevice(const ModelOptions& opts, engine::LoadOptions* lo, std::str
   std::string run = opts.cuda_run;
   if (run.empty()) {
     const char* env = std::getenv("FK_CUDA_RUN");
-    run = env && *env ? env : "resident";
+    run = env && *env ? env : "graph";
   }
   if (run != "staged" && run != "resident" && run != "graph")
     return InvalidArgument("cuda_run must be staged, resident or graph (got '" + run + "'" +
@@ -209,6 +209,16 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const ModelO
 const std::vector<TensorSpec>& Model::inputs() const { return impl_->inputs; }
 const std::vector<TensorSpec>& Model::outputs() const { return impl_->outputs; }
 std::string Model::backend_name() const { return impl_->backend; }
+
+Result<std::vector<std::pair<std::string, std::string>>> Model::NodeBackends(
+    const std::vector<Shape>& input_shapes) const {
+  FK_ASSIGN_OR_RETURN(engine::PlanSummary s, impl_->executor->Summarize(input_shapes));
+  const auto& nodes = impl_->executor->graph().nodes();
+  std::vector<std::pair<std::string, std::string>> r;
+  for (size_t i = 0; i < s.node_backend.size() && i < nodes.size(); ++i)
+    r.emplace_back(ir::OpTypeName(nodes[i].op), s.node_backend[i]);
+  return r;
+}
 std::string Model::device_warning() const { return impl_->device_warning; }
 std::string Model::precision() const { return impl_->precision; }
 std::string Model::precision_note() const { return impl_->precision_note; }

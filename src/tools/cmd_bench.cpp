@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -578,7 +579,7 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
   md << "# Engine benchmark: GPU\n\n"
      << "Produced by `" << command << "` — do not edit by hand; re-run the command.\n\n"
      << "- GPU: " << report["gpu"].get<std::string>() << "\n"
-     << "- Precision: " << dev.precision << "; run mode: `$FK_CUDA_RUN` or resident (docs/cuda.md)\n"
+     << "- Precision: " << dev.precision << "; run mode: " << (std::getenv("FK_CUDA_RUN") && *std::getenv("FK_CUDA_RUN") ? std::getenv("FK_CUDA_RUN") : "graph") << " (`$FK_CUDA_RUN`, default graph; docs/cuda.md)\n"
      << "- ms/input = median run time / batch (host tensors in and out, one synchronisation per run), after one "
         "warm-up run whose time is `first run ms` (planning, cuDNN heuristics, weight upload)\n"
      << "- CPU column: facekit's cpu backend (oneDNN) on " << CpuModel() << ", " << cpu_threads
@@ -589,6 +590,9 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
   for (const auto& name : models) {
     const BenchModel* bm = FindBenchModel(name);
     const std::string path = BenchModelPath(*bm, models_root);
+#ifdef FK_HAVE_CUDA
+    engine::ResetCudaPoolPeak(dev.gpu_index);  // the GPU MiB column: this model's own peak
+#endif
     ModelOptions go;
     go.backend = "cuda";
     go.device = dev;

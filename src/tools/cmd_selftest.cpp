@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,8 @@ struct ModelResult {
   double min_cos = 0;
   double first_ms = 0, steady_ms = 0, ref_ms = 0;
   std::vector<OutputResult> outputs;
+  int nodes = 0, device_nodes = 0;  // run-time nodes, and those on the device backend
+  std::string host_ops;             // ops of the others (a host round trip each on a GPU)
   bool pass = false;
 };
 
@@ -199,7 +202,7 @@ int CmdSelftest(const Args& args) {
         "0.9999 tf32, 0.999 fp16, by the precision each model ran in; auto = fp16 if the model\n"
         "passes the load-time accuracy check, else tf32/fp32, shown in the prec column) and the\n"
         "first-run and steady (median of --runs) times.\n"
-        "--run: how the GPU runs a model (default $FK_CUDA_RUN or resident; docs/cuda.md).\n"
+        "--run: how the GPU runs a model (default $FK_CUDA_RUN or graph; docs/cuda.md).\n"
         "Then each detector (fr_detect, blazeface-back, blazeface-front) through the face pipeline on\n"
         "the photos of --photos DIR (default data/samples): same faces, box corners within 0.5 px.\n"
         "Exit: 0 pass, 1 fail, 2 usage, 3 skipped (no usable GPU).\n");
@@ -317,6 +320,21 @@ int CmdSelftest(const Args& args) {
         std::sort(steady.begin(), steady.end());
         mr.steady_ms = steady[steady.size() / 2];
       }
+      // Placement: on a GPU every node must run there (a refused node silently runs on the
+      // host, correct but a sync and two copies per run).
+      std::vector<Shape> shapes;
+      for (const Tensor& t : inputs) shapes.push_back(t.shape());
+      if (auto nb = (*dev_model)->NodeBackends(shapes); nb.ok()) {
+        std::map<std::string, int> host;
+        for (const auto& [op, b] : *nb) {
+          if (b == "plan-time") continue;
+          ++mr.nodes;
+          if (b == *backend) ++mr.device_nodes;
+          else ++host[op];
+        }
+        for (const auto& [op, c] : host)
+          mr.host_ops += (mr.host_ops.empty() ? "" : ", ") + op + " x" + std::to_string(c);
+      }
       auto t2 = std::chrono::steady_clock::now();
       auto want = (*ref_model)->Run(inputs);
       auto t3 = std::chrono::steady_clock::now();
@@ -333,6 +351,7 @@ int CmdSelftest(const Args& args) {
           mr.pass = mr.pass && o.pass;
           mr.outputs.push_back(o);
         }
+        if (*backend == "cuda" && mr.device_nodes < mr.nodes) mr.pass = false;
       }
     }
     all_pass = all_pass && mr.pass;
@@ -349,6 +368,10 @@ int CmdSelftest(const Args& args) {
                       i == 0 ? mr.steady_ms : 0.0);
         }
         if (!mr.precision_note.empty()) std::printf("%-26s   %s\n", "", mr.precision_note.c_str());
+        if (mr.device_nodes < mr.nodes)
+          std::printf("%-26s   %s: %d/%d nodes on %s; on the host: %s\n", "",
+                      *backend == "cuda" ? "FAIL" : "note", mr.device_nodes, mr.nodes, backend->c_str(),
+                      mr.host_ops.c_str());
       }
     }
     results.push_back(std::move(mr));
@@ -409,7 +432,7 @@ int CmdSelftest(const Args& args) {
     j["reference"] = ref_name;
     j["gpu"] = gpu;
     j["precision"] = cfg->precision;
-    j["run_mode"] = run_mode.empty() ? (std::getenv("FK_CUDA_RUN") ? std::getenv("FK_CUDA_RUN") : "resident") : run_mode;
+    j["run_mode"] = run_mode.empty() ? (std::getenv("FK_CUDA_RUN") ? std::getenv("FK_CUDA_RUN") : "graph") : run_mode;
     j["batch"] = batch;
     j["runs"] = runs;
     j["min_cosine"] = min_cos;
@@ -417,7 +440,8 @@ int CmdSelftest(const Args& args) {
       nlohmann::json jm = {{"model", m.model}, {"pass", m.pass}, {"precision", m.precision},
                            {"min_cosine", m.min_cos}, {"first_run_ms", m.first_ms},
                            {"steady_run_ms", m.steady_ms}, {"reference_run_ms", m.ref_ms},
-                           {"inputs_per_s", m.steady_ms > 0 ? batch * 1e3 / m.steady_ms : 0.0}};
+                           {"inputs_per_s", m.steady_ms > 0 ? batch * 1e3 / m.steady_ms : 0.0},
+                           {"nodes", m.nodes}, {"device_nodes", m.device_nodes}, {"host_ops", m.host_ops}};
       if (!m.error.empty()) jm["error"] = m.error;
       if (!m.precision_note.empty()) jm["precision_note"] = m.precision_note;
       for (const OutputResult& o : m.outputs)

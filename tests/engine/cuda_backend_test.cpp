@@ -221,6 +221,27 @@ TEST(CudaMemoryPool, ReusesBuffersAcrossRuns) {
   EXPECT_EQ(raw.used(), 0u) << "the pool frees everything on destruction";
 }
 
+TEST(CudaMemoryPool, ResetPeakTrimsTheCacheAndRestartsFromWhatIsInUse) {
+  FakeAllocator raw;
+  MemoryPool pool(&raw, 0);
+  auto keep = PoolBuffer::Make(&pool, 1 << 20);
+  ASSERT_TRUE(keep.ok());
+  {
+    auto big = PoolBuffer::Make(&pool, 8 << 20);  // an earlier model's activations
+    ASSERT_TRUE(big.ok());
+  }
+  EXPECT_GE(pool.stats().peak_reserved, size_t{9} << 20);
+  pool.ResetPeak();
+  const auto st = pool.stats();
+  EXPECT_EQ(st.bytes_cached, 0u) << "cached blocks are freed";
+  EXPECT_EQ(st.peak_reserved, st.bytes_in_use);
+  EXPECT_EQ(st.bytes_in_use, MemoryPool::SizeClass(1 << 20));
+  EXPECT_EQ(raw.used(), MemoryPool::SizeClass(1 << 20));
+  auto next = PoolBuffer::Make(&pool, 2 << 20);  // the next model's own peak
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(pool.stats().peak_reserved, MemoryPool::SizeClass(1 << 20) + MemoryPool::SizeClass(2 << 20));
+}
+
 TEST(CudaMemoryPool, LimitGivesResourceExhaustedWithNumbers) {
   FakeAllocator raw;
   MemoryPool pool(&raw, 1 << 20);
@@ -551,6 +572,49 @@ TEST(CudaModelLoad, FailsWithTheReasonOrFallsBackWhenAllowed) {
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(a->size(), b->size());
   for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ(testing::MaxAbsDiff((*a)[i], (*b)[i]), 0.0);
+}
+
+// Every node of the models the pipeline uses runs on the GPU. A node the CUDA backend refuses
+// runs on the host with correct results, so only placement catches it (the first H100 run: every
+// convolution with a filter > 1x1 was refused and the selftest still passed on values).
+TEST(CudaModelLoad, EveryNodeOfThePipelineModelsRunsOnTheGpu) {
+  std::string why;
+  if (!GpuUsable(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  std::string dir = "models";
+  if (const char* e = std::getenv("FK_MODELS_DIR"); e && *e) dir = e;
+  int checked = 0;
+  for (const char* rel : {"human/blazeface.json", "human/blazeface-back.json", "human/mobileface.json",
+                          "human/facemesh.json", "human/faceres.json", "faceplugin/fr_feature.onnx",
+                          "faceplugin/fr_detect.onnx"}) {
+    const std::string path = dir + "/" + rel;
+    if (!std::filesystem::exists(path)) continue;
+    SCOPED_TRACE(path);
+    ModelOptions o;
+    o.backend = "cuda";
+    auto m = Model::Load(path, o);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    std::vector<Shape> shapes;
+    for (const TensorSpec& s : (*m)->inputs()) {
+      std::vector<int64_t> d = s.shape.dims();
+      for (size_t i = 0; i < d.size(); ++i)
+        if (d[i] < 0) d[i] = i == 0 ? 2 : 64;
+      shapes.emplace_back(d);
+    }
+    auto nb = (*m)->NodeBackends(shapes);
+    ASSERT_TRUE(nb.ok()) << nb.status().ToString();
+    int on_gpu = 0, run_time = 0;
+    std::string off;
+    for (const auto& [op, b] : *nb) {
+      if (b == "plan-time") continue;
+      ++run_time;
+      if (b == "cuda") ++on_gpu;
+      else off += " " + op + "@" + b;
+    }
+    EXPECT_GT(run_time, 0);
+    EXPECT_EQ(on_gpu, run_time) << "nodes off the GPU:" << off;
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "models not fetched under " << dir;
 }
 
 TEST(CudaModelLoad, DeviceUseCudaIsTheSameAsBackendCuda) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "engine/executor.h"
 #include "tfjs_fixture.h"
@@ -148,6 +149,31 @@ TEST(Model, SpecsAndRunThroughPublicApi) {
   auto bad = (*m)->Run({Tensor(DType::kFloat32, Shape{2, 3})});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("'x'"), std::string::npos);
+}
+
+TEST(Model, NodeBackendsSaysWhereEachNodeRuns) {
+  fk::testing::TfjsFixture f;
+  f.Placeholder("x", {-1, 2});
+  f.Const("c", {2}, {1.f, -3.f});
+  f.Op("sum", "AddV2", {"x", "c"});
+  f.Op("Identity", "Tanh", {"sum"});
+  const std::string path = f.Write(fk::testing::TempDir("placement"));
+  for (const char* backend : {"ref", "cpu"}) {
+    SCOPED_TRACE(backend);
+    auto m = Model::Load(path, {.backend = backend});
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    auto nb = (*m)->NodeBackends({Shape{3, 2}});
+    ASSERT_TRUE(nb.ok()) << nb.status().ToString();
+    ASSERT_FALSE(nb->empty());
+    std::set<std::string> ops;
+    for (const auto& [op, b] : *nb) {
+      ops.insert(op);
+      EXPECT_TRUE(b == backend || b == "ref" || b == "plan-time") << op << " on " << b;
+    }
+    EXPECT_TRUE(ops.count("Tanh")) << "the graph's last op is listed";
+    auto bad = (*m)->NodeBackends({});
+    EXPECT_FALSE(bad.ok()) << "a wrong number of input shapes is an error";
+  }
 }
 
 }  // namespace

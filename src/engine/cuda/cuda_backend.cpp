@@ -182,6 +182,11 @@ Status SetCudaMemoryLimit(int gpu_index, int64_t limit_bytes, double limit_fract
   return OkStatus();
 }
 
+void ResetCudaPoolPeak(int gpu_index) {
+  auto dev = cuda::DeviceContext::Get(gpu_index);
+  if (dev.ok()) (*dev)->pool().ResetPeak();
+}
+
 cuda::PoolStats CudaPoolStats(int gpu_index) {
   auto dev = cuda::DeviceContext::Get(gpu_index);
   if (!dev.ok()) return {};

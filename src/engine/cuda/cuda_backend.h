@@ -37,5 +37,7 @@ std::vector<bool> Fp32NodesInFp16Graph(const ir::Graph& g, const std::function<b
 Status SetCudaMemoryLimit(int gpu_index, int64_t limit_bytes, double limit_fraction);
 // Pool statistics of a GPU (zeros if the device was never used).
 cuda::PoolStats CudaPoolStats(int gpu_index);
+// MemoryPool::ResetPeak on a GPU's pool (no-op if the device was never used).
+void ResetCudaPoolPeak(int gpu_index);
 
 }  // namespace fk::engine

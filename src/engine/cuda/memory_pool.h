@@ -121,6 +121,14 @@ class MemoryPool {
     TrimLocked();
   }
 
+  // Frees the cached blocks and restarts the peak from what is in use now (per-model peaks in a
+  // benchmark that loads models one after another).
+  void ResetPeak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    TrimLocked();
+    stats_.peak_reserved = stats_.bytes_reserved();
+  }
+
   PoolStats stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     return stats_;
