@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "engine/cuda/conv_direct.cuh"
+#include "engine/cuda/conv_geometry.h"
 #include "engine/cuda/ops_internal.h"
 #include "engine/cuda/pad.cuh"
 #include "engine/ops/op_util.h"
@@ -36,39 +37,18 @@ class ConvKernel final : public CudaKernel {
 
   Status Plan(const PlanArgs& a) {
     const ir::Node& n = a.node;
-    const bool dw = n.op == ir::OpType::kDepthwiseConv2D;
     const Shape& xs = a.in[0].shape;
     const Shape& ys = a.out[0].shape;
     const Tensor& w = a.graph.value(n.inputs[1]).constant;
-    if (xs.rank() != 4 || w.shape().rank() != 4 || ys.rank() != 4)
-      return ops::NodeError(n, "cuda conv needs 4-D input, filter and output");
-    const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3];
-    const int64_t kh = w.shape()[0], kw = w.shape()[1];
-    const int64_t K = dw ? w.shape()[2] * w.shape()[3] : w.shape()[3];
-    const int64_t groups = dw ? C : 1;
-    if ((dw ? w.shape()[2] : w.shape()[2]) != C)
-      return ops::NodeError(n, "filter input channels " + std::to_string(w.shape()[2]) +
-                                   " != input channels " + std::to_string(C));
-    ops::Window win;
-    FK_RETURN_IF_ERROR(ops::ReadWindow(n, false, &win));
-    win.kh = kh;  // ReadWindow reads strides/dilations/padding; the filter gives the size
-    win.kw = kw;
-    const ops::WindowOut wo = ops::ComputeWindow(win, H, W);
-    if (wo.oh != ys[1] || wo.ow != ys[2] || ys[3] != K || ys[0] != N)
-      return ops::NodeError(n, "planned output " + ys.ToString() + " != computed [" +
-                                   std::to_string(N) + "," + std::to_string(wo.oh) + "," +
-                                   std::to_string(wo.ow) + "," + std::to_string(K) + "]");
+    FK_ASSIGN_OR_RETURN(ConvGeometry geo, MakeConvGeometry(n, xs, w.shape(), ys));
+    const bool dw = geo.depthwise;
     n_ = ys.num_elements();
-    k_ = K;
+    k_ = geo.d.k;
     if (n.attrs.i("has_bias")) bias_index_ = 2;
     alpha_index_ = PreluAlphaIndex(n);
-    dd_.n = N; dd_.h = H; dd_.w = W; dd_.c = C;
-    dd_.oh = ys[1]; dd_.ow = ys[2]; dd_.k = K;
-    dd_.kh = kh; dd_.kw = kw; dd_.sh = win.sh; dd_.sw = win.sw; dd_.dh = win.dh; dd_.dw = win.dw;
-    dd_.pad_top = wo.pad_top; dd_.pad_left = wo.pad_left;
-    dd_.multiplier = dw ? w.shape()[3] : 0;
+    dd_ = geo.d;
     if (!dw) {
-      const Status cs = PlanCudnn(a, win, wo, N, H, W, C, K, kh, kw, groups);
+      const Status cs = PlanCudnn(a, geo);
       if (cs.ok()) return OkStatus();
       if (std::getenv("FK_CUDA_VERBOSE"))
         std::fprintf(stderr, "facekit: %s: cuDNN cannot run it (%s): direct convolution kernel\n",
@@ -83,20 +63,21 @@ class ConvKernel final : public CudaKernel {
 
   // cuDNN (legacy API) for a dense convolution: filter re-laid out to KRSC, algorithm chosen
   // once. Any failure leaves the node to the direct kernel.
-  Status PlanCudnn(const PlanArgs& a, const ops::Window& win, const ops::WindowOut& wo, int64_t N,
-                   int64_t H, int64_t W, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t groups) {
+  Status PlanCudnn(const PlanArgs& a, const ConvGeometry& geo) {
     const ir::Node& n = a.node;
     const Tensor& w = a.graph.value(n.inputs[1]).constant;
     const Shape& ys = a.out[0].shape;
-    const bool dw = groups > 1;
-    int64_t ph = wo.pad_top, pw = wo.pad_left, Hp = H, Wp = W;
-    if (wo.pad_top != wo.pad_bottom || wo.pad_left != wo.pad_right) {
+    const DirectConvDesc& gd = geo.d;
+    const bool dw = geo.depthwise;
+    const int64_t N = gd.n, H = gd.h, W = gd.w, C = gd.c, K = gd.k, kh = gd.kh, kw = gd.kw, groups = geo.groups;
+    int64_t ph = gd.pad_top, pw = gd.pad_left, Hp = H, Wp = W;
+    if (gd.pad_top != geo.pad_bottom || gd.pad_left != geo.pad_right) {
       pad_ = true;
       pd_.rank = 4;
       const int64_t in[4] = {N, H, W, C};
-      Hp = H + wo.pad_top + wo.pad_bottom;
-      Wp = W + wo.pad_left + wo.pad_right;
-      const int64_t out[4] = {N, Hp, Wp, C}, before[4] = {0, wo.pad_top, wo.pad_left, 0};
+      Hp = H + gd.pad_top + geo.pad_bottom;
+      Wp = W + gd.pad_left + geo.pad_right;
+      const int64_t out[4] = {N, Hp, Wp, C}, before[4] = {0, gd.pad_top, gd.pad_left, 0};
       for (int i = 0; i < 4; ++i) {
         pd_.in_dims[i] = in[i];
         pd_.out_dims[i] = out[i];
@@ -140,8 +121,8 @@ class ConvKernel final : public CudaKernel {
     constexpr size_t kMaxWorkspace = size_t{512} << 20;
     bool found = false;
     for (int t = 0; t < tries && !found; ++t) {
-      FK_CUDNN_CHECK(d.cudnnSetConvolution2dDescriptor(cdesc_, (int)ph, (int)pw, (int)win.sh,
-                                                       (int)win.sw, (int)win.dh, (int)win.dw,
+      FK_CUDNN_CHECK(d.cudnnSetConvolution2dDescriptor(cdesc_, (int)ph, (int)pw, (int)gd.sh,
+                                                       (int)gd.sw, (int)gd.dh, (int)gd.dw,
                                                        CUDNN_CROSS_CORRELATION, compute[t]));
       FK_CUDNN_CHECK(d.cudnnSetConvolutionGroupCount(cdesc_, (int)groups));
       // fp32: FMA kernels only (no TF32); tf32/auto: tensor ops allowed (TF32); fp16: tensor ops.

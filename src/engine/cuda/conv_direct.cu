@@ -1,40 +1,26 @@
 #include "engine/cuda/conv_direct.cuh"
+#include "engine/cuda/conv_direct_impl.h"
 #include "engine/cuda/cuda_common.h"
 #include "engine/cuda/device_math.cuh"
 
 namespace fk::engine::cuda {
 
 namespace {
+struct LoadF {
+  template <typename T>
+  __device__ float operator()(T v) const { return ToF(v); }
+};
+
 // One thread per output element, output channel fastest: neighbouring threads read neighbouring
 // filter taps (HWIO / HWCM rows are output-channel contiguous) and, depthwise, neighbouring inputs.
+// The arithmetic is DirectConvAt (conv_direct_impl.h), which the CPU tests also run.
 template <typename T, bool kDepthwise>
 __global__ void DirectConvKernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
                                  T* __restrict__ y, DirectConvDesc d, ActParams p, long long total) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
        i += (long long)gridDim.x * blockDim.x) {
-    const long long k = i % d.k;
-    long long t = i / d.k;
-    const long long ox = t % d.ow;
-    t /= d.ow;
-    const long long oy = t % d.oh;
-    const long long n = t / d.oh;
-    const long long iy0 = oy * d.sh - d.pad_top, ix0 = ox * d.sw - d.pad_left;
-    float acc = 0.f;
-    for (long long r = 0; r < d.kh; ++r) {
-      const long long iy = iy0 + r * d.dh;
-      if (iy < 0 || iy >= d.h) continue;
-      for (long long s = 0; s < d.kw; ++s) {
-        const long long ix = ix0 + s * d.dw;
-        if (ix < 0 || ix >= d.w) continue;
-        const T* xp = x + ((n * d.h + iy) * d.w + ix) * d.c;
-        if (kDepthwise) {
-          acc += ToF(xp[k / d.multiplier]) * ToF(w[(r * d.kw + s) * d.k + k]);
-        } else {
-          const T* wp = w + (r * d.kw + s) * d.c * d.k + k;
-          for (long long c = 0; c < d.c; ++c) acc += ToF(xp[c]) * ToF(wp[c * d.k]);
-        }
-      }
-    }
+    long long k = 0;
+    float acc = DirectConvAt<kDepthwise>(x, w, d, i, LoadF{}, &k);
     if (bias) acc += ToF(bias[k]);
     y[i] = FromF<T>(ApplyAct<T>(acc, p, k));
   }
