@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# A/B of the CUDA run modes (resident vs graph) in bench engine for the recognizers, the runner
-# description per mode, and the PyTorch peer; one device call (~2 min):
-#   run(command="bash scripts/gpu/ab_runmode.sh", carry=[".device"])
+# A/B in one device call (~3 min), bench engine on the recognizers per variant:
+#   resident   FK_CUDA_RUN=resident (host enqueues every node per run)
+#   graph      the default (CUDA Graph replay)
+#   index64    graph + FK_CUDA_INDEX64=1 (64-bit index math in the element-wise/direct kernels, as
+#              before session 5's 32-bit paths)
+#   find       graph + FK_CUDNN_FIND=1 (cuDNN algorithms timed at plan instead of heuristics)
+# plus the runner description per mode and the PyTorch peer:
+#   run(command="bash scripts/gpu/ab_runmode.sh", carry=[".device"])   VARIANTS="graph find" to narrow
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ONLY_ENV=1 . "$ROOT/scripts/gpu/run_gpu.sh" > /dev/null 2>&1
-for m in resident graph; do
-  export FK_CUDA_RUN=$m
-  step "bench_$m" 70 "$FK" bench engine --device cuda --models "${MODELS:-mobileface,fr_feature,faceapi-resnet}" \
-    --batches "${BATCHES:-1,8,128,512}" --time 0.3 --cpu-max-batch 8 --out "$OUT/bench_$m" > /dev/null
+for v in ${VARIANTS:-resident graph index64 find}; do
+  export FK_CUDA_RUN=graph
+  unset FK_CUDA_INDEX64 FK_CUDNN_FIND
+  case $v in
+    resident) export FK_CUDA_RUN=resident ;;
+    index64) export FK_CUDA_INDEX64=1 ;;
+    find) export FK_CUDNN_FIND=1 ;;
+  esac
+  step "bench_$v" 90 "$FK" bench engine --device cuda --models "${MODELS:-mobileface,fr_feature,faceapi-resnet}" \
+    --batches "${BATCHES:-1,8,128,512}" --time 0.3 --cpu-max-batch 8 --out "$OUT/bench_$v" > /dev/null
   FK_CUDA_VERBOSE=1 timeout 30 "$FK" run-model "$DEV/models/human/mobileface.json" --backend cuda \
-    --random 1,112,112,3 --repeat 50 2>&1 | grep -E '^facekit' > "$OUT/runmodel_$m.log"
+    --random 1,112,112,3 --repeat 50 2>&1 | grep -E '^facekit' > "$OUT/runmodel_$v.log"
 done
+unset FK_CUDA_INDEX64 FK_CUDNN_FIND
 unset FK_CUDA_RUN
 step peers 70 python3 "$ROOT/scripts/gpu/peer_bench.py" --model "$DEV/models/faceplugin/fr_feature.onnx" \
   --batches "${BATCHES:-1,8,128,512}" --seconds 0.3 --out "$OUT/peers.json" > /dev/null
 cat "$STEPS" "$OUT"/runmodel_*.log
-grep -h -E '^\| (mobileface|fr_feature|faceapi)' "$OUT"/bench_*/engine-gpu.md
+for f in "$OUT"/bench_*/engine-gpu.md; do echo "== $f"; grep -h -E '^\| (mobileface|fr_feature|faceapi)' "$f"; done
 tar -C "$OUT" -czf /tmp/ab.tgz . && find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && mv /tmp/ab.tgz "$OUT/results.tgz"

@@ -1,5 +1,6 @@
 // facekit run-model / facekit inspect: run a model on .npy inputs, describe a model.
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -124,6 +125,7 @@ int CmdRunModel(const Args& args) {
   engine::LoadOptions lo;
   lo.exec.backend = FlagValue(args, "--backend", "cpu");
   lo.exec.num_threads = std::atoi(FlagValue(args, "--threads", "0").c_str());
+  if (const char* run = std::getenv("FK_CUDA_RUN"); run && *run) lo.exec.device_run = run;  // cuda only
   lo.optimize = !HasFlag(args, "--no-optimize");
   auto ex = engine::LoadExecutor(pos[0], lo);
   if (!ex.ok()) return Fail("run-model", ex.status());

@@ -62,16 +62,24 @@ void Check(const ConvCase& cc, uint32_t seed) {
   const float* x = in[0].value.data<float>();
   const float* w = in[1].value.data<float>();
   const float* bias = in[2].value.data<float>();
+  EXPECT_TRUE(engine::cuda::Use32BitIndex(geo->d));
   auto load = [](float v) { return v; };
-  double max_diff = 0;
+  double max_diff = 0, max_diff32 = 0;
   for (long long i = 0; i < y.num_elements(); ++i) {
     long long ch = -1;
     const float acc = cc.depthwise ? DirectConvAt<true>(x, w, geo->d, i, load, &ch)
                                    : DirectConvAt<false>(x, w, geo->d, i, load, &ch);
     ASSERT_EQ(ch, i % k);
     max_diff = std::max(max_diff, static_cast<double>(std::abs(acc + bias[ch] - y.data<float>()[i])));
+    int ch32 = -1;  // the 32-bit index path the kernel takes for every realistic shape
+    const int i32 = static_cast<int>(i);
+    const float acc32 = cc.depthwise ? DirectConvAt<true>(x, w, geo->d, i32, load, &ch32)
+                                     : DirectConvAt<false>(x, w, geo->d, i32, load, &ch32);
+    ASSERT_EQ(ch32, ch);
+    max_diff32 = std::max(max_diff32, static_cast<double>(std::abs(acc32 - acc)));
   }
   EXPECT_LE(max_diff, 1e-4);
+  EXPECT_EQ(max_diff32, 0.0) << "int and 64-bit indexing compute the same sums";
 }
 
 TEST(CudaConvHost, GeometryAndDirectArithmeticMatchTheReference) {
@@ -93,6 +101,18 @@ TEST(CudaConvHost, GeometryAndDirectArithmeticMatchTheReference) {
   Check({true, 15, 14, 2, 3, 3, 1, 1, 2, "SAME", {}}, 115);
   Check({false, 15, 14, 2, 3, 3, 3, 1, 2, "VALID", {}}, 118);
   Check({false, 10, 12, 3, 1, 5, 4, 1, 1, "SAME", {}}, 121);
+}
+
+TEST(CudaConvHost, ThirtyTwoBitIndexOnlyWhereItCannotOverflow) {
+  engine::cuda::DirectConvDesc d;
+  d.n = 512; d.h = d.w = 112; d.c = 64; d.oh = d.ow = 56; d.k = 64; d.kh = d.kw = 3; d.multiplier = 1;
+  EXPECT_TRUE(engine::cuda::Use32BitIndex(d)) << "a batch of 512 faces";
+  d.n = 8192;  // input 1.64G elements (< 2^31) but output 1.64G > 2^30: the grid-stride step could overflow
+  d.h = d.w = 56;
+  EXPECT_FALSE(engine::cuda::Use32BitIndex(d));
+  d.n = 1; d.h = d.w = 1 << 16; d.c = 1;  // input 2^32 elements
+  d.oh = d.ow = 8; d.k = 1;
+  EXPECT_FALSE(engine::cuda::Use32BitIndex(d));
 }
 
 TEST(CudaConvHost, GeometryRefusesAnOutputShapeThatDisagrees) {

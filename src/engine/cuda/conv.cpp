@@ -1,6 +1,8 @@
-// Conv2D / DepthwiseConv2D on cuDNN (v9 legacy API), NHWC activations, weights re-laid out
-// once at Plan to cuDNN's NHWC filter layout (KRSC), algorithm chosen once per shape with
-// cudnnGetConvolutionForwardAlgorithm_v7, workspace from the pool. Bias and activation run
+// Conv2D on cuDNN (v9 legacy API), NHWC activations, weights re-laid out once at Plan to
+// cuDNN's NHWC filter layout (KRSC), algorithm chosen once per shape with
+// cudnnGetConvolutionForwardAlgorithm_v7 (or timed with cudnnFindConvolutionForwardAlgorithm
+// when FK_CUDNN_FIND=1), workspace from the pool. DepthwiseConv2D, and Conv2D that cuDNN has no
+// algorithm for, run on the direct kernel (conv_direct.cu). Bias and activation run
 // in one element-wise pass (bias_act.cu) after the convolution: cuDNN's fused
 // ConvolutionBiasActivationForward supports only ReLU, so one path serves every activation.
 // TF SAME padding that is asymmetric (extra pixel at the end) is materialised with pad.cu,
@@ -25,6 +27,14 @@
 namespace fk::engine::cuda {
 
 namespace {
+
+bool FindAlgorithms() {
+  static const bool find = [] {
+    const char* e = std::getenv("FK_CUDNN_FIND");
+    return e && *e && *e != '0';
+  }();
+  return find;
+}
 
 class ConvKernel final : public CudaKernel {
  public:
@@ -136,9 +146,14 @@ class ConvKernel final : public CudaKernel {
       }
       cudnnConvolutionFwdAlgoPerf_t perf[8];
       int got = 0;
-      if (d.cudnnGetConvolutionForwardAlgorithm_v7(g.ctx().dnn, xdesc_, wdesc_, cdesc_, ydesc_, 8, &got,
-                                                   perf) != CUDNN_STATUS_SUCCESS)
-        got = 0;  // e.g. CUDNN_STATUS_NOT_SUPPORTED for this compute type: try the next one
+      // FK_CUDNN_FIND=1: time every algorithm on the GPU once per (node, shape) instead of
+      // trusting the heuristics (PyTorch's cudnn.benchmark); slower first run, for A/B.
+      const cudnnStatus_t st =
+          FindAlgorithms() ? d.cudnnFindConvolutionForwardAlgorithm(g.ctx().dnn, xdesc_, wdesc_, cdesc_, ydesc_, 8,
+                                                                    &got, perf)
+                           : d.cudnnGetConvolutionForwardAlgorithm_v7(g.ctx().dnn, xdesc_, wdesc_, cdesc_, ydesc_,
+                                                                      8, &got, perf);
+      if (st != CUDNN_STATUS_SUCCESS) got = 0;  // e.g. NOT_SUPPORTED for this compute type: try the next one
       for (int i = 0; i < got && !found; ++i) {
         if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
         size_t ws = 0;

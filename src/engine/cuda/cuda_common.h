@@ -2,6 +2,7 @@
 // include this from outside engine/cuda). Vendor errors become fk::Status with the call text,
 // file:line and the vendor's message.
 #pragma once
+#include <cstdlib>
 
 #include <cuda_runtime.h>
 
@@ -24,6 +25,19 @@ inline unsigned BlocksFor(long long n) {
   if (b > 65535LL * 32) b = 65535LL * 32;  // kernels use grid-stride loops
   return static_cast<unsigned>(b);
 }
+
+// Element-wise kernels index with int when the tensor has < 2^30 elements (a 64-bit division or
+// modulo costs several times a 32-bit one). FK_CUDA_INDEX64=1 forces 64-bit indices everywhere:
+// for A/B timing (scripts/gpu/ab_runmode.sh) and as an escape hatch.
+inline bool Force64BitIndex() {
+  static const bool force = [] {
+    const char* e = std::getenv("FK_CUDA_INDEX64");
+    return e && *e && *e != '0';
+  }();
+  return force;
+}
+// n < 2^30: a grid-stride step (<= 2^29 threads, BlocksFor) past the last index stays < 2^31.
+inline bool Fits32(long long n) { return n < (1LL << 30) && !Force64BitIndex(); }
 
 }  // namespace fk::engine::cuda
 

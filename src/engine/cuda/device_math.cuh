@@ -27,7 +27,8 @@ __device__ __forceinline__ float ApplyAct(float v, const ActParams& p, long long
     case ActKind::kTanh: return tanhf(v);
     case ActKind::kPrelu: {
       const T* al = static_cast<const T*>(p.alpha);
-      const float a = ToF(p.alpha_n == 1 ? al[0] : al[c % p.alpha_n]);
+      // c is the channel (< alpha_n when alpha is per channel): no modulo on that path.
+      const float a = ToF(p.alpha_n == 1 ? al[0] : al[c < p.alpha_n ? c : c % p.alpha_n]);
       return v >= 0.f ? v : a * v;
     }
     case ActKind::kLeakyRelu: return v >= 0.f ? v : p.a * v;

@@ -22,7 +22,8 @@ namespace fk::engine::cuda {
   X(cudnnCreateConvolutionDescriptor) X(cudnnDestroyConvolutionDescriptor)                   \
   X(cudnnSetConvolution2dDescriptor) X(cudnnSetConvolutionGroupCount)                        \
   X(cudnnSetConvolutionMathType) X(cudnnGetConvolution2dForwardOutputDim)                    \
-  X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionForwardWorkspaceSize)      \
+  X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnFindConvolutionForwardAlgorithm)         \
+  X(cudnnGetConvolutionForwardWorkspaceSize)                                                 \
   X(cudnnConvolutionForward)
 
 #define FK_CUBLAS_FUNCS(X)                                                                 \
