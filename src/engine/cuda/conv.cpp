@@ -12,8 +12,8 @@
 // convolution accumulates in fp32 (compute type CUDNN_DATA_FLOAT, cuDNN's PSEUDO_HALF_CONFIG)
 // with tensor-op math; only when cuDNN offers no algorithm for that configuration does the node
 // use fp16 accumulation (TRUE_HALF_CONFIG, compute type HALF; printed with FK_CUDA_VERBOSE=1),
-// and when it has none for half data at all the node is planned in fp32 (the graph runner casts
-// around it). The bias + activation pass reads half and computes in fp32.
+// and when it has none for half data at all the node runs on the direct kernel in half (fp32
+// accumulation). The bias + activation pass reads half and computes in fp32.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -245,9 +245,10 @@ Result<KernelPtr> PlanConv(const PlanArgs& a) {
   };
   Result<KernelPtr> k = plan(a.elem);
   if (!k.ok() && a.elem == Elem::kF16 && k.status().code() == StatusCode::kUnsupported) {
-    // No cuDNN algorithm for this shape in half: this node runs in fp32 inside the fp16 graph.
+    // A half plan the backend cannot make at all (the direct kernel covers what cuDNN lacks, so
+    // this is a safety net): this node runs in fp32 inside the fp16 graph.
     if (std::getenv("FK_CUDA_VERBOSE"))
-      std::fprintf(stderr, "facekit: %s: no fp16 cuDNN algorithm, planned in fp32\n", ops::NodeLabel(a.node).c_str());
+      std::fprintf(stderr, "facekit: %s: no fp16 plan, planned in fp32\n", ops::NodeLabel(a.node).c_str());
     return plan(Elem::kF32);
   }
   return k;
