@@ -371,6 +371,22 @@ TEST(CudaOps, DepthwiseWithMultiplier) {
     }
 }
 
+// FK_CUDA_DW=vec (read at plan): the vectorised depthwise kernel, 4 floats per thread.
+TEST(CudaOps, VectorisedDepthwiseMatchesTheReference) {
+  FK_REQUIRE_GPU();
+  setenv("FK_CUDA_DW", "vec", 1);
+  for (int stride : {1, 2})
+    for (int64_t c : {8, 12}) {
+      std::vector<CaseInput> in = {{RandomFloat(Shape{2, 15, 13, c}, 50 + stride)},
+                                   {RandomFloat(Shape{3, 3, c, 1}, 60 + c), true},
+                                   {RandomFloat(Shape{c}, 70), true},
+                                   {RandomFloat(Shape{c}, 80, 0.f, 0.5f), true}};  // prelu alpha
+      ExpectMatchesRef(ir::OpType::kDepthwiseConv2D, ConvAttrs(stride, "SAME", "prelu", true), in,
+                       "vec depthwise s" + std::to_string(stride) + " c" + std::to_string(c));
+    }
+  unsetenv("FK_CUDA_DW");
+}
+
 TEST(CudaOps, MatMulTransposesAndBias) {
   FK_REQUIRE_GPU();
   for (int tb : {0, 1}) {

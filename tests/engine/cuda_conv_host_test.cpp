@@ -5,6 +5,7 @@
 // fail on that bug in CI.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,65 @@ TEST(CudaConvHost, GeometryAndDirectArithmeticMatchTheReference) {
   Check({true, 15, 14, 2, 3, 3, 1, 1, 2, "SAME", {}}, 115);
   Check({false, 15, 14, 2, 3, 3, 3, 1, 2, "VALID", {}}, 118);
   Check({false, 10, 12, 3, 1, 5, 4, 1, 1, "SAME", {}}, 121);
+}
+
+// The vectorised depthwise arithmetic (FK_CUDA_DW=vec): V channels per work item, same sums.
+template <int V>
+void CheckVec(int64_t h, int64_t w, int64_t c, int64_t kk, int stride, const char* padding, uint32_t seed) {
+  SCOPED_TRACE("vec" + std::to_string(V) + " " + std::to_string(h) + "x" + std::to_string(w) + "x" +
+               std::to_string(c) + " k" + std::to_string(kk) + " s" + std::to_string(stride) + " " + padding);
+  ir::Attrs a;
+  a.set("strides", std::vector<int64_t>{stride, stride});
+  a.set("dilations", std::vector<int64_t>{1, 1});
+  a.set("padding", std::string(padding));
+  std::vector<CaseInput> in = {{RandomFloat(Shape{2, h, w, c}, seed)}, {RandomFloat(Shape{kk, kk, c, 1}, seed + 1), true}};
+  auto want = testing::RunOneNode(engine::RefBackend(), ir::OpType::kDepthwiseConv2D, a, in);
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+  const Tensor& y = want->outputs[0];
+  ir::Graph g = testing::MakeOneNodeGraph(ir::OpType::kDepthwiseConv2D, a, in);
+  auto geo = MakeConvGeometry(g.nodes()[0], in[0].value.shape(), in[1].value.shape(), y.shape());
+  ASSERT_TRUE(geo.ok()) << geo.status().ToString();
+  ASSERT_EQ(c % V, 0);
+  auto load = [](float v) { return v; };
+  std::vector<int> seen(static_cast<size_t>(y.num_elements()), 0);
+  double max_diff = 0;
+  const int work = static_cast<int>(y.num_elements() / V);
+  for (int j = 0; j < work; ++j) {
+    float acc[V];
+    int k0 = -1, o = -1;
+    engine::cuda::DepthwiseVecAt<V>(in[0].value.data<float>(), in[1].value.data<float>(), geo->d, j, load, acc, &k0,
+                                    &o);
+    ASSERT_EQ(o % c, k0);
+    for (int v = 0; v < V; ++v) {
+      ++seen[static_cast<size_t>(o + v)];
+      max_diff = std::max(max_diff, static_cast<double>(std::abs(acc[v] - y.data<float>()[o + v])));
+    }
+  }
+  EXPECT_LE(max_diff, 1e-4);
+  for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << "output " << i << " written once";
+}
+
+TEST(CudaConvHost, VectorisedDepthwiseMatchesTheReference) {
+  CheckVec<4>(13, 11, 8, 3, 1, "SAME", 200);
+  CheckVec<4>(16, 16, 12, 3, 2, "SAME", 203);
+  CheckVec<8>(14, 9, 16, 5, 2, "VALID", 206);
+  CheckVec<8>(7, 7, 64, 7, 1, "VALID", 209);  // fr_feature's global depthwise (GDC)
+  engine::cuda::DirectConvDesc d;
+  d.multiplier = 1;
+  d.k = 12;
+  unsetenv("FK_CUDA_DW");
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 1) << "opt-in: FK_CUDA_DW is unset";
+  setenv("FK_CUDA_DW", "vec", 1);
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 4) << "12 halves: 8-byte loads";
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, false), 4);
+  d.k = 16;
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 8);
+  d.k = 6;
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, false), 1) << "channels not a multiple of 4";
+  d.k = 16;
+  d.multiplier = 2;
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 1) << "multiplier 1 only";
+  unsetenv("FK_CUDA_DW");
 }
 
 TEST(CudaConvHost, ThirtyTwoBitIndexOnlyWhereItCannotOverflow) {

@@ -66,6 +66,7 @@ class ConvKernel final : public CudaKernel {
     }
     // Depthwise always, dense when cuDNN has no algorithm: the direct kernel on the TF layout.
     direct_ = true;
+    dd_.vec = DepthwiseVecWidth(dd_, elem() == Elem::kF16);
     pad_ = false;
     FK_ASSIGN_OR_RETURN(w_, Upload(w));  // half when elem() is kF16
     return OkStatus();

@@ -18,7 +18,11 @@ struct DirectConvDesc {
   int64_t sh = 1, sw = 1, dh = 1, dw = 1;  // strides, dilations
   int64_t pad_top = 0, pad_left = 0;       // bottom/right padding follows from the sizes
   int64_t multiplier = 0;                  // depthwise: output channels per input channel; 0 = dense
+  int64_t vec = 1;                         // depthwise, multiplier 1: channels per thread (1, 4, 8),
+                                           // vector loads; see DepthwiseVecWidth
+                                           // (conv_geometry.h)
 };
+
 
 // x [n,h,w,c]; w: dense HWIO [kh,kw,c,k], depthwise HWCM [kh,kw,c,multiplier]; bias [k] or null;
 // y [n,oh,ow,k]. Storage `e` for x, w, bias, y and act.alpha; fp32 accumulation.

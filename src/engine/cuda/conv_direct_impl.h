@@ -50,6 +50,51 @@ FK_HOST_DEVICE float DirectConvAt(const T* x, const T* w, const DirectConvDesc& 
   return acc;
 }
 
+// V values of T loaded as one aligned vector (16 or 8 bytes: one LDG.128 / LDG.64 on the GPU).
+template <int V, typename T>
+struct alignas(sizeof(T) * V) VecOf {
+  T v[V];
+};
+
+// Depthwise with multiplier 1, V adjacent channels per call: work item j of
+// n * oh * ow * (k / V) (channel group fastest). acc[0..V) before bias and activation;
+// *k0 = first channel, *out = flat index of y[n, oy, ox, k0]. Needs k % V == 0 and x, w, y
+// aligned to V * sizeof(T) (arena offsets and pool blocks are 256-byte aligned).
+#if defined(__CUDACC__)
+#pragma nv_exec_check_disable
+#endif
+template <int V, typename I, typename T, typename Load>
+FK_HOST_DEVICE void DepthwiseVecAt(const T* x, const T* w, const DirectConvDesc& d, I j, Load load, float* acc,
+                                   I* k0, I* out) {
+  const I K = static_cast<I>(d.k), OW = static_cast<I>(d.ow), OH = static_cast<I>(d.oh);
+  const I H = static_cast<I>(d.h), W = static_cast<I>(d.w);
+  const I KW = static_cast<I>(d.kw), KH = static_cast<I>(d.kh);
+  const I groups = K / V;
+  const I g = j % groups;
+  I t = j / groups;
+  const I ox = t % OW;
+  t /= OW;
+  const I oy = t % OH;
+  const I n = t / OH;
+  const I c0 = g * V;
+  const I iy0 = oy * static_cast<I>(d.sh) - static_cast<I>(d.pad_top);
+  const I ix0 = ox * static_cast<I>(d.sw) - static_cast<I>(d.pad_left);
+  for (int v = 0; v < V; ++v) acc[v] = 0.f;
+  for (I r = 0; r < KH; ++r) {
+    const I iy = iy0 + r * static_cast<I>(d.dh);
+    if (iy < 0 || iy >= H) continue;
+    for (I s = 0; s < KW; ++s) {
+      const I ix = ix0 + s * static_cast<I>(d.dw);
+      if (ix < 0 || ix >= W) continue;
+      const VecOf<V, T> xv = *reinterpret_cast<const VecOf<V, T>*>(x + ((n * H + iy) * W + ix) * K + c0);
+      const VecOf<V, T> wv = *reinterpret_cast<const VecOf<V, T>*>(w + (r * KW + s) * K + c0);
+      for (int v = 0; v < V; ++v) acc[v] += load(xv.v[v]) * load(wv.v[v]);
+    }
+  }
+  *k0 = c0;
+  *out = ((n * OH + oy) * OW + ox) * K + c0;
+}
+
 // True when int indices are safe for the node: input and filter < 2^31 elements, output < 2^30
 // (the kernel's grid-stride step, <= 2^29, past the last output must not overflow).
 inline bool Use32BitIndex(const DirectConvDesc& d) {

@@ -3,6 +3,7 @@
 // tests/engine/cuda_conv_host_test.cpp). Shared by conv.cpp (cuDNN and direct paths).
 #pragma once
 
+#include <cstdlib>
 #include <string>
 
 #include "engine/cuda/conv_direct.cuh"
@@ -51,6 +52,16 @@ inline Result<ConvGeometry> MakeConvGeometry(const ir::Node& n, const Shape& xs,
   g.pad_right = wo.pad_right;
   g.groups = g.depthwise ? C : 1;
   return g;
+}
+
+// Channels per thread for the vectorised depthwise kernel, 1 = the scalar kernel. Opt-in
+// (FK_CUDA_DW=vec, read at plan) until it is measured on a GPU: multiplier 1, channels a
+// multiple of the width (8 halves or 4 floats = 16-byte loads; else 4 halves = 8 bytes).
+inline int64_t DepthwiseVecWidth(const DirectConvDesc& d, bool half) {
+  const char* e = std::getenv("FK_CUDA_DW");
+  if (!e || std::string(e) != "vec" || d.multiplier != 1) return 1;
+  if (half) return d.k % 8 == 0 ? 8 : d.k % 4 == 0 ? 4 : 1;
+  return d.k % 4 == 0 ? 4 : 1;
 }
 
 }  // namespace fk::engine::cuda
