@@ -79,8 +79,9 @@ struct FaceConfig {
   // "fusion:fr_feature+faceapi_resnet") instead of the tier's choice; empty = by tier.
   // flip_tta applies to every part of a fusion.
   std::string recognizer;
-  // Device: use_cuda/gpu_index are passed through to the engine once the CUDA backend
-  // exists; today use_cuda=true fails Create() with Unavailable unless "cuda" is compiled in.
+  // Device: with use_cuda every model runs on GPU gpu_index (a visible-device index,
+  // CUDA_VISIBLE_DEVICES honoured); a build without CUDA, or no usable GPU, fails Create() with
+  // Unavailable and the reason unless allow_cpu_fallback (docs/cuda.md).
   bool use_cuda = false;
   int gpu_index = 0;
   std::string precision = "auto";  // with use_cuda: fp32 | tf32 | fp16 | auto (facekit/device.h)

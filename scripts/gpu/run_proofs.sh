@@ -15,6 +15,10 @@ done
 # The opt-in vectorised depthwise kernel must pass the same selftest before an A/B may pick it.
 FK_CUDA_DW=vec step selftest_auto_dwvec 90 "$FK" selftest --device cuda --precision auto --runs 5 --photos "$DEV/samples"
 step bench_engine_gpu 150 "$FK" bench engine --device cuda --out "$OUT/bench" --time "${CELL:-0.3}" --batches "$B"
+# The tiers end to end (decode, detect, landmarks, templates) on the GPU, per photo: the accurate
+# tier's latency as one pipeline (fr_feature + face-api ResNet, flip TTA on both).
+step speed_tiers 120 "$FK" eval speed --images "$DEV/samples" --tier all --device cuda --peer none --repeat 3 \
+  --out "$OUT/speed"
 step peers 120 python3 "$ROOT/scripts/gpu/peer_bench.py" --model "$DEV/models/faceplugin/fr_feature.onnx" \
   --batches "$B" --out "$OUT/peers.json"
 cat "$STEPS"

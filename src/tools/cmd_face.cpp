@@ -1080,13 +1080,17 @@ int EvalSpeed(const Args& args) {
     } else if (!peer_note.empty()) {
       j["peer_error"] = peer_note;
     }
-    std::ofstream(out + "/pipeline-cpu.json") << j.dump(1) << "\n";
-    std::ofstream md(out + "/pipeline-cpu.md");
-    md << "# End-to-end pipeline speed on CPU\n\n"
+    // --device cuda: pipeline-gpu.* (the models on the GPU; decode and the rest on the CPU).
+    const std::string dev_name = base->use_cuda ? "cuda:" + std::to_string(base->gpu_index) : base->backend;
+    j["device"] = dev_name;
+    const std::string stem = out + (base->use_cuda ? "/pipeline-gpu" : "/pipeline-cpu");
+    std::ofstream(stem + ".json") << j.dump(1) << "\n";
+    std::ofstream md(stem + ".md");
+    md << "# End-to-end pipeline speed on " << (base->use_cuda ? "the GPU" : "CPU") << "\n\n"
        << "Produced by `facekit eval speed` on " << files.size() << " photo(s), best of " << repeat
        << " round(s): decode (ProcessFile: JPEG at the DCT scale the detector needs, a finer decode for small faces, max side "
        << base->max_image_side << ") -> " << detector_id << " (+ tiles) -> facemesh -> quality -> alignment -> embedding, one photo at a time, "
-       << threads << " thread(s) per model run, backend `" << base->backend << "`. Machine: "
+       << threads << " thread(s) per model run, backend `" << dev_name << "`. Machine: "
        << j["machine"].get<std::string>() << "; load average at the end " << LoadAverage()
        << " (above the hardware thread count = other work shared the CPUs: treat as a lower bound).\n\n"
        << "| tier | recognizer | photos | faces | seconds (best round) | photos/s | faces/s | ms/photo | ms/photo from decoded pixels |\n"
