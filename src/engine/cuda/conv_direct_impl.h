@@ -13,22 +13,35 @@
 
 namespace fk::engine::cuda {
 
+// Work item j of n * oh * ow * inner (inner fastest: a channel, or a group of channels) -> the
+// output position and the top-left input tap of its window.
+template <typename I>
+struct OutputPos {
+  I inner, n, oy, ox, iy0, ix0;
+};
+template <typename I>
+FK_HOST_DEVICE OutputPos<I> Unravel(const DirectConvDesc& d, I j, I inner) {
+  OutputPos<I> p;
+  p.inner = j % inner;
+  I t = j / inner;
+  p.ox = t % static_cast<I>(d.ow);
+  t /= static_cast<I>(d.ow);
+  p.oy = t % static_cast<I>(d.oh);
+  p.n = t / static_cast<I>(d.oh);
+  p.iy0 = p.oy * static_cast<I>(d.sh) - static_cast<I>(d.pad_top);
+  p.ix0 = p.ox * static_cast<I>(d.sw) - static_cast<I>(d.pad_left);
+  return p;
+}
+
 // Output element i of y [n, oh, ow, k] (k fastest), before bias and activation; *channel = k.
 // I: the index type, int when the node's tensors are small enough (Use32BitIndex): a
 // 64-bit division costs several times a 32-bit one on a GPU, and there are five per output.
 template <bool kDepthwise, typename I, typename T, typename Load>
 FK_HOST_DEVICE float DirectConvAt(const T* x, const T* w, const DirectConvDesc& d, I i, Load load, I* channel) {
-  const I K = static_cast<I>(d.k), OW = static_cast<I>(d.ow), OH = static_cast<I>(d.oh);
-  const I H = static_cast<I>(d.h), W = static_cast<I>(d.w), C = static_cast<I>(d.c);
+  const I K = static_cast<I>(d.k), H = static_cast<I>(d.h), W = static_cast<I>(d.w), C = static_cast<I>(d.c);
   const I KW = static_cast<I>(d.kw), KH = static_cast<I>(d.kh);
-  const I k = i % K;
-  I t = i / K;
-  const I ox = t % OW;
-  t /= OW;
-  const I oy = t % OH;
-  const I n = t / OH;
-  const I iy0 = oy * static_cast<I>(d.sh) - static_cast<I>(d.pad_top);
-  const I ix0 = ox * static_cast<I>(d.sw) - static_cast<I>(d.pad_left);
+  const OutputPos<I> p = Unravel(d, i, K);
+  const I k = p.inner, n = p.n, iy0 = p.iy0, ix0 = p.ix0;
   const I cin = kDepthwise ? k / static_cast<I>(d.multiplier) : 0;
   float acc = 0.f;
   for (I r = 0; r < KH; ++r) {
@@ -66,19 +79,10 @@ struct alignas(sizeof(T) * V) VecOf {
 template <int V, typename I, typename T, typename Load>
 FK_HOST_DEVICE void DepthwiseVecAt(const T* x, const T* w, const DirectConvDesc& d, I j, Load load, float* acc,
                                    I* k0, I* out) {
-  const I K = static_cast<I>(d.k), OW = static_cast<I>(d.ow), OH = static_cast<I>(d.oh);
-  const I H = static_cast<I>(d.h), W = static_cast<I>(d.w);
+  const I K = static_cast<I>(d.k), H = static_cast<I>(d.h), W = static_cast<I>(d.w);
   const I KW = static_cast<I>(d.kw), KH = static_cast<I>(d.kh);
-  const I groups = K / V;
-  const I g = j % groups;
-  I t = j / groups;
-  const I ox = t % OW;
-  t /= OW;
-  const I oy = t % OH;
-  const I n = t / OH;
-  const I c0 = g * V;
-  const I iy0 = oy * static_cast<I>(d.sh) - static_cast<I>(d.pad_top);
-  const I ix0 = ox * static_cast<I>(d.sw) - static_cast<I>(d.pad_left);
+  const OutputPos<I> p = Unravel(d, j, K / V);
+  const I c0 = p.inner * V, n = p.n, iy0 = p.iy0, ix0 = p.ix0;
   for (int v = 0; v < V; ++v) acc[v] = 0.f;
   for (I r = 0; r < KH; ++r) {
     const I iy = iy0 + r * static_cast<I>(d.dh);
@@ -92,7 +96,7 @@ FK_HOST_DEVICE void DepthwiseVecAt(const T* x, const T* w, const DirectConvDesc&
     }
   }
   *k0 = c0;
-  *out = ((n * OH + oy) * OW + ox) * K + c0;
+  *out = ((n * static_cast<I>(d.oh) + p.oy) * static_cast<I>(d.ow) + p.ox) * K + c0;
 }
 
 // True when int indices are safe for the node: input and filter < 2^31 elements, output < 2^30
