@@ -167,6 +167,11 @@ if [ "${SERVER:-1}" = 1 ] && "$FK" bench server --help > /dev/null 2>&1; then
     step "bench_server_$tier" 240 "$FK" bench server --device cuda --tier "$tier" --images "$DEV/samples" \
       --batching 1,32 --concurrency 1,16,64 --duration 8 --warmup 3 --no-peer --out "$OUT/bench_server_$tier"
   done
+  # A/B: up to 4 captured CUDA graph instances per plan, so concurrent workers replay side by side
+  # (default 1: all but one caller of a plan run eagerly).
+  FK_CUDA_GRAPHS=4 step bench_server_fast_graphs4 240 "$FK" bench server --device cuda --tier fast \
+    --images "$DEV/samples" --batching 1,32 --concurrency 16,64 --duration 8 --warmup 3 --no-peer \
+    --out "$OUT/bench_server_fast_graphs4"
 fi
 
 echo "=== summary (step, exit code, seconds) — logs and JSON in $OUT"

@@ -891,8 +891,13 @@ TEST(CudaGraphRunner, Fp16EveryRunModeMatchesTheReference) {
 
 TEST(CudaGraphRunner, ConcurrentRunsOnOneModel) {
   FK_REQUIRE_GPU();
-  for (const char* mode : {"resident", "graph"}) {
+  // "graph4": FK_CUDA_GRAPHS=4, up to four captured instances replaying side by side.
+  for (std::string mode : {"resident", "graph", "graph4"}) {
     SCOPED_TRACE(mode);
+    if (mode == "graph4") {
+      setenv("FK_CUDA_GRAPHS", "4", 1);
+      mode = "graph";
+    }
     auto dev = RunnerExecutor(false, "cuda", mode);
     auto ref2 = RunnerExecutor(false, "ref", "staged");
     ASSERT_TRUE(dev.ok() && ref2.ok());
@@ -924,6 +929,7 @@ TEST(CudaGraphRunner, ConcurrentRunsOnOneModel) {
       EXPECT_LE(worst[t], 1e-4) << "thread " << t;
     }
   }
+  unsetenv("FK_CUDA_GRAPHS");
 }
 
 TEST(CudaGraphRunner, RealModelRunModesAgree) {

@@ -37,9 +37,9 @@ std::string MiB(size_t b) {
 class CudaGraphRunnerImpl final : public GraphRunner {
  public:
   ~CudaGraphRunnerImpl() override {
-    if (captured_) {
-      if (captured_->exec) cudaGraphExecDestroy(captured_->exec);
-      if (captured_->graph) cudaGraphDestroy(captured_->graph);
+    for (auto& c : instances_) {
+      if (c->exec) cudaGraphExecDestroy(c->exec);
+      if (c->graph) cudaGraphDestroy(c->graph);
     }
   }
 
@@ -203,8 +203,32 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     if (inputs.size() != g_->inputs().size() || outputs.size() != g_->outputs().size())
       return Internal("graph runner: wrong number of inputs/outputs");
     if (mode_ == "graph" && all_gpu_) {
-      std::unique_lock<std::mutex> lock(graph_mu_, std::try_to_lock);
-      if (lock.owns_lock() && (!capture_tried_ || captured_)) return RunCaptured(inputs, outputs);
+      // An idle captured instance, or capture a new one (up to MaxGraphInstances()); else eager.
+      Captured* inst = nullptr;
+      bool capture = false;
+      {
+        std::lock_guard<std::mutex> lock(graph_mu_);
+        if (!idle_.empty()) {
+          inst = idle_.back();
+          idle_.pop_back();
+        } else if (capture_status_.ok() &&
+                   static_cast<int>(instances_.size()) + capturing_ < MaxGraphInstances()) {
+          ++capturing_;
+          capture = true;
+        }
+      }
+      if (inst) {
+        Status st = Replay(inst, inputs, outputs);
+        std::lock_guard<std::mutex> lock(graph_mu_);
+        idle_.push_back(inst);
+        return st;
+      }
+      if (capture) {
+        bool ran = false;
+        Status st = CaptureNew(inputs, outputs, &ran);
+        if (ran || !st.ok()) return st;
+        // No memory for another instance's arena: this call runs eagerly below.
+      }
     }
     SlotGuard guard(dev_);
     FK_RETURN_IF_ERROR(guard.Acquire());
@@ -234,8 +258,10 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     if (mode_ == "graph") {
       if (!all_gpu_) s += "; CUDA graph not used (host steps)";
       std::lock_guard<std::mutex> lock(graph_mu_);
-      if (captured_) s += "; CUDA graph captured, " + std::to_string(replays_.load()) + " replays";
-      else if (!capture_status_.ok()) s += "; CUDA graph capture failed: " + capture_status_.message();
+      if (!instances_.empty())
+        s += "; CUDA graph captured (" + std::to_string(instances_.size()) + " instance(s), at most " +
+             std::to_string(MaxGraphInstances()) + "), " + std::to_string(replays_.load()) + " replays";
+      if (!capture_status_.ok()) s += "; CUDA graph capture failed: " + capture_status_.message();
     }
     s += "; " + std::to_string(eager_runs_.load()) + " eager runs";
     return s;
@@ -406,43 +432,25 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     return RunCasts(steps_.size(), base, ctx);  // graph outputs to float
   }
 
-  // Mode "graph", called with graph_mu_ held.
-  Status RunCaptured(std::span<const Tensor> inputs, std::span<Tensor> outputs) const {
+  // Mode "graph": instances of the captured graph, each with its own arena, so concurrent callers
+  // (the server's workers) replay side by side instead of all but one running eagerly. At most
+  // $FK_CUDA_GRAPHS instances per plan (default 1: one caller at a time replays, as before).
+  // (Read per call, not cached: cheap next to a run, and tests switch it.)
+  static int MaxGraphInstances() {
+    const char* e = std::getenv("FK_CUDA_GRAPHS");
+    const int v = e && *e ? std::atoi(e) : 1;
+    return v < 1 ? 1 : v > 16 ? 16 : v;
+  }
+
+  // Copies in, launches the instance's graph, copies out (the caller holds `inst` exclusively).
+  Status Replay(Captured* inst, std::span<const Tensor> inputs, std::span<Tensor> outputs) const {
     SlotGuard guard(dev_);
     FK_RETURN_IF_ERROR(guard.Acquire());
     ExecContext& ctx = guard.ctx();
-    if (!capture_tried_) {
-      capture_tried_ = true;
-      auto c = std::make_unique<Captured>();
-      FK_ASSIGN_OR_RETURN(c->arena, PoolBuffer::Make(&dev_->pool(), arena_bytes_));
-      char* base = static_cast<char*>(c->arena.get());
-      // Eager warm-up on the graph's own buffers (lazy module loading, cuDNN/cuBLAS internal
-      // set-up happen outside the capture); its outputs are this call's result.
-      std::vector<Tensor> keep;
-      Status st = CopyIn(base, inputs, ctx);
-      if (st.ok()) st = Enqueue(base, ctx, keep);
-      if (st.ok()) st = CopyOut(base, outputs, ctx);
-      const cudaError_t e = cudaStreamSynchronize(ctx.stream);
-      if (st.ok() && e != cudaSuccess) st = CudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
-      FK_RETURN_IF_ERROR(st);  // a failing eager run is an error, not a capture problem
-      ++eager_runs_;
-      ctx.scratch.clear();  // synchronised: the warm-up scratch may go back to the pool
-      ctx.reusable.clear();
-      Status cs = Capture(base, ctx, c.get());
-      if (cs.ok()) {
-        captured_ = std::move(c);
-      } else {
-        capture_status_ = cs;
-        cudaGetLastError();  // clear a non-sticky error left by the failed capture
-        std::fprintf(stderr, "facekit: CUDA graph capture failed, running without CUDA graphs: %s\n",
-                     cs.message().c_str());
-      }
-      return OkStatus();
-    }
-    char* base = static_cast<char*>(captured_->arena.get());
+    char* base = static_cast<char*>(inst->arena.get());
     Status st = CopyIn(base, inputs, ctx);
     if (st.ok()) {
-      const cudaError_t e = cudaGraphLaunch(captured_->exec, ctx.stream);
+      const cudaError_t e = cudaGraphLaunch(inst->exec, ctx.stream);
       if (e != cudaSuccess) st = CudaError(e, "cudaGraphLaunch", __FILE__, __LINE__);
     }
     if (st.ok()) st = CopyOut(base, outputs, ctx);
@@ -450,6 +458,61 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     if (st.ok() && e != cudaSuccess) st = CudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
     ++replays_;
     return st;
+  }
+
+  // Makes one more instance (this call's result is its eager warm-up run; *ran = true). Without
+  // memory for its arena *ran stays false and nothing is recorded: the caller runs eagerly.
+  Status CaptureNew(std::span<const Tensor> inputs, std::span<Tensor> outputs, bool* ran) const {
+    auto done = [&](std::unique_ptr<Captured> c, const Status& cs) {
+      std::lock_guard<std::mutex> lock(graph_mu_);
+      --capturing_;
+      if (c) {
+        instances_.push_back(std::move(c));
+        idle_.push_back(instances_.back().get());
+      } else if (!cs.ok() && capture_status_.ok()) {
+        capture_status_ = cs;
+        std::fprintf(stderr, "facekit: CUDA graph capture failed, running without CUDA graphs: %s\n",
+                     cs.message().c_str());
+      }
+    };
+    SlotGuard guard(dev_);
+    if (Status a = guard.Acquire(); !a.ok()) {
+      done(nullptr, OkStatus());
+      return a;
+    }
+    ExecContext& ctx = guard.ctx();
+    auto c = std::make_unique<Captured>();
+    auto arena = PoolBuffer::Make(&dev_->pool(), arena_bytes_);
+    if (!arena.ok()) {
+      done(nullptr, OkStatus());
+      return OkStatus();
+    }
+    c->arena = std::move(arena).value();
+    char* base = static_cast<char*>(c->arena.get());
+    // Eager warm-up on the instance's own buffers (lazy module loading, cuDNN/cuBLAS internal
+    // set-up happen outside the capture); its outputs are this call's result.
+    std::vector<Tensor> keep;
+    Status st = CopyIn(base, inputs, ctx);
+    if (st.ok()) st = Enqueue(base, ctx, keep);
+    if (st.ok()) st = CopyOut(base, outputs, ctx);
+    const cudaError_t e = cudaStreamSynchronize(ctx.stream);
+    if (st.ok() && e != cudaSuccess) st = CudaError(e, "cudaStreamSynchronize", __FILE__, __LINE__);
+    *ran = true;
+    ++eager_runs_;
+    if (!st.ok()) {  // a failing eager run is an error, not a capture problem
+      done(nullptr, OkStatus());
+      return st;
+    }
+    ctx.scratch.clear();  // synchronised: the warm-up scratch may go back to the pool
+    ctx.reusable.clear();
+    Status cs = Capture(base, ctx, c.get());
+    if (!cs.ok()) {
+      cudaGetLastError();  // clear a non-sticky error left by the failed capture
+      done(nullptr, cs);
+    } else {
+      done(std::move(c), OkStatus());
+    }
+    return OkStatus();
   }
 
   Status Capture(char* base, ExecContext& ctx, Captured* c) const {
@@ -500,9 +563,10 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   size_t persistent_bytes_ = 0;
   std::vector<PoolBuffer> owned_;
 
-  mutable std::mutex graph_mu_;
-  mutable bool capture_tried_ = false;
-  mutable std::unique_ptr<Captured> captured_;
+  mutable std::mutex graph_mu_;  // guards instances_, idle_, capturing_, capture_status_
+  mutable std::vector<std::unique_ptr<Captured>> instances_;
+  mutable std::vector<Captured*> idle_;  // instances no caller is replaying
+  mutable int capturing_ = 0;            // instances being captured right now
   mutable Status capture_status_;
   mutable std::atomic<long long> replays_{0}, eager_runs_{0};
 };
