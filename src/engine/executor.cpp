@@ -435,8 +435,9 @@ Result<std::shared_ptr<const Executor::Plan>> Executor::BuildPlan(const std::vec
     if (!kernel.ok() && b != ref_) {
       // The requested backend refused these concrete shapes: fall back to ref (said with
       // FK_VERBOSE / FK_CUDA_VERBOSE: a device node on the host costs two copies and a sync).
-      if (const char* v = std::getenv("FK_CUDA_VERBOSE") ? std::getenv("FK_CUDA_VERBOSE") : std::getenv("FK_VERBOSE");
-          v && *v && *v != '0')
+      const char* v = std::getenv("FK_CUDA_VERBOSE");
+      if (!v) v = std::getenv("FK_VERBOSE");
+      if (v && *v && *v != '0')
         std::fprintf(stderr, "facekit: node '%s' (%s): %s refused it (%s); running it on %s\n", n.name.c_str(),
                      ir::OpTypeName(n.op), b->name(), kernel.status().message().c_str(), ref_->name());
       b = ref_;

@@ -103,9 +103,7 @@ Result<std::unique_ptr<Kernel>> PlanConv(const PlanArgs& a) {
   if (wt.empty()) return Unsupported(ctx + ": the CPU backend needs constant filter weights");
 
   ops::Window win;
-  FK_RETURN_IF_ERROR(ops::ReadWindow(node, false, &win));
-  win.kh = ws[0];  // ReadWindow reads strides/dilations/padding; the filter gives the size
-  win.kw = ws[1];
+  FK_RETURN_IF_ERROR(ops::ReadConvWindow(node, ws, &win));
   const ops::WindowOut wo = ops::ComputeWindow(win, xs[1], xs[2]);
   const int64_t n = xs[0], cin = xs[3], kh = ws[0], kw = ws[1];
   const int64_t groups = c.depthwise ? cin : 1;

@@ -34,9 +34,7 @@ inline Result<ConvGeometry> MakeConvGeometry(const ir::Node& n, const Shape& xs,
     return ops::NodeError(n, "filter input channels " + std::to_string(ws[2]) + " != input channels " +
                                  std::to_string(C));
   ops::Window win;
-  FK_RETURN_IF_ERROR(ops::ReadWindow(n, false, &win));
-  win.kh = kh;  // ReadWindow reads strides/dilations/padding; the filter gives the size
-  win.kw = kw;
+  FK_RETURN_IF_ERROR(ops::ReadConvWindow(n, ws, &win));
   const ops::WindowOut wo = ops::ComputeWindow(win, H, W);
   if (wo.oh != ys[1] || wo.ow != ys[2] || ys[3] != K || ys[0] != N)
     return ops::NodeError(n, "planned output " + ys.ToString() + " != computed [" + std::to_string(N) + "," +

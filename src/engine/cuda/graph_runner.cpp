@@ -46,6 +46,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   // Returns false (and no error) when no step runs on the GPU.
   Result<bool> Init(const PlannedGraph& pg) {
     g_ = pg.graph;
+    max_instances_ = MaxGraphInstancesFromEnv();
     known_ = pg.known;
     info_ = pg.info;
     mode_ = pg.mode;
@@ -203,7 +204,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     if (inputs.size() != g_->inputs().size() || outputs.size() != g_->outputs().size())
       return Internal("graph runner: wrong number of inputs/outputs");
     if (mode_ == "graph" && all_gpu_) {
-      // An idle captured instance, or capture a new one (up to MaxGraphInstances()); else eager.
+      // An idle captured instance, or capture a new one (up to max_instances_); else eager.
       Captured* inst = nullptr;
       bool capture = false;
       {
@@ -212,7 +213,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
           inst = idle_.back();
           idle_.pop_back();
         } else if (capture_status_.ok() &&
-                   static_cast<int>(instances_.size()) + capturing_ < MaxGraphInstances()) {
+                   static_cast<int>(instances_.size()) + capturing_ < max_instances_) {
           ++capturing_;
           capture = true;
         }
@@ -260,7 +261,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
       std::lock_guard<std::mutex> lock(graph_mu_);
       if (!instances_.empty())
         s += "; CUDA graph captured (" + std::to_string(instances_.size()) + " instance(s), at most " +
-             std::to_string(MaxGraphInstances()) + "), " + std::to_string(replays_.load()) + " replays";
+             std::to_string(max_instances_) + "), " + std::to_string(replays_.load()) + " replays";
       if (!capture_status_.ok()) s += "; CUDA graph capture failed: " + capture_status_.message();
     }
     s += "; " + std::to_string(eager_runs_.load()) + " eager runs";
@@ -435,8 +436,8 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   // Mode "graph": instances of the captured graph, each with its own arena, so concurrent callers
   // (the server's workers) replay side by side instead of all but one running eagerly. At most
   // $FK_CUDA_GRAPHS instances per plan (default 1: one caller at a time replays, as before).
-  // (Read per call, not cached: cheap next to a run, and tests switch it.)
-  static int MaxGraphInstances() {
+  // Read once per runner (Init): a runner made after the variable changes sees the new value.
+  static int MaxGraphInstancesFromEnv() {
     const char* e = std::getenv("FK_CUDA_GRAPHS");
     const int v = e && *e ? std::atoi(e) : 1;
     return v < 1 ? 1 : v > 16 ? 16 : v;
@@ -567,6 +568,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   mutable std::vector<std::unique_ptr<Captured>> instances_;
   mutable std::vector<Captured*> idle_;  // instances no caller is replaying
   mutable int capturing_ = 0;            // instances being captured right now
+  int max_instances_ = 1;                 // $FK_CUDA_GRAPHS when the runner was made
   mutable Status capture_status_;
   mutable std::atomic<long long> replays_{0}, eager_runs_{0};
 };

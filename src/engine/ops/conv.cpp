@@ -49,9 +49,7 @@ Status InferConvCommon(const ir::Node& node, const std::vector<ValueInfo>& in, s
     cout = w.shape[3];
   }
   Window win;
-  FK_RETURN_IF_ERROR(ReadWindow(node, false, &win));
-  win.kh = w.shape[0];
-  win.kw = w.shape[1];
+  FK_RETURN_IF_ERROR(ReadConvWindow(node, w.shape, &win));
   if (win.kh == 0 || win.kw == 0) return NodeError(node, "filter has an empty spatial size");
   FK_RETURN_IF_ERROR(CheckFused(node, in, cout));
   int64_t oh = -1, ow = -1;

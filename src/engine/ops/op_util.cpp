@@ -130,6 +130,14 @@ Status ReadWindow(const ir::Node& node, bool pool, Window* w) {
   return OkStatus();
 }
 
+Status ReadConvWindow(const ir::Node& node, const Shape& filter, Window* w) {
+  if (filter.rank() < 2) return NodeError(node, "filter must have a spatial size, got " + filter.ToString());
+  FK_RETURN_IF_ERROR(ReadWindow(node, /*pool=*/false, w));
+  w->kh = filter[0];
+  w->kw = filter[1];
+  return OkStatus();
+}
+
 WindowOut ComputeWindow(const Window& w, int64_t in_h, int64_t in_w) {
   WindowOut o;
   o.oh = ConvOutputSize(in_h, w.kh, w.sh, w.dh, w.padding, w.ex_top, w.ex_bottom, &o.pad_top,

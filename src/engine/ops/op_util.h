@@ -40,6 +40,10 @@ struct Window {
 // Accepts [sh,sw] or NHWC [1,sh,sw,1] forms and explicit_pads [t,b,l,r] or NHWC
 // [0,0,t,b,l,r,0,0].
 Status ReadWindow(const ir::Node& node, bool pool, Window* w);
+// A convolution's window: ReadWindow plus the size from the filter's shape [kh, kw, ...] (dims
+// may be unknown, -1, during shape inference). Every convolution (ref, cpu, cuda, shape
+// inference) reads its window here, so none can forget the size.
+Status ReadConvWindow(const ir::Node& node, const Shape& filter, Window* w);
 struct WindowOut {
   int64_t oh = -1, ow = -1;
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;

@@ -19,9 +19,7 @@ Status ConvCommon(const ir::Node& node, std::span<const Tensor> in, std::span<Te
                                     std::to_string(WC));
   const int64_t CO = depthwise ? C * WO : WO;
   ops::Window win;
-  FK_RETURN_IF_ERROR(ops::ReadWindow(node, false, &win));
-  win.kh = KH;
-  win.kw = KW;
+  FK_RETURN_IF_ERROR(ops::ReadConvWindow(node, w.shape(), &win));
   const ops::WindowOut g = ops::ComputeWindow(win, H, W);
   Tensor& y = out[0];
   FK_RETURN_IF_ERROR(CheckOutShape(node, y, Shape{N, g.oh, g.ow, CO}));
