@@ -51,6 +51,17 @@ struct ModelOptions {
   std::string cuda_run = {};
 };
 
+// How 8-bit pixels become a float model input (Model::RunPixels): output channel c of every pixel
+// = float(pixel[src]) * scale[c] + offset[c], src = c, or C-1-c with reverse_channels (RGB <-> BGR).
+// scale / offset hold one value per channel (C of the model input, 1..4), or one value for all.
+// The same arithmetic as vision::Normalize (no fused multiply-add, so the GPU and the CPU agree
+// bit for bit).
+struct PixelNormalization {
+  std::vector<float> scale = {1.f};
+  std::vector<float> offset = {0.f};
+  bool reverse_channels = false;
+};
+
 struct TensorSpec {
   std::string name;
   DType dtype = DType::kFloat32;
@@ -66,6 +77,13 @@ class Model {
 
   // Thread-safe: may be called concurrently from several threads.
   Result<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) const;
+  // Like Run, with every input given as uint8 pixels (NHWC, the shape Run would take, C <= 4)
+  // for a float32 model input, normalised by `norm`. On a GPU the pixels travel as bytes (a
+  // quarter of the float bytes) and are normalised on the device; on the CPU they are
+  // normalised on the host. Same results as Run on the normalised floats. InvalidArgument for a
+  // non-uint8 tensor, a shape Run would refuse, a non-float or non-NHWC model input, C > 4, or
+  // a scale/offset whose size is neither 1 nor C or that is not finite.
+  Result<std::vector<Tensor>> RunPixels(const std::vector<Tensor>& pixels, const PixelNormalization& norm) const;
 
   // The backend the model runs on ("ref", "cpu", "cuda"); individual nodes may run on "ref".
   // With allow_cpu_fallback and no usable GPU this is the CPU backend, not "cuda".

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/ir/graph.h"
+#include "engine/pixel_transform.h"
 #include "facekit/status.h"
 #include "facekit/tensor.h"
 
@@ -73,6 +74,14 @@ class GraphRunner {
   // `inputs` in graph-input order (already validated); `outputs` preallocated in graph-output
   // order with the planned shapes. Thread-safe (several concurrent calls).
   virtual Status Run(std::span<const Tensor> inputs, std::span<Tensor> outputs) const = 0;
+  // Like Run with input i given as uint8 pixels of the input's shape, made float on the device
+  // by `transforms[i]` (Model::RunPixels: a quarter of the bytes cross the bus). Unsupported when
+  // the runner cannot; the executor then normalises on the host and calls Run.
+  virtual Status RunPixels(std::span<const Tensor> pixels, std::span<const PixelTransform> transforms,
+                           std::span<Tensor> outputs) const {
+    (void)pixels, (void)transforms, (void)outputs;
+    return Unsupported("this graph runner takes float inputs only");
+  }
   // One line for `facekit inspect` / logs (mode, steps on the device, host round trips).
   virtual std::string Describe() const { return {}; }
 };

@@ -674,6 +674,10 @@ Result<std::optional<std::vector<Tensor>>> Executor::RunSplitBatch(const std::ve
 
 Result<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& inputs) const {
   FK_RETURN_IF_ERROR(ValidateInputs(inputs));
+  return RunValidated(inputs);
+}
+
+Result<std::vector<Tensor>> Executor::RunValidated(const std::vector<Tensor>& inputs) const {
   {
     FK_ASSIGN_OR_RETURN(std::optional<std::vector<Tensor>> split, RunSplitBatch(inputs));
     if (split) return std::move(*split);
@@ -682,6 +686,82 @@ Result<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& inputs) con
   for (const auto& t : inputs) shapes.push_back(t.shape());
   FK_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(shapes));
   return Execute(*plan, inputs, /*keep_all=*/false);
+}
+
+Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixels, const std::vector<float>& scale,
+                                                const std::vector<float>& offset, bool reverse_channels) const {
+  const auto& ins = graph_.inputs();
+  if (pixels.size() != ins.size())
+    return InvalidArgument("the model takes " + std::to_string(ins.size()) + " input(s), got " +
+                           std::to_string(pixels.size()) + " pixel tensor(s)");
+  auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+  if (!finite(scale) || !finite(offset))
+    return InvalidArgument("pixel normalisation: scale and offset must be finite numbers");
+  std::vector<PixelTransform> transforms(pixels.size());
+  for (size_t i = 0; i < ins.size(); ++i) {
+    const ir::Value& spec = graph_.value(ins[i]);
+    const Tensor& t = pixels[i];
+    const std::string what = "input '" + spec.name + "'";
+    if (spec.dtype != DType::kFloat32 || spec.shape.rank() != 4)
+      return InvalidArgument(what + " is " + DTypeName(spec.dtype) + " " + spec.shape.ToString() +
+                             ": RunPixels takes pixels only for float32 NHWC (rank 4) inputs; use Run");
+    if (t.empty()) return InvalidArgument(what + " is an empty tensor");
+    if (t.dtype() != DType::kUInt8)
+      return InvalidArgument(what + ": RunPixels takes uint8 pixels, got " + std::string(DTypeName(t.dtype())) +
+                             " (use Run for float inputs)");
+    if (t.shape().rank() != 4)
+      return InvalidArgument(what + ": expected pixels of shape " + spec.shape.ToString() + ", got " +
+                             t.shape().ToString());
+    for (int d = 0; d < 4; ++d) {
+      if (spec.shape[d] >= 0 && t.shape()[d] != spec.shape[d])
+        return InvalidArgument(what + ": expected pixels of shape " + spec.shape.ToString() + ", got " +
+                               t.shape().ToString() + " (dimension " + std::to_string(d) + ")");
+      if (t.shape()[d] <= 0)
+        return InvalidArgument(what + ": pixel shape " + t.shape().ToString() + " has no elements");
+    }
+    const int64_t c = t.shape()[3];
+    if (c > 4) return InvalidArgument(what + ": " + std::to_string(c) + " channels; RunPixels takes 1 to 4");
+    auto sized = [&](const std::vector<float>& v, const char* name) -> Status {
+      if (v.size() == 1 || static_cast<int64_t>(v.size()) == c) return OkStatus();
+      return InvalidArgument(std::string("pixel normalisation: ") + name + " has " + std::to_string(v.size()) +
+                             " values; " + what + " has " + std::to_string(c) + " channels (give 1 or " +
+                             std::to_string(c) + ")");
+    };
+    FK_RETURN_IF_ERROR(sized(scale, "scale"));
+    FK_RETURN_IF_ERROR(sized(offset, "offset"));
+    PixelTransform& pt = transforms[i];
+    pt.channels = static_cast<int>(c);
+    pt.reverse = reverse_channels;
+    for (int k = 0; k < pt.channels; ++k) {
+      pt.scale[k] = scale.size() == 1 ? scale[0] : scale[static_cast<size_t>(k)];
+      pt.offset[k] = offset.size() == 1 ? offset[0] : offset[static_cast<size_t>(k)];
+    }
+  }
+  // A device runner takes the bytes and normalises on the device.
+  if (backend_ && backend_->name() != std::string("cpu") && backend_->name() != std::string("ref")) {
+    std::vector<Shape> shapes;
+    for (const auto& t : pixels) shapes.push_back(t.shape());
+    FK_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(shapes));
+    if (plan->runner) {
+      std::vector<Tensor> outs;
+      for (ValueId v : graph_.outputs())
+        outs.emplace_back(plan->info[static_cast<size_t>(v)].dtype, plan->info[static_cast<size_t>(v)].shape);
+      const Status st = plan->runner->RunPixels(pixels, transforms, outs);
+      if (st.ok()) return outs;
+      if (st.code() != StatusCode::kUnsupported) return st;
+    }
+  }
+  // On the host: the same arithmetic, then the float run (finite by construction).
+  std::vector<Tensor> floats;
+  floats.reserve(pixels.size());
+  for (size_t i = 0; i < pixels.size(); ++i) {
+    Tensor f(DType::kFloat32, pixels[i].shape());
+    PixelsToFloat(pixels[i].data<uint8_t>(), f.data<float>(), f.num_elements(), transforms[i]);
+    floats.push_back(std::move(f));
+  }
+  return RunValidated(floats);
 }
 
 Result<std::vector<Tensor>> Executor::RunAll(const std::vector<Tensor>& inputs) const {

@@ -96,6 +96,13 @@ class Executor {
   // Returns the graph outputs in graph order (deep copies the caller owns).
   Result<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) const;
 
+  // Model::RunPixels: input i given as uint8 NHWC pixels (C <= 4) for a float32 input, made
+  // float by scale/offset (one value, or one per channel) and the channel reversal. A device
+  // runner normalises on the device (GraphRunner::RunPixels); otherwise the host does, with the
+  // same arithmetic (engine/pixel_transform.h). InvalidArgument as documented in facekit/engine.h.
+  Result<std::vector<Tensor>> RunPixels(const std::vector<Tensor>& pixels, const std::vector<float>& scale,
+                                        const std::vector<float>& offset, bool reverse_channels) const;
+
   // Like Run, but returns every value of the graph indexed by ValueId (constants included;
   // values that were not computed are empty). For `facekit bisect`.
   Result<std::vector<Tensor>> RunAll(const std::vector<Tensor>& inputs) const;
@@ -124,6 +131,8 @@ class Executor {
   Result<std::shared_ptr<const Plan>> BuildPlan(const std::vector<Shape>& shapes, int threads) const;
   // The batch split of Run(); nullopt when it does not apply.
   Result<std::optional<std::vector<Tensor>>> RunSplitBatch(const std::vector<Tensor>& inputs) const;
+  // Run after validation (batch split or one plan).
+  Result<std::vector<Tensor>> RunValidated(const std::vector<Tensor>& inputs) const;
   Result<std::vector<Tensor>> Execute(const Plan& plan, const std::vector<Tensor>& inputs, bool keep_all) const;
 
   ir::Graph graph_;

@@ -227,4 +227,8 @@ Result<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs) const 
   return impl_->executor->Run(inputs);
 }
 
+Result<std::vector<Tensor>> Model::RunPixels(const std::vector<Tensor>& pixels, const PixelNormalization& norm) const {
+  return impl_->executor->RunPixels(pixels, norm.scale, norm.offset, norm.reverse_channels);
+}
+
 }  // namespace fk

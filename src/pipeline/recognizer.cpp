@@ -261,6 +261,8 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Load(const RecognizerSpec& spec,
   for (const auto& o : r->model_->outputs())
     if (o.shape.rank() == 2 && o.shape[1] == spec.dim) has_out = true;
   if (!has_out) return InvalidArgument("recognizer " + path + ": no output of dimension " + std::to_string(spec.dim));
+  r->pixels_ = !r->nchw_ && r->model_->backend_name() == "cuda";
+  if (const char* e = std::getenv("FK_PIXEL_INPUTS"); e && *e) r->pixels_ = !r->nchw_ && *e != '0';
   return r;
 }
 
@@ -291,21 +293,23 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
   const int64_t per = int64_t{S} * S * 3;
   const auto canon = CanonicalPoints(spec_);
   std::vector<float> hwc(static_cast<size_t>(n * per));
+  // Pixel path: the warp in pixel values (0..255, source channel order), rounded to bytes below.
+  const vision::Normalize warp_norm = pixels_ ? vision::Normalize::Raw() : spec_.norm;
   for (int f = 0; f < faces; ++f) {
     FK_ASSIGN_OR_RETURN(vision::Affine2x3 m, vision::EstimateSimilarity(pts[f], canon));
     float* dst = hwc.data() + int64_t{f} * views * per;
-    FK_RETURN_IF_ERROR(vision::WarpAffineInto(*from[f], m, S, S, spec_.norm, dst, 0.f, /*antialias=*/true));
+    FK_RETURN_IF_ERROR(vision::WarpAffineInto(*from[f], m, S, S, warp_norm, dst, 0.f, /*antialias=*/true));
     if (arcface_chips && arcface_112()) {
       // The 8-bit chip from the same warp: undo the normalisation, round as WarpAffine does.
       if (arcface_chips->size() != pts.size()) arcface_chips->assign(pts.size(), Image());
       Image chip = Image::Uninitialized(S, S);
-      const bool bgr = spec_.norm.order == vision::ChannelOrder::kBGR;
+      const bool bgr = warp_norm.order == vision::ChannelOrder::kBGR;
       for (int y = 0; y < S; ++y) {
         uint8_t* d = chip.row(y);
         const float* src = dst + int64_t{y} * S * 3;
         for (int x = 0; x < S; ++x)
           for (int k = 0; k < 3; ++k) {
-            const float v = std::nearbyint((src[3 * x + k] - spec_.norm.offset[k]) / spec_.norm.scale[k]);
+            const float v = std::nearbyint((src[3 * x + k] - warp_norm.offset[k]) / warp_norm.scale[k]);
             d[3 * x + (bgr ? 2 - k : k)] = static_cast<uint8_t>(v < 0.f ? 0.f : (v > 255.f ? 255.f : v));
           }
       }
@@ -319,6 +323,28 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
           for (int c = 0; c < 3; ++c) m2[(int64_t{y} * S + x) * 3 + c] = dst[(int64_t{y} * S + (S - 1 - x)) * 3 + c];
     }
   }
+  std::vector<Tensor> outs;
+  if (pixels_) {
+    // 8-bit chips, rounded as WarpAffine rounds; the model normalises them (spec_.norm).
+    Tensor px(DType::kUInt8, Shape({n, S, S, 3}));
+    uint8_t* d = px.data<uint8_t>();
+    for (size_t i = 0; i < hwc.size(); ++i) {
+      const float v = std::nearbyint(hwc[i]);
+      d[i] = static_cast<uint8_t>(v < 0.f ? 0.f : (v > 255.f ? 255.f : v));
+    }
+    PixelNormalization pn;
+    pn.scale.assign(spec_.norm.scale.begin(), spec_.norm.scale.end());
+    pn.offset.assign(spec_.norm.offset.begin(), spec_.norm.offset.end());
+    pn.reverse_channels = spec_.norm.order == vision::ChannelOrder::kBGR;
+    FK_ASSIGN_OR_RETURN(outs, model_->RunPixels({px}, pn));
+  } else {
+    FK_ASSIGN_OR_RETURN(outs, RunFloats(hwc, n, S));
+  }
+  return Templates(outs, faces, views);
+}
+
+Result<std::vector<Tensor>> Recognizer::RunFloats(const std::vector<float>& hwc, int n, int S) const {
+  const int64_t per = int64_t{S} * S * 3;
   Tensor input;
   if (!nchw_) {
     input = Tensor(DType::kFloat32, Shape({n, S, S, 3}));
@@ -330,7 +356,12 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
       for (int c = 0; c < 3; ++c)
         for (int64_t p = 0; p < int64_t{S} * S; ++p) d[i * per + c * S * S + p] = hwc[i * per + p * 3 + c];
   }
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({input}));
+  return model_->Run({input});
+}
+
+Result<std::vector<FaceTemplate>> Recognizer::Templates(const std::vector<Tensor>& outs, int faces, int views) const {
+  const int n = faces * views;
+  std::vector<FaceTemplate> out;
   const float* emb = nullptr;
   for (const auto& t : outs)
     if (t.shape().rank() == 2 && t.shape()[0] == n && t.shape()[1] == spec_.dim) emb = t.data<float>();
@@ -339,7 +370,7 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
     FaceTemplate t;
     t.model = spec_.id;
     t.model_version = spec_.version;
-    t.flip_tta = flip;
+    t.flip_tta = views == 2;
     t.data.assign(spec_.dim, 0.f);
     for (int v = 0; v < views; ++v) {
       const float* e = emb + (int64_t{f} * views + v) * spec_.dim;

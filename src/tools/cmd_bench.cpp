@@ -480,7 +480,8 @@ void PrintUsage() {
                "  --json       print the JSON report on stdout instead of the table\n"
                "  --device cuda[:N]  GPU table instead (engine-gpu.md/json): batch sweep (default 1..512), latency,\n"
                "               inputs/s, first-run time, GPU memory, CPU column; --precision fp32|tf32|fp16|auto,\n"
-               "               --cpu-threads N, --cpu-max-batch B (default 32); exit 3 when no GPU is usable\n");
+               "               --cpu-threads N, --cpu-max-batch B (default 32), --no-pixels (skip the 8-bit input\n"
+               "               column); exit 3 when no GPU is usable\n");
 }
 
 }  // namespace
@@ -541,10 +542,12 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
     int runs = 0;
     std::string error;
   };
-  auto time_model = [&](const Model& model, const Tensor& x) {
+  // pixels: time RunPixels on 8-bit inputs (normalised on the GPU) instead of Run on floats.
+  auto time_model = [&](const Model& model, const Tensor& x, const PixelNormalization* pixels = nullptr) {
+    auto run = [&] { return pixels ? model.RunPixels({x}, *pixels) : model.Run({x}); };
     Timing t;
     auto t0 = Clock::now();
-    auto warm = model.Run({x});
+    auto warm = run();
     t.first_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (!warm.ok()) {
       t.error = warm.status().message();
@@ -555,7 +558,7 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
     while (times.size() < 500 &&
            (times.size() < 5 || std::chrono::duration<double>(Clock::now() - start).count() < cell_secs)) {
       auto r0 = Clock::now();
-      auto r = model.Run({x});
+      auto r = run();
       if (!r.ok()) {
         t.error = r.status().message();
         return t;
@@ -567,6 +570,7 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
     t.min_ms = *std::min_element(times.begin(), times.end());
     return t;
   };
+  const bool pixels_column = !HasFlag(args, "--no-pixels");
 
   json report;
   report["date"] = NowUtc();
@@ -584,9 +588,12 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
         "warm-up run whose time is `first run ms` (planning, cuDNN heuristics, weight upload)\n"
      << "- CPU column: facekit's cpu backend (oneDNN) on " << CpuModel() << ", " << cpu_threads
      << " thread(s), same inputs, batches <= " << cpu_max_batch << "\n"
-     << "- GPU memory: peak bytes reserved by facekit's pool for the model (weights + activations + workspaces)\n\n"
-     << "| model | batch | GPU ms/input | inputs/s | first run ms | GPU MiB | CPU ms/input | GPU speedup |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+     << "- GPU memory: peak bytes reserved by facekit's pool for the model (weights + activations + workspaces)\n"
+     << "- pixels inputs/s: `Model::RunPixels`, the same inputs as 8-bit pixels (a quarter of the bytes to the GPU, "
+        "normalised there; how the pipeline's face crops are 8-bit before normalisation); – where the model "
+        "input is not an image or with --no-pixels\n\n"
+     << "| model | batch | GPU ms/input | inputs/s | pixels inputs/s | first run ms | GPU MiB | CPU ms/input | GPU speedup |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& name : models) {
     const BenchModel* bm = FindBenchModel(name);
     const std::string path = BenchModelPath(*bm, models_root);
@@ -600,7 +607,7 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
     auto gm = Model::Load(path, go);
     if (!gm.ok()) {
       std::fprintf(stderr, "%s: %s\n", name.c_str(), gm.status().ToString().c_str());
-      md << "| " << name << " | – | load failed: " << gm.status().message() << " | | | | | |\n";
+      md << "| " << name << " | – | load failed: " << gm.status().message() << " | | | | | | |\n";
       continue;
     }
     ModelOptions co;
@@ -619,9 +626,27 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
       if (!g.error.empty()) {
         r["error"] = g.error;
         report["results"].push_back(r);
-        md << "| " << name << " | " << b << " | failed: " << g.error << " | | | | | |\n";
+        md << "| " << name << " | " << b << " | failed: " << g.error << " | | | | | | |\n";
         std::fprintf(stderr, "%s b%d: %s\n", name.c_str(), b, g.error.c_str());
         continue;
+      }
+      // The same values as 8-bit pixels: v = lo + p * (hi - lo) / 255.
+      double pixels_per_s = 0;
+      if (pixels_column && s.rank() == 4 && s[3] >= 1 && s[3] <= 4) {
+        Tensor px(DType::kUInt8, s);
+        for (int64_t i = 0; i < px.num_elements(); ++i) px.data<uint8_t>()[i] = static_cast<uint8_t>(rng() >> 24);
+        PixelNormalization norm;
+        norm.scale = {(bm->hi - bm->lo) / 255.f};
+        norm.offset = {bm->lo};
+        Timing p = time_model(**gm, px, &norm);
+        if (p.error.empty()) {
+          pixels_per_s = 1e3 * b / p.median_ms;
+          r["pixels_gpu_ms_per_input"] = p.median_ms / b;
+          r["pixels_inputs_per_s"] = pixels_per_s;
+        } else {
+          r["pixels_error"] = p.error;
+          std::fprintf(stderr, "%s b%d pixels: %s\n", name.c_str(), b, p.error.c_str());
+        }
       }
       r["gpu_ms_per_input"] = g.median_ms / b;
       r["gpu_min_ms_per_input"] = g.min_ms / b;
@@ -644,7 +669,8 @@ int BenchEngineGpu(const Args& args, DeviceConfig dev) {
       std::fprintf(stderr, "%-16s b%-4d gpu %.4f ms/input  %.0f inputs/s  first %.1f ms  cpu %.3f ms/input\n",
                    name.c_str(), b, g.median_ms / b, 1e3 * b / g.median_ms, g.first_ms, cpu_ms);
       md << "| " << name << " | " << b << " | " << Fmt("%.4f", g.median_ms / b) << " | "
-         << Fmt("%.0f", 1e3 * b / g.median_ms) << " | " << Fmt("%.1f", g.first_ms) << " | "
+         << Fmt("%.0f", 1e3 * b / g.median_ms) << " | " << (pixels_per_s > 0 ? Fmt("%.0f", pixels_per_s) : "–")
+         << " | " << Fmt("%.1f", g.first_ms) << " | "
          << (r.contains("gpu_pool_peak_bytes") ? Fmt("%.1f", r["gpu_pool_peak_bytes"].get<double>() / 1048576.0) : "–")
          << " | " << (cpu_ms > 0 ? Fmt("%.3f", cpu_ms) : "–") << " | "
          << (cpu_ms > 0 ? Fmt("%.1fx", cpu_ms / (g.median_ms / b)) : "–") << " |\n";

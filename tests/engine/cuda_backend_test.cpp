@@ -18,6 +18,7 @@
 #include "engine/executor.h"
 #include "engine/ref/ref_backend.h"
 #include "facekit/device.h"
+#include "engine/pixel_transform.h"
 #include "facekit/engine.h"
 #include "op_cases.h"
 #ifdef FK_HAVE_CUDA
@@ -961,6 +962,61 @@ TEST(CudaGraphRunner, RealModelRunModesAgree) {
 }
 
 // fp16 on a real model, every run mode, and precision auto: says what it chose and why.
+// Model::RunPixels on a cuda model: the bytes go to the GPU and a kernel normalises them
+// (engine/cuda/pixels.cu, the arithmetic of engine/pixel_transform.h without FMA), so the
+// outputs equal Run on the same floats normalised on the host, in every run mode and precision
+// (graph mode: the warm-up/capture run, then replays).
+TEST(CudaModelLoad, RunPixelsOnTheGpuEqualsRunOnHostNormalisedFloats) {
+  FK_REQUIRE_GPU();
+  const std::string path = SmallModel();
+  FK_REQUIRE_MODEL(path);
+  for (const char* precision : {"fp32", "fp16"}) {
+    for (const char* mode : {"staged", "resident", "graph"}) {
+      SCOPED_TRACE(std::string(precision) + " " + mode);
+      ModelOptions o;
+      o.backend = "cuda";
+      o.device.precision = precision;
+      o.cuda_run = mode;
+      auto m = Model::Load(path, o);
+      ASSERT_TRUE(m.ok()) << m.status().ToString();
+      Shape s = (*m)->inputs()[0].shape;
+      s[0] = 2;
+      Tensor px(DType::kUInt8, s);
+      for (int64_t i = 0; i < px.num_elements(); ++i)
+        px.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + (i >> 7) * 11) & 0xff);
+      PixelNormalization norm;
+      norm.scale = {2.f / 255.f, 1.f / 127.5f, 1.f / 128.f};
+      norm.offset = {-1.f, -1.f, -0.99609375f};
+      norm.reverse_channels = true;
+      engine::PixelTransform t;
+      t.channels = 3;
+      t.reverse = true;
+      for (int c = 0; c < 3; ++c) t.scale[c] = norm.scale[static_cast<size_t>(c)], t.offset[c] = norm.offset[static_cast<size_t>(c)];
+      Tensor x(DType::kFloat32, s);
+      engine::PixelsToFloat(px.data<uint8_t>(), x.data<float>(), x.num_elements(), t);
+      auto want = (*m)->Run({x});
+      ASSERT_TRUE(want.ok()) << want.status().ToString();
+      for (int run = 0; run < 3; ++run) {
+        auto have = (*m)->RunPixels({px}, norm);
+        ASSERT_TRUE(have.ok()) << have.status().ToString();
+        ASSERT_EQ(have->size(), want->size());
+        for (size_t k = 0; k < want->size(); ++k) {
+          const Tensor& a = (*want)[k];
+          const Tensor& b = (*have)[k];
+          ASSERT_EQ(a.shape(), b.shape());
+          double worst = 0, scale = 1;
+          for (int64_t i = 0; i < a.num_elements(); ++i) {
+            worst = std::max(worst, std::fabs(double(a.data<float>()[i]) - b.data<float>()[i]));
+            scale = std::max(scale, std::fabs(double(a.data<float>()[i])));
+          }
+          // Same input bits, same kernels: equal up to run-to-run noise of the GPU kernels.
+          EXPECT_LE(worst, 1e-5 * scale) << "output " << k << " run " << run;
+        }
+      }
+    }
+  }
+}
+
 TEST(CudaModelLoad, Fp16AndAutoOnARealModel) {
   FK_REQUIRE_GPU();
   const std::string path = SmallModel();

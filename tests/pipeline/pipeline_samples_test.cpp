@@ -204,6 +204,46 @@ TEST(PipelineSamples, QualityFromTheRecognizersChipMatchesItsOwnWarp) {
   }
 }
 
+// The recognizer's 8-bit chip path (Model::RunPixels: the default when the recognizer runs on a
+// GPU, forced here on the CPU with $FK_PIXEL_INPUTS=1): the chips rounded to bytes and normalised
+// by the model, channel order included (fr_feature reads BGR), give the float path's templates.
+// On LFW View 1 it changes no accuracy (docs/benchmarks/pixel-inputs.md).
+TEST(PipelineSamples, EightBitChipsGiveTheFloatPathsTemplates) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
+  auto img = DecodeImageFile(Sample("sample2.jpg"));
+  ASSERT_TRUE(img.ok());
+  std::vector<Tier> tiers = {Tier::kFast};
+  if (std::filesystem::exists(ModelsDir() + "/faceplugin/fr_feature.onnx")) tiers.push_back(Tier::kBalanced);
+  for (Tier tier : tiers) {
+    SCOPED_TRACE(tier == Tier::kFast ? "fast" : "balanced");
+    std::vector<Face> faces[2];
+    for (int px = 0; px < 2; ++px) {
+      ::setenv("FK_PIXEL_INPUTS", px ? "1" : "0", 1);
+      FaceConfig c;
+      c.models_dir = ModelsDir();
+      c.tier = tier;
+      c.num_threads = 2;
+      c.calibration = "none";
+      auto e = FaceEngine::Create(c);
+      ::unsetenv("FK_PIXEL_INPUTS");
+      ASSERT_TRUE(e.ok()) << e.status().ToString();
+      auto f = (*e)->Process(*img);
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      faces[px] = std::move(*f);
+    }
+    ASSERT_EQ(faces[0].size(), faces[1].size());
+    ASSERT_FALSE(faces[0].empty());
+    bool differs = false;
+    for (size_t i = 0; i < faces[0].size(); ++i) {
+      auto cos = CompareTemplates(faces[0][i].templ, faces[1][i].templ);
+      ASSERT_TRUE(cos.ok()) << cos.status().ToString();
+      EXPECT_GT(*cos, 0.999f) << "face " << i;
+      differs = differs || faces[0][i].templ.data != faces[1][i].templ.data;
+    }
+    EXPECT_TRUE(differs) << "the 8-bit path was not taken (templates bit-identical to the float path)";
+  }
+}
+
 // The tile rule (docs/pipeline.md): with min_face_size at or above the smallest face the full
 // view finds (20 input px of blazeface-back, scaled to the photo) the tiles are skipped, and
 // nothing is lost: the faces of that size are the same as with a small min_face_size (tiles

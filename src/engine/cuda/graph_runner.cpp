@@ -11,6 +11,7 @@
 #include "engine/cuda/cast.cuh"
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_kernel.h"
+#include "engine/cuda/pixels.cuh"
 #include "engine/executor.h"  // PlanMemory
 
 namespace fk::engine::cuda {
@@ -33,6 +34,13 @@ std::string MiB(size_t b) {
     cudaError_t fk_e2_ = (expr);                                                        \
     if (fk_e2_ != cudaSuccess) return CudaError(fk_e2_, what, __FILE__, __LINE__);      \
   } while (0)
+
+// A run's inputs: float tensors (pixels empty), or uint8 pixels with one transform each
+// (Model::RunPixels), normalised into the float input slots on the device.
+struct Inputs {
+  std::span<const Tensor> tensors;
+  std::span<const PixelTransform> pixels;
+};
 
 class CudaGraphRunnerImpl final : public GraphRunner {
  public:
@@ -201,7 +209,18 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   }
 
   Status Run(std::span<const Tensor> inputs, std::span<Tensor> outputs) const override {
-    if (inputs.size() != g_->inputs().size() || outputs.size() != g_->outputs().size())
+    return RunImpl(Inputs{inputs, {}}, outputs);
+  }
+
+  Status RunPixels(std::span<const Tensor> pixels, std::span<const PixelTransform> transforms,
+                   std::span<Tensor> outputs) const override {
+    if (transforms.size() != pixels.size() || pixels.empty())
+      return Internal("graph runner: one pixel transform per input expected");
+    return RunImpl(Inputs{pixels, transforms}, outputs);
+  }
+
+  Status RunImpl(const Inputs& inputs, std::span<Tensor> outputs) const {
+    if (inputs.tensors.size() != g_->inputs().size() || outputs.size() != g_->outputs().size())
       return Internal("graph runner: wrong number of inputs/outputs");
     if (mode_ == "graph" && all_gpu_) {
       // An idle captured instance, or capture a new one (up to max_instances_); else eager.
@@ -334,11 +353,27 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     return "node '" + s.node->name + "' (" + ir::OpTypeName(s.node->op) + ") on " + s.backend;
   }
 
-  Status CopyIn(char* base, std::span<const Tensor> inputs, ExecContext& ctx) const {
+  Status CopyIn(char* base, const Inputs& in, ExecContext& ctx) const {
+    const std::span<const Tensor> inputs = in.tensors;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const ValueId v = g_->inputs()[i];
       const size_t off = offset_[static_cast<size_t>(v)];
       if (off == SIZE_MAX || !inputs[i].nbytes()) continue;  // unused input
+      if (!in.pixels.empty()) {
+        // Bytes to a scratch block, then one kernel writes the float input slot (graph inputs
+        // are stored as float; an fp16 plan's cast to half follows inside the graph).
+        const int64_t n = inputs[i].num_elements();
+        if (inputs[i].dtype() != DType::kUInt8 || static_cast<size_t>(n) * sizeof(float) != Bytes(v))
+          return Internal("graph runner: pixel input " + std::to_string(i) + " has " + std::to_string(n) +
+                          " elements, the plan expects " + std::to_string(Bytes(v) / sizeof(float)));
+        FK_ASSIGN_OR_RETURN(void* staging, ctx.Scratch(inputs[i].nbytes()));
+        FK_CUDA_STATUS(cudaMemcpyAsync(staging, inputs[i].raw(), inputs[i].nbytes(), cudaMemcpyHostToDevice,
+                                       ctx.stream),
+                       "cudaMemcpyAsync(H2D, pixel input)");
+        FK_RETURN_IF_ERROR(LaunchPixelsToFloat(static_cast<const uint8_t*>(staging), base + off, Elem::kF32, n,
+                                               in.pixels[i], ctx.stream));
+        continue;
+      }
       if (inputs[i].nbytes() != Bytes(v))
         return Internal("graph runner: input " + std::to_string(i) + " has " +
                         std::to_string(inputs[i].nbytes()) + " bytes, the plan expects " +
@@ -444,7 +479,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   }
 
   // Copies in, launches the instance's graph, copies out (the caller holds `inst` exclusively).
-  Status Replay(Captured* inst, std::span<const Tensor> inputs, std::span<Tensor> outputs) const {
+  Status Replay(Captured* inst, const Inputs& inputs, std::span<Tensor> outputs) const {
     SlotGuard guard(dev_);
     FK_RETURN_IF_ERROR(guard.Acquire());
     ExecContext& ctx = guard.ctx();
@@ -463,7 +498,7 @@ class CudaGraphRunnerImpl final : public GraphRunner {
 
   // Makes one more instance (this call's result is its eager warm-up run; *ran = true). Without
   // memory for its arena *ran stays false and nothing is recorded: the caller runs eagerly.
-  Status CaptureNew(std::span<const Tensor> inputs, std::span<Tensor> outputs, bool* ran) const {
+  Status CaptureNew(const Inputs& inputs, std::span<Tensor> outputs, bool* ran) const {
     auto done = [&](std::unique_ptr<Captured> c, const Status& cs) {
       std::lock_guard<std::mutex> lock(graph_mu_);
       --capturing_;
