@@ -138,10 +138,12 @@ Status BlazeFace::RunRegions(const Image& image, std::span<const BoxF> regions,
   const int64_t per = int64_t{size} * size * 3;
   UninitInput in;
   FK_RETURN_IF_ERROR(in.Allocate(Shape({n, size, size, 3})));
+  const bool pixels = PixelInputs(*model_);
+  const vision::Normalize norm = vision::Normalize::MinusOneOne();
   for (int i = 0; i < n; ++i)
-    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], size, size, vision::Normalize::MinusOneOne(),
+    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], size, size, CropNorm(pixels, norm),
                                               in.tensor.data<float>() + i * per, 0.f));
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({in.tensor}));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(*model_, in.tensor, norm, pixels));
   // Grids of 16x16 (stride size/16) and 8x8 (stride size/8) cells, whatever the input size.
   const int64_t a1 = 2 * 16 * 16;
   const int64_t a2 = 6 * 8 * 8;
@@ -406,10 +408,11 @@ Status FrDetect::RunRegions(const Image& image, std::span<const BoxF> regions,
   FK_RETURN_IF_ERROR(in.Allocate(Shape({n, height_, width_, 3})));
   // The package's preprocessing: RGB, (p - 127) / 128.
   const vision::Normalize norm = vision::Normalize::MeanStd({127.f, 127.f, 127.f}, {128.f, 128.f, 128.f});
+  const bool pixels = PixelInputs(*model_);
   for (int i = 0; i < n; ++i)
-    FK_RETURN_IF_ERROR(
-        vision::CropResizeInto(image, regions[i], width_, height_, norm, in.tensor.data<float>() + i * per, 0.f));
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model_->Run({in.tensor}));
+    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], width_, height_, CropNorm(pixels, norm),
+                                              in.tensor.data<float>() + i * per, 0.f));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(*model_, in.tensor, norm, pixels));
   const float* scores = nullptr;
   const float* boxes = nullptr;
   int64_t rows = -1;

@@ -70,6 +70,8 @@ Status RunMeshCrops(const Model& model, std::span<const MeshCrop> crops, std::ve
   const int64_t per = int64_t{kMeshSize} * kMeshSize * 3;
   Tensor input(DType::kFloat32, Shape({n, kMeshSize, kMeshSize, 3}));
   std::vector<vision::Affine2x3> inverse(crops.size());
+  const bool pixels = PixelInputs(model);
+  const vision::Normalize norm = vision::Normalize::ZeroOne();
   for (int i = 0; i < n; ++i) {
     const MeshCrop& c = crops[i];
     const double scale = kMeshSize / std::max(c.side, 1.f);
@@ -77,10 +79,10 @@ Status RunMeshCrops(const Model& model, std::span<const MeshCrop> crops, std::ve
     const vision::Affine2x3 to_chip =
         vision::Compose(vision::Affine2x3::Translation(kMeshSize / 2.0 - c.cx, kMeshSize / 2.0 - c.cy), rot);
     FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
-    FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, to_chip, kMeshSize, kMeshSize, vision::Normalize::ZeroOne(),
+    FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, to_chip, kMeshSize, kMeshSize, CropNorm(pixels, norm),
                                               input.data<float>() + i * per, 0.f, /*antialias=*/true));
   }
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, model.Run({input}));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(model, input, norm, pixels));
   const float* mesh = nullptr;
   const float* flag = nullptr;
   for (const auto& t : outs) {

@@ -17,6 +17,24 @@
 
 namespace fk::pipeline {
 
+// ---- model inputs: normalised floats, or 8-bit pixels normalised by the model ----------------
+// Every stage (detector, facemesh, recognizer) crops into a float NHWC buffer. On the CPU the
+// crop writes the model's normalisation; when the model takes 8-bit pixels (PixelInputs) the crop
+// writes pixel values (CropNorm: Normalize::Raw()), RunNormalized rounds them to bytes and the
+// model normalises them where it runs (Model::RunPixels: on a GPU, a quarter of the bytes cross
+// the bus). LFW accuracy unchanged: docs/benchmarks/pixel-inputs.md.
+
+// True for a model on the GPU; $FK_PIXEL_INPUTS=1 / =0 forces it on / off (A/B, and the accuracy
+// check on the CPU). Read per call.
+bool PixelInputs(const Model& model);
+// The normalisation the crop applies: `norm`, or pixel values when `pixels`.
+inline vision::Normalize CropNorm(bool pixels, const vision::Normalize& norm) {
+  return pixels ? vision::Normalize::Raw() : norm;
+}
+// Runs `model` on `input` (one float NHWC tensor written with CropNorm(pixels, norm)).
+Result<std::vector<Tensor>> RunNormalized(const Model& model, const Tensor& input, const vision::Normalize& norm,
+                                          bool pixels);
+
 // ---- detection -------------------------------------------------------------------------
 
 // One detection in the coordinates of the image it was run on. Keypoints in BlazeFace's
@@ -222,10 +240,6 @@ class Recognizer {
   RecognizerSpec spec_;
   std::unique_ptr<Model> model_;
   bool nchw_ = false;
-  // The chips go to the model as 8-bit pixels, normalised where the model runs (Model::RunPixels):
-  // on by default for an NHWC model on the GPU (a quarter of the bytes cross the bus);
-  // $FK_PIXEL_INPUTS=1 / =0 forces it on / off (A/B, and the accuracy check on the CPU).
-  bool pixels_ = false;
 };
 
 // ---- fusion -----------------------------------------------------------------------------

@@ -261,8 +261,6 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Load(const RecognizerSpec& spec,
   for (const auto& o : r->model_->outputs())
     if (o.shape.rank() == 2 && o.shape[1] == spec.dim) has_out = true;
   if (!has_out) return InvalidArgument("recognizer " + path + ": no output of dimension " + std::to_string(spec.dim));
-  r->pixels_ = !r->nchw_ && r->model_->backend_name() == "cuda";
-  if (const char* e = std::getenv("FK_PIXEL_INPUTS"); e && *e) r->pixels_ = !r->nchw_ && *e != '0';
   return r;
 }
 
@@ -293,8 +291,9 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
   const int64_t per = int64_t{S} * S * 3;
   const auto canon = CanonicalPoints(spec_);
   std::vector<float> hwc(static_cast<size_t>(n * per));
-  // Pixel path: the warp in pixel values (0..255, source channel order), rounded to bytes below.
-  const vision::Normalize warp_norm = pixels_ ? vision::Normalize::Raw() : spec_.norm;
+  // 8-bit path (NHWC models only): the warp in pixel values, rounded to bytes by RunNormalized.
+  const bool pixels = !nchw_ && PixelInputs(*model_);
+  const vision::Normalize warp_norm = CropNorm(pixels, spec_.norm);
   for (int f = 0; f < faces; ++f) {
     FK_ASSIGN_OR_RETURN(vision::Affine2x3 m, vision::EstimateSimilarity(pts[f], canon));
     float* dst = hwc.data() + int64_t{f} * views * per;
@@ -324,19 +323,9 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
     }
   }
   std::vector<Tensor> outs;
-  if (pixels_) {
-    // 8-bit chips, rounded as WarpAffine rounds; the model normalises them (spec_.norm).
-    Tensor px(DType::kUInt8, Shape({n, S, S, 3}));
-    uint8_t* d = px.data<uint8_t>();
-    for (size_t i = 0; i < hwc.size(); ++i) {
-      const float v = std::nearbyint(hwc[i]);
-      d[i] = static_cast<uint8_t>(v < 0.f ? 0.f : (v > 255.f ? 255.f : v));
-    }
-    PixelNormalization pn;
-    pn.scale.assign(spec_.norm.scale.begin(), spec_.norm.scale.end());
-    pn.offset.assign(spec_.norm.offset.begin(), spec_.norm.offset.end());
-    pn.reverse_channels = spec_.norm.order == vision::ChannelOrder::kBGR;
-    FK_ASSIGN_OR_RETURN(outs, model_->RunPixels({px}, pn));
+  if (pixels) {
+    Tensor input = Tensor::View(DType::kFloat32, Shape({n, S, S, 3}), hwc.data());
+    FK_ASSIGN_OR_RETURN(outs, RunNormalized(*model_, input, spec_.norm, true));
   } else {
     FK_ASSIGN_OR_RETURN(outs, RunFloats(hwc, n, S));
   }

@@ -204,11 +204,12 @@ TEST(PipelineSamples, QualityFromTheRecognizersChipMatchesItsOwnWarp) {
   }
 }
 
-// The recognizer's 8-bit chip path (Model::RunPixels: the default when the recognizer runs on a
-// GPU, forced here on the CPU with $FK_PIXEL_INPUTS=1): the chips rounded to bytes and normalised
-// by the model, channel order included (fr_feature reads BGR), give the float path's templates.
-// On LFW View 1 it changes no accuracy (docs/benchmarks/pixel-inputs.md).
-TEST(PipelineSamples, EightBitChipsGiveTheFloatPathsTemplates) {
+// The 8-bit input path of every stage (Model::RunPixels: the default for models on a GPU, forced
+// here on the CPU with $FK_PIXEL_INPUTS=1): detector regions, facemesh crops and recognizer chips
+// rounded to bytes and normalised by the model, channel order included (fr_feature reads BGR),
+// give the float path's faces (boxes and landmarks within 1 px) and, on the same landmarks, its
+// templates (cosine > 0.999). On LFW View 1 it changes no accuracy (docs/benchmarks/pixel-inputs.md).
+TEST(PipelineSamples, EightBitInputsGiveTheFloatPathsFacesAndTemplates) {
   REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
   auto img = DecodeImageFile(Sample("sample2.jpg"));
   ASSERT_TRUE(img.ok());
@@ -216,29 +217,46 @@ TEST(PipelineSamples, EightBitChipsGiveTheFloatPathsTemplates) {
   if (std::filesystem::exists(ModelsDir() + "/faceplugin/fr_feature.onnx")) tiers.push_back(Tier::kBalanced);
   for (Tier tier : tiers) {
     SCOPED_TRACE(tier == Tier::kFast ? "fast" : "balanced");
+    FaceConfig c;
+    c.models_dir = ModelsDir();
+    c.tier = tier;
+    c.num_threads = 2;
+    c.calibration = "none";
+    auto e = FaceEngine::Create(c);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
     std::vector<Face> faces[2];
     for (int px = 0; px < 2; ++px) {
-      ::setenv("FK_PIXEL_INPUTS", px ? "1" : "0", 1);
-      FaceConfig c;
-      c.models_dir = ModelsDir();
-      c.tier = tier;
-      c.num_threads = 2;
-      c.calibration = "none";
-      auto e = FaceEngine::Create(c);
-      ::unsetenv("FK_PIXEL_INPUTS");
-      ASSERT_TRUE(e.ok()) << e.status().ToString();
+      ::setenv("FK_PIXEL_INPUTS", px ? "1" : "0", 1);  // read per model run
       auto f = (*e)->Process(*img);
+      ::unsetenv("FK_PIXEL_INPUTS");
       ASSERT_TRUE(f.ok()) << f.status().ToString();
       faces[px] = std::move(*f);
     }
+    // Detector and facemesh on bytes: the same faces, boxes and landmarks within a pixel.
     ASSERT_EQ(faces[0].size(), faces[1].size());
     ASSERT_FALSE(faces[0].empty());
+    // Relative to the face's size (a pixel of the 192-px facemesh crop is ~2 photo px on a 300-px face).
+    for (size_t i = 0; i < faces[0].size(); ++i) {
+      const BoxF& a = faces[0][i].box;
+      const BoxF& b = faces[1][i].box;
+      float worst = 0.f;
+      for (float d : {a.x0 - b.x0, a.y0 - b.y0, a.x1 - b.x1, a.y1 - b.y1}) worst = std::max(worst, std::fabs(d));
+      for (int k = 0; k < 5; ++k)
+        worst = std::max({worst, std::fabs(faces[0][i].landmarks[k].x - faces[1][i].landmarks[k].x),
+                          std::fabs(faces[0][i].landmarks[k].y - faces[1][i].landmarks[k].y)});
+      EXPECT_LT(worst, 0.01f * a.width()) << "face " << i << " (" << a.width() << " px wide): largest box corner / landmark difference " << worst << " px";
+    }
+    // The recognizer on bytes, same landmarks: the float path's templates.
     bool differs = false;
     for (size_t i = 0; i < faces[0].size(); ++i) {
-      auto cos = CompareTemplates(faces[0][i].templ, faces[1][i].templ);
+      ::setenv("FK_PIXEL_INPUTS", "1", 1);
+      auto t = (*e)->Embed(*img, faces[0][i]);
+      ::unsetenv("FK_PIXEL_INPUTS");
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+      auto cos = CompareTemplates(faces[0][i].templ, *t);
       ASSERT_TRUE(cos.ok()) << cos.status().ToString();
       EXPECT_GT(*cos, 0.999f) << "face " << i;
-      differs = differs || faces[0][i].templ.data != faces[1][i].templ.data;
+      differs = differs || faces[0][i].templ.data != t->data;
     }
     EXPECT_TRUE(differs) << "the 8-bit path was not taken (templates bit-identical to the float path)";
   }
