@@ -9,7 +9,8 @@
 #   tf32       graph, --precision tf32 instead of auto (fp16 for these models): PyTorch's fp32
 #              (TF32 convolutions) beat its own fp16 autocast on fr_feature at batch >= 128
 #   dwvec_tf32 both
-# (every variant's table has the "pixels inputs/s" column: 8-bit inputs normalised on the GPU)
+# (every variant's table has the "pixels inputs/s" column: 8-bit inputs normalised on the GPU),
+# then eval speed of the fast and balanced tiers on the GPU with FK_PIXEL_INPUTS=1 (default) and 0.
 # plus the runner description per mode and the PyTorch peer:
 #   run(command="bash scripts/gpu/ab_runmode.sh", carry=[".device"])   VARIANTS="graph find" to narrow
 set -u
@@ -34,6 +35,11 @@ for v in ${VARIANTS:-resident graph index64 find dwvec tf32 dwvec_tf32}; do
 done
 unset FK_CUDA_INDEX64 FK_CUDNN_FIND FK_CUDA_DW
 unset FK_CUDA_RUN
+# The pipeline on the GPU with 8-bit model inputs (the default there) and with floats.
+for px in 1 0; do
+  FK_PIXEL_INPUTS=$px step "speed_pixels$px" 90 "$FK" eval speed --images "$DEV/samples" --tier fast,balanced \
+    --device cuda --peer none --repeat 3 --out "$OUT/speed_pixels$px" > /dev/null
+done
 step peers 70 python3 "$ROOT/scripts/gpu/peer_bench.py" --model "$DEV/models/faceplugin/fr_feature.onnx" \
   --batches "${BATCHES:-1,8,128,512}" --seconds 0.3 --out "$OUT/peers.json" > /dev/null
 cat "$STEPS" "$OUT"/runmodel_*.log

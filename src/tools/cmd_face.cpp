@@ -941,7 +941,7 @@ int EvalSpeed(const Args& args) {
     files.insert(files.end(), more.begin(), more.end());
   }
   if (files.empty()) {
-    std::fprintf(stderr, "usage: facekit eval speed --images DIR|FILES... [--tier T|all] [--threads N] [--repeat R]\n"
+    std::fprintf(stderr, "usage: facekit eval speed --images DIR|FILES... [--tier T[,T...]|all] [--threads N] [--repeat R]\n"
                          "       [--out docs/benchmarks] [--peer human|none] [--detector D] [--no-small-faces] [--stages]\n"
                          "  --stages: CPU ms per photo of decode, detect, tiles, facemesh, embed (one extra pass per stage)\n"
                          "  --peer human (default): the Human library (TF.js wasm, Node) on the same photos,\n"
@@ -954,8 +954,20 @@ int EvalSpeed(const Args& args) {
   base->num_threads = threads;
   const int repeat = std::max(1, IntFlag(args, "--repeat", 1));
   const std::string tier_arg = FlagValue(args, "--tier", "all");
-  std::vector<std::string> tier_names =
-      tier_arg == "all" ? std::vector<std::string>{"fast", "balanced", "accurate"} : std::vector<std::string>{tier_arg};
+  std::vector<std::string> tier_names;
+  if (tier_arg == "all") {
+    tier_names = {"fast", "balanced", "accurate"};
+  } else {
+    std::stringstream ss(tier_arg);
+    for (std::string t; std::getline(ss, t, ',');) {
+      if (t != "fast" && t != "balanced" && t != "accurate") {
+        std::fprintf(stderr, "facekit eval speed: --tier '%s' is not one of fast, balanced, accurate, all "
+                             "(a comma-separated list is allowed)\n", t.c_str());
+        return 2;
+      }
+      tier_names.push_back(t);
+    }
+  }
   json results = json::array();
   std::ostringstream rows, stage_rows;
   std::map<std::string, int> fk_counts;  // faces per photo (first tier, first round)

@@ -122,4 +122,10 @@ TEST(EvalSpeedCli, ReportsEndToEndAndDecodedPixelTimes) {
   EXPECT_NE(text.find("ms/photo from decoded pixels"), std::string::npos) << text;
   EXPECT_TRUE(fs::exists(out / "pipeline-cpu.json"));
   fs::remove_all(out);
+  // An unknown tier is refused (it used to run the accurate tier), naming the accepted ones.
+  const std::string bad = Shell(std::string(FK_FACEKIT_BIN) + " eval speed " + src +
+                                    "/data/samples/sample1.jpg --tier fast,bogus --peer none --models " + models,
+                                &rc, /*with_stderr=*/true);
+  EXPECT_EQ(rc, 2) << bad;
+  EXPECT_NE(bad.find("'bogus' is not one of fast, balanced, accurate"), std::string::npos) << bad;
 }
