@@ -699,6 +699,12 @@ Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixel
   };
   if (!finite(scale) || !finite(offset))
     return InvalidArgument("pixel normalisation: scale and offset must be finite numbers");
+  // Every normalised value must be finite too (the float inputs' check has nothing to scan).
+  for (float sc : scale)
+    for (float of : offset)
+      if (!std::isfinite(255.f * std::fabs(sc) + std::fabs(of)))
+        return InvalidArgument("pixel normalisation: 255 * scale + offset overflows float (scale " +
+                               std::to_string(sc) + ", offset " + std::to_string(of) + ")");
   std::vector<PixelTransform> transforms(pixels.size());
   for (size_t i = 0; i < ins.size(); ++i) {
     const ir::Value& spec = graph_.value(ins[i]);

@@ -119,6 +119,7 @@ TEST(PixelInput, RefusesWhatItCannotNormaliseWithActionableMessages) {
   expect_error(ex->RunPixels({px}, {1.f}, {0.f, 1.f, 2.f, 3.f}, false), "offset has 4 values");
   expect_error(ex->RunPixels({px}, {std::numeric_limits<float>::infinity()}, {0.f}, false), "finite");
   expect_error(ex->RunPixels({px}, {1.f}, {std::nanf("")}, false), "finite");
+  expect_error(ex->RunPixels({px}, {1e37f}, {0.f}, false), "overflows");
 
   auto five = PassThrough("ref", Shape{-1, 2, 2, 5});
   ASSERT_TRUE(five);
