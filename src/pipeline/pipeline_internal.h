@@ -233,8 +233,6 @@ class Recognizer {
   bool arcface_112() const { return spec_.chip_size == 112 && spec_.face_scale == 1.f && spec_.y_shift == 0.f; }
 
  private:
-  // The model on float chips (hwc: n chips of S x S x 3, normalised), NCHW re-laid when needed.
-  Result<std::vector<Tensor>> RunFloats(const std::vector<float>& hwc, int n, int S) const;
   // Per face: the L2-normalised sum of its views' L2-normalised embeddings.
   Result<std::vector<FaceTemplate>> Templates(const std::vector<Tensor>& outs, int faces, int views) const;
   RecognizerSpec spec_;

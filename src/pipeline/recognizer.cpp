@@ -323,29 +323,18 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
     }
   }
   std::vector<Tensor> outs;
-  if (pixels) {
-    Tensor input = Tensor::View(DType::kFloat32, Shape({n, S, S, 3}), hwc.data());
-    FK_ASSIGN_OR_RETURN(outs, RunNormalized(*model_, input, spec_.norm, true));
-  } else {
-    FK_ASSIGN_OR_RETURN(outs, RunFloats(hwc, n, S));
-  }
-  return Templates(outs, faces, views);
-}
-
-Result<std::vector<Tensor>> Recognizer::RunFloats(const std::vector<float>& hwc, int n, int S) const {
-  const int64_t per = int64_t{S} * S * 3;
-  Tensor input;
-  if (!nchw_) {
-    input = Tensor(DType::kFloat32, Shape({n, S, S, 3}));
-    std::copy(hwc.begin(), hwc.end(), input.data<float>());
-  } else {
-    input = Tensor(DType::kFloat32, Shape({n, 3, S, S}));
+  if (nchw_) {  // ONNX models that keep their NCHW input: floats, re-laid out
+    Tensor input(DType::kFloat32, Shape({n, 3, S, S}));
     float* d = input.data<float>();
     for (int i = 0; i < n; ++i)
       for (int c = 0; c < 3; ++c)
         for (int64_t p = 0; p < int64_t{S} * S; ++p) d[i * per + c * S * S + p] = hwc[i * per + p * 3 + c];
+    FK_ASSIGN_OR_RETURN(outs, model_->Run({input}));
+  } else {  // the chips as they are (hwc outlives the synchronous run)
+    const Tensor input = Tensor::View(DType::kFloat32, Shape({n, S, S, 3}), hwc.data());
+    FK_ASSIGN_OR_RETURN(outs, RunNormalized(*model_, input, spec_.norm, pixels));
   }
-  return model_->Run({input});
+  return Templates(outs, faces, views);
 }
 
 Result<std::vector<FaceTemplate>> Recognizer::Templates(const std::vector<Tensor>& outs, int faces, int views) const {
