@@ -69,12 +69,26 @@ struct DetectorConfig {
   bool small_faces = true;
 };
 
+// Face attributes (docs/pipeline.md "Attributes"): Human's attribute models on the face crop
+// Human gives them (the 1.4x detector box, squared, eyes levelled, 192x192), each batched over
+// the faces of a run. Off by default: each costs a model run per face batch.
+struct AttributeConfig {
+  bool age_gender = false;  // human-models faceres: age (years) and gender
+  bool emotion = false;     // human-models emotion: 7 expression probabilities
+  bool liveness = false;    // human-models antispoof ("real") and liveness ("live") scores
+  bool any() const { return age_gender || emotion || liveness; }
+  // "age_gender,emotion,liveness", "all" or "none" (CLI --attributes); InvalidArgument naming
+  // an unknown part.
+  static Result<AttributeConfig> Parse(const std::string& list);
+};
+
 struct FaceConfig {
   Tier tier = Tier::kFast;
   DetectorConfig detector;
   bool landmarks = true;   // refine with facemesh; false = the detector's 6 keypoints
   bool flip_tta = false;   // template = normalise(embed(chip) + embed(mirrored chip))
   bool embed = true;       // compute templates in Process*()
+  AttributeConfig attributes;  // age/gender, emotion, liveness scores (off by default)
   // Force a recognizer ("mobileface", "faceres", "fr_feature", "faceapi_resnet",
   // "fusion:fr_feature+faceapi_resnet") instead of the tier's choice; empty = by tier.
   // flip_tta applies to every part of a fusion.
@@ -107,6 +121,7 @@ struct FaceConfig {
   // JSON (the project's one config format). Every key is optional; unknown keys, wrong
   // types and out-of-range values are InvalidArgument naming the key. Keys:
   //   tier, recognizer, landmarks, flip_tta, embed, models_dir, max_image_side, target_far, calibration,
+  //   attributes: {age_gender, emotion, liveness} (booleans),
   //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
   //   device: {use_cuda, gpu_index, precision, backend, num_threads, gpu_memory_limit_bytes,
   //            gpu_memory_limit_fraction, allow_cpu_fallback}  (also accepted at top level).
@@ -129,6 +144,35 @@ struct FaceQuality {
   float blur = 0.f;      // variance of the Laplacian of the 112-px grey chip, v / (v + 100)
   float pose = 0.f;      // 1 - max(|yaw| / 60, |pitch| / 45), clamped
   float exposure = 0.f;  // chip mean brightness and clipped-pixel fraction
+};
+
+// Emotion classes of the emotion model, in its output order (Human's gear/emotion.ts).
+inline constexpr int kEmotionCount = 7;
+const char* EmotionName(int index);  // "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
+
+// What the attribute models estimate for one face (FaceConfig::attributes). Estimates of
+// appearance, computed exactly as the reference implementation (Human 3.3.6) computes them from
+// the same crop (parity test: tests/pipeline/attributes_test.cpp); accuracy measured so far:
+// docs/benchmarks/attributes.md. A field not asked for keeps its "not computed" value.
+struct FaceAttributes {
+  // age_gender. age: years, from the 100-bin age softmax as Human computes it (argmax bin plus a
+  // tenth of the larger neighbour's share); -1 = not computed. male: the gender sigmoid, the
+  // probability of "male" in [0, 1]; -1 = not computed. gender: "male" when male > 0.5, else
+  // "female"; empty = not computed. gender_confidence: |2 male - 1| in [0, 1].
+  float age = -1.f;
+  float male = -1.f;
+  std::string gender;
+  float gender_confidence = 0.f;
+  // emotion: kEmotionCount probabilities (sum 1) in EmotionName() order; empty = not computed.
+  std::vector<float> emotion;
+  // liveness: real = the antispoof model's score, live = the liveness model's first output (as
+  // Human reports them), in [0, 1], higher = more likely a live face in front of the camera;
+  // -1 = not computed. Scores, not decisions: their error rate on spoofs is not measured yet.
+  float real = -1.f;
+  float live = -1.f;
+  bool empty() const { return age < 0 && gender.empty() && emotion.empty() && real < 0 && live < 0; }
+  // The most probable emotion's index, or -1 when not computed.
+  int top_emotion() const;
 };
 
 // A face template: L2-normalised embedding of one recognizer. Templates of different
@@ -164,6 +208,7 @@ struct Face {
   HeadPose pose;
   FaceQuality quality;
   FaceTemplate templ;                // empty when FaceConfig::embed is false
+  FaceAttributes attributes;         // what FaceConfig::attributes asked for
 };
 
 struct VerifyResult {

@@ -1,4 +1,5 @@
 // FaceConfig <-> JSON with strict checking (unknown keys and wrong types are errors).
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -67,6 +68,25 @@ Status ParseDevice(const json& j, const std::string& where, FaceConfig* c) {
 
 }  // namespace
 
+Result<AttributeConfig> AttributeConfig::Parse(const std::string& list) {
+  AttributeConfig a;
+  if (list == "none") return a;
+  if (list == "all") return AttributeConfig{true, true, true};
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string part = list.substr(start, end - start);
+    if (part == "age_gender" || part == "age" || part == "gender") a.age_gender = true;
+    else if (part == "emotion") a.emotion = true;
+    else if (part == "liveness") a.liveness = true;
+    else
+      return InvalidArgument("attributes: '" + part +
+                             "' is not one of age_gender (or age, gender), emotion, liveness, all, none");
+    start = end + 1;
+  }
+  return a;
+}
+
 Status FaceConfig::Validate() const {
   const auto& d = detector;
   if (d.model != "auto" && d.model != "blazeface-back" && d.model != "blazeface-front" && d.model != "blazeface" &&
@@ -105,7 +125,8 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
   FK_RETURN_IF_ERROR(CheckKeys(j,
                                {"tier", "recognizer", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
                                 "precision", "backend", "num_threads", "gpu_memory_limit_bytes", "gpu_memory_limit_fraction",
-                                "allow_cpu_fallback", "models_dir", "max_image_side", "target_far", "calibration"},
+                                "allow_cpu_fallback", "models_dir", "max_image_side", "target_far", "calibration",
+                                "attributes"},
                                ""));
   FaceConfig c;
   std::string tier;
@@ -132,6 +153,16 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
   FK_RETURN_IF_ERROR(Get(j, "landmarks", "", &c.landmarks));
   FK_RETURN_IF_ERROR(Get(j, "flip_tta", "", &c.flip_tta));
   FK_RETURN_IF_ERROR(Get(j, "embed", "", &c.embed));
+  if (j.contains("attributes")) {
+    const json& a = j["attributes"];
+    if (!a.is_object())
+      return InvalidArgument("config: 'attributes' must be an object like {\"age_gender\": true, \"emotion\": true, "
+                             "\"liveness\": true}");
+    FK_RETURN_IF_ERROR(CheckKeys(a, {"age_gender", "emotion", "liveness"}, "attributes."));
+    FK_RETURN_IF_ERROR(Get(a, "age_gender", "attributes.", &c.attributes.age_gender));
+    FK_RETURN_IF_ERROR(Get(a, "emotion", "attributes.", &c.attributes.emotion));
+    FK_RETURN_IF_ERROR(Get(a, "liveness", "attributes.", &c.attributes.liveness));
+  }
   FK_RETURN_IF_ERROR(ParseDevice(j, "", &c));
   if (j.contains("device")) {
     const json& d = j["device"];
@@ -173,6 +204,9 @@ std::string FaceConfig::ToJson() const {
   j["landmarks"] = landmarks;
   j["flip_tta"] = flip_tta;
   j["embed"] = embed;
+  j["attributes"] = {{"age_gender", attributes.age_gender},
+                     {"emotion", attributes.emotion},
+                     {"liveness", attributes.liveness}};
   j["device"] = {{"use_cuda", use_cuda},
                  {"gpu_index", gpu_index},
                  {"precision", precision},

@@ -18,6 +18,7 @@ struct FaceEngine::Impl {
   std::unique_ptr<pipeline::FaceDetector> detector;
   std::unique_ptr<pipeline::FaceMesh> mesh;
   std::unique_ptr<pipeline::Embedder> recognizer;    // null when cfg.embed is false; one model or a fusion
+  std::unique_ptr<pipeline::AttributeModels> attributes;  // null when no attribute is asked for
   std::string recognizer_note;                       // why a fallback was chosen
   bool flip = false;
   std::optional<RocTable> roc;  // of this engine's recognizer
@@ -141,6 +142,10 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
     if (!impl->recognizer)
       return last.WithContext(std::string("no recognizer of tier '") + TierName(config.tier) + "' could be loaded");
     impl->flip = config.flip_tta || (config.tier == Tier::kAccurate && config.recognizer.empty());
+  }
+
+  if (config.attributes.any()) {
+    FK_ASSIGN_OR_RETURN(impl->attributes, pipeline::AttributeModels::Load(impl->models_dir, mo, config.attributes));
   }
 
   impl->calibration_path = FindCalibration(config, impl->models_dir);
@@ -278,7 +283,7 @@ Status FaceEngine::Impl::Prepare(const Image& image, Prepared* out) const {
   // px, as ProcessFile() does with its decodes: cutting a 600-px face's mesh crop and chips
   // from the full image costs an area prefilter over the whole face for nothing.
   int g = f;  // downscale factor of the copy the faces are cut from
-  const bool crops = m.mesh || (m.cfg.embed && m.recognizer);
+  const bool crops = m.mesh || (m.cfg.embed && m.recognizer) || m.attributes;
   if (crops && !dets.empty()) {
     float smallest = 1e30f;
     for (const auto& d : dets) smallest = std::min(smallest, std::min(d.box.width(), d.box.height()));
@@ -347,6 +352,16 @@ Result<std::vector<std::vector<Face>>> FaceEngine::Impl::FinishBatch(
     for (size_t p = 0, k = 0; p < photos.size(); ++p)
       for (Face& f : out[p]) f.templ = std::move(t[k++]);
   }
+  if (m.attributes) {  // one run per attribute model for every face of every photo
+    std::vector<pipeline::AttributeCrop> crops;
+    crops.reserve(total);
+    for (size_t p = 0; p < photos.size(); ++p)
+      for (size_t i = 0; i < out[p].size(); ++i)
+        crops.push_back(pipeline::AttributeCropOf(*photos[p].image, photos[p].dets[i].box, pts[p][i]));
+    FK_ASSIGN_OR_RETURN(std::vector<FaceAttributes> attrs, m.attributes->Run(crops));
+    for (size_t p = 0, k = 0; p < photos.size(); ++p)
+      for (Face& f : out[p]) f.attributes = std::move(attrs[k++]);
+  }
   for (size_t p = 0, k = 0; p < photos.size(); ++p) {
     const Image& image = *photos[p].image;
     std::vector<Face>& faces = out[p];
@@ -404,7 +419,7 @@ Status FaceEngine::Impl::PrepareDecoded(const Decoder& decode, DecodeOptions opt
   const int source_side = std::max(work.source_width(), work.source_height());
   const int best_side = opts.max_side > 0 ? std::min(source_side, opts.max_side) : source_side;
   // Only landmarks and templates need the finer decode (quality's chip is fine either way).
-  const bool crops = mesh || (cfg.embed && recognizer);
+  const bool crops = mesh || (cfg.embed && recognizer) || attributes;
   if (crops && !dets->empty() && smallest < kCropFaceSide && best_side > side * 5 / 4) {
     DecodeOptions hi = opts;
     hi.target_max_side = static_cast<int>(std::ceil(side * kCropFaceSide / std::max(smallest, 1.f)));
@@ -503,6 +518,11 @@ std::string FaceEngine::description() const {
   std::string s = std::string("tier ") + TierName(m.cfg.tier) + ": detector " + m.detector_id +
                   (m.mesh ? " + facemesh" : " (detector keypoints)");
   if (m.recognizer) s += ", recognizer " + m.recognizer->description() + (m.flip ? " + flip TTA" : "");
+  if (m.attributes) {
+    const AttributeConfig& a = m.attributes->config();
+    s += std::string(", attributes") + (a.age_gender ? " age_gender" : "") + (a.emotion ? " emotion" : "") +
+         (a.liveness ? " liveness" : "");
+  }
   s += ", backend " + (m.cfg.use_cuda ? std::string("cuda") : m.cfg.backend);
   s += m.roc ? ", calibrated (" + m.calibration_path + ")" : ", uncalibrated";
   if (!m.recognizer_note.empty()) s += " [" + m.recognizer_note + "]";

@@ -61,6 +61,24 @@ json FaceToJson(const Face& f, TemplateJson templ) {
   j["pose"] = {{"yaw", f.pose.yaw}, {"pitch", f.pose.pitch}, {"roll", f.pose.roll}};
   j["quality"] = {{"score", f.quality.score}, {"size", f.quality.size}, {"blur", f.quality.blur},
                   {"pose", f.quality.pose}, {"exposure", f.quality.exposure}};
+  if (const FaceAttributes& a = f.attributes; !a.empty()) {
+    json at = json::object();
+    if (a.age >= 0) at["age"] = a.age;
+    if (!a.gender.empty()) {
+      at["gender"] = a.gender;
+      at["gender_confidence"] = a.gender_confidence;
+      at["male"] = a.male;
+    }
+    if (!a.emotion.empty()) {
+      json e = json::object();
+      for (int i = 0; i < static_cast<int>(a.emotion.size()); ++i) e[EmotionName(i)] = a.emotion[i];
+      at["emotion"] = EmotionName(a.top_emotion());
+      at["emotions"] = e;
+    }
+    if (a.real >= 0) at["real"] = a.real;
+    if (a.live >= 0) at["live"] = a.live;
+    j["attributes"] = at;
+  }
   if (templ != TemplateJson::kNone && !f.templ.empty()) {
     json t = {{"model", f.templ.model}, {"model_version", f.templ.model_version},
               {"flip_tta", f.templ.flip_tta}, {"dim", f.templ.data.size()}};

@@ -21,7 +21,9 @@ enum class TemplateJson {
 };
 
 // {"box": [x0,y0,x1,y1], "score", "landmarks": [[x,y] x5], "landmark_source", "mesh_score" (when
-// facemesh ran), "pose": {yaw,pitch,roll}, "quality": {score,size,blur,pose,exposure}, "template"}.
+// facemesh ran), "pose": {yaw,pitch,roll}, "quality": {score,size,blur,pose,exposure}, "attributes"
+// (when computed: {age, gender, gender_confidence, male, emotion (the top one), emotions: {name:
+// probability}, real, live}, only the parts computed), "template"}.
 nlohmann::json FaceToJson(const Face& f, TemplateJson templ);
 
 // Standard base64 (RFC 4648, with padding). Decode also accepts the URL-safe alphabet and

@@ -44,6 +44,12 @@ std::array<Point2f, 5> FivePointsFromDetector(const Detection& d) {
   return {le, re, nose, Point2f{mouth.x - hx, mouth.y - hy}, Point2f{mouth.x + hx, mouth.y + hy}};
 }
 
+vision::Affine2x3 SquareCropTransform(float cx, float cy, float side, double angle, int size) {
+  const double scale = size / std::max(side, 1.f);
+  const vision::Affine2x3 rot = vision::Affine2x3::Similarity(scale, -angle, {cx, cy});
+  return vision::Compose(vision::Affine2x3::Translation(size / 2.0 - cx, size / 2.0 - cy), rot);
+}
+
 Result<std::unique_ptr<FaceMesh>> FaceMesh::Load(const std::string& path, const ModelOptions& opts) {
   auto fm = std::make_unique<FaceMesh>();
   FK_ASSIGN_OR_RETURN(fm->model_, Model::Load(path, opts));
@@ -74,10 +80,7 @@ Status RunMeshCrops(const Model& model, std::span<const MeshCrop> crops, std::ve
   const vision::Normalize norm = vision::Normalize::ZeroOne();
   for (int i = 0; i < n; ++i) {
     const MeshCrop& c = crops[i];
-    const double scale = kMeshSize / std::max(c.side, 1.f);
-    const vision::Affine2x3 rot = vision::Affine2x3::Similarity(scale, -c.angle, {c.cx, c.cy});
-    const vision::Affine2x3 to_chip =
-        vision::Compose(vision::Affine2x3::Translation(kMeshSize / 2.0 - c.cx, kMeshSize / 2.0 - c.cy), rot);
+    const vision::Affine2x3 to_chip = SquareCropTransform(c.cx, c.cy, c.side, c.angle, kMeshSize);
     FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
     FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, to_chip, kMeshSize, kMeshSize, CropNorm(pixels, norm),
                                               input.data<float>() + i * per, 0.f, /*antialias=*/true));

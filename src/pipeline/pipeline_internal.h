@@ -194,6 +194,50 @@ HeadPose EstimatePose(std::span<const Point2f, 5> pts, float nose_ref = kNoseRef
 FaceQuality EstimateQuality(const Image& chip112, std::span<const Point2f, 5> pts, const HeadPose& pose);
 double LaplacianVariance(const Image& img);
 
+// The square face crop of facemesh and of the attribute models (Human's face.tensor): centre
+// (cx, cy) and side in image pixels, rotated by `angle` (radians, the eye-line angle it undoes),
+// mapped onto a size x size chip. Returns the image -> chip transform.
+vision::Affine2x3 SquareCropTransform(float cx, float cy, float side, double angle, int size);
+
+// ---- attributes --------------------------------------------------------------------------
+
+// Human's attribute models (face/faceres.ts, gear/emotion.ts, face/antispoof.ts,
+// face/liveness.ts) take face.tensor, facemesh's input crop: the detector box enlarged 1.4x,
+// squared and rotated so that the eyes are level, 192x192, pixels 0..1; each resizes it to its
+// own input with TF's ResizeBilinear (align_corners = false, half_pixel_centers = false).
+inline constexpr int kAttributeCropSize = 192;
+struct AttributeCrop {
+  const Image* image = nullptr;
+  float cx = 0.f, cy = 0.f, side = 0.f;  // square crop, image pixels
+  double angle = 0.0;                    // eye-line angle (radians)
+};
+// The crop of one face: the box's centre, 1.4x its longer side, levelled by the eye line of
+// `pts` (5 points, facekit order).
+AttributeCrop AttributeCropOf(const Image& image, const BoxF& box, std::span<const Point2f, 5> pts);
+
+// TF's ResizeBilinear with align_corners = false, half_pixel_centers = false (source = dst *
+// in / out, clamped neighbours) on NHWC float32.
+Tensor ResizeBilinearTf(const Tensor& in, int out_h, int out_w);
+
+class AttributeModels {
+ public:
+  // The models cfg asks for from <models_dir>/human/: faceres.json (age_gender), emotion.json,
+  // antispoof.json + liveness.json (liveness). NotFound naming the file and the config key that
+  // asked for it when one is missing.
+  static Result<std::unique_ptr<AttributeModels>> Load(const std::string& models_dir, const ModelOptions& opts,
+                                                       const AttributeConfig& cfg);
+  ~AttributeModels();
+  // One result per crop; every model runs once for all crops.
+  Result<std::vector<FaceAttributes>> Run(std::span<const AttributeCrop> crops) const;
+  // The same from ready crops: [N, 192, 192, 3] float32, pixels 0..1 (Human's face.tensor).
+  Result<std::vector<FaceAttributes>> RunOnCrops(const Tensor& crops) const;
+  const AttributeConfig& config() const { return cfg_; }
+
+ private:
+  AttributeConfig cfg_;
+  std::unique_ptr<Model> faceres_, emotion_, antispoof_, liveness_;
+};
+
 // ---- recognizers ------------------------------------------------------------------------
 
 struct RecognizerSpec {

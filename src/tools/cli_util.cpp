@@ -64,4 +64,12 @@ std::string LoadAverage() {
   return a + " " + b + " " + c;
 }
 
+Status WritePpm(const Image& img, const std::string& path) {
+  std::ofstream f(path, std::ios::binary);
+  f << "P6\n" << img.width() << " " << img.height() << "\n255\n";
+  for (int y = 0; y < img.height(); ++y) f.write(reinterpret_cast<const char*>(img.row(y)), 3 * int64_t{img.width()});
+  if (!f) return Unavailable("cannot write " + path);
+  return OkStatus();
+}
+
 }  // namespace fk::tools

@@ -37,7 +37,8 @@ const std::vector<std::string> kValueFlags = {"--config", "--tier",   "--models"
                                               "--draw",   "--out",    "--min-confidence", "--face", "--images",
                                               "--pairs",  "--limit",  "--calibration-out", "--calibration",
                                               "--max-side", "--repeat", "--detector", "--labels",
-                                              "--deepface", "--lfw", "--samples", "--peer", "--device"};
+                                              "--deepface", "--lfw", "--samples", "--peer", "--device",
+                                              "--attributes"};
 
 int Fail(const char* cmd, const Status& s) {
   std::fprintf(stderr, "facekit %s: %s\n", cmd, s.ToString().c_str());
@@ -74,6 +75,9 @@ Result<FaceConfig> ConfigFromArgs(const Args& args, bool tier_flag = true) {
   if (HasFlag(args, "--no-landmarks")) c.landmarks = false;
   if (HasFlag(args, "--flip")) c.flip_tta = true;
   if (HasFlag(args, "--no-small-faces")) c.detector.small_faces = false;
+  if (auto v = FlagValue(args, "--attributes"); !v.empty()) {
+    FK_ASSIGN_OR_RETURN(c.attributes, AttributeConfig::Parse(v));
+  }
   FK_RETURN_IF_ERROR(c.Validate());
   return c;
 }
@@ -180,7 +184,8 @@ int CmdDetect(const Args& args) {
     std::fprintf(stderr,
                  "usage: facekit detect IMAGES|DIRS... [--json] [--draw OUT.png|OUTDIR] [--config FILE]\n"
                  "       [--detector fr_detect|blazeface-back|blazeface-front] [--min-confidence C] [--no-landmarks]\n"
-                 "       [--no-small-faces] [--threads N] [--backend cpu|ref] [--models DIR] [--quiet]\n");
+                 "       [--no-small-faces] [--attributes age_gender,emotion,liveness|all] [--threads N]\n"
+                 "       [--backend cpu|ref] [--models DIR] [--quiet]\n");
     return args.empty() ? 2 : 0;
   }
   auto cfg = ConfigFromArgs(args);
@@ -221,10 +226,23 @@ int CmdDetect(const Args& args) {
       out.push_back(j);
     } else {
       std::printf("%s: %zu face%s\n", file.c_str(), faces.size(), faces.size() == 1 ? "" : "s");
-      for (const auto& f : faces)
+      for (const auto& f : faces) {
         std::printf("  box %.0f,%.0f %.0fx%.0f score %.3f  yaw %+.0f pitch %+.0f roll %+.0f  quality %.2f (%s)\n",
                     f.box.x0, f.box.y0, f.box.width(), f.box.height(), f.score, f.pose.yaw, f.pose.pitch, f.pose.roll,
                     f.quality.score, f.landmark_source.c_str());
+        const FaceAttributes& a = f.attributes;
+        if (a.empty()) continue;
+        std::string line = "   ";
+        char buf[96];
+        if (a.age >= 0) std::snprintf(buf, sizeof buf, " age %.0f", a.age), line += buf;
+        if (!a.gender.empty())
+          std::snprintf(buf, sizeof buf, " %s (%.2f)", a.gender.c_str(), a.gender_confidence), line += buf;
+        if (const int e = a.top_emotion(); e >= 0)
+          std::snprintf(buf, sizeof buf, " %s (%.2f)", EmotionName(e), a.emotion[e]), line += buf;
+        if (a.real >= 0) std::snprintf(buf, sizeof buf, " real %.2f", a.real), line += buf;
+        if (a.live >= 0) std::snprintf(buf, sizeof buf, " live %.2f", a.live), line += buf;
+        std::printf("%s\n", line.c_str());
+      }
     }
     if (!draw.empty()) {
       std::string dst = draw;
@@ -854,10 +872,7 @@ Result<json> RunHumanPeer(const std::vector<std::string>& files, const std::stri
     auto img = DecodeImageFile(files[k], o);
     if (!img.ok()) continue;  // facekit counted it as an error too
     const std::string ppm = (tmp / (std::to_string(k) + ".ppm")).string();
-    std::ofstream f(ppm, std::ios::binary);
-    f << "P6\n" << img->width() << " " << img->height() << "\n255\n";
-    for (int y = 0; y < img->height(); ++y) f.write(reinterpret_cast<const char*>(img->row(y)), 3 * img->width());
-    if (!f) return Unavailable("Human peer: cannot write " + ppm);
+    if (Status w = WritePpm(*img, ppm); !w.ok()) return w.WithContext("Human peer");
     back[ppm] = files[k];
     cmd += " '" + ppm + "'";
   }
@@ -1412,13 +1427,15 @@ int CmdEval(const Args& args) {
   if (args.empty() || HasFlag(args, "--help")) {
     std::fprintf(stderr, "usage: facekit eval lfw --images DIR --pairs FILE [--tier T|all] [--out DIR]\n"
                          "       facekit eval speed --images DIR [--tier T|all] [--out DIR]\n"
-                         "       facekit eval detect [--detector A,B] [--deepface DIR] [--lfw DIR] [--samples DIR]\n");
+                         "       facekit eval detect [--detector A,B] [--deepface DIR] [--lfw DIR] [--samples DIR]\n"
+                         "       facekit eval attributes --deepface DIR [--labels FILE] [--lfw DIR] [--out DIR]\n");
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "lfw") return EvalLfw(Args(args.begin() + 1, args.end()));
   if (args[0] == "speed") return EvalSpeed(Args(args.begin() + 1, args.end()));
   if (args[0] == "detect") return EvalDetect(Args(args.begin() + 1, args.end()));
-  std::fprintf(stderr, "facekit eval: unknown evaluation '%s' (lfw, speed, detect)\n", args[0].c_str());
+  if (args[0] == "attributes") return EvalAttributes(Args(args.begin() + 1, args.end()));
+  std::fprintf(stderr, "facekit eval: unknown evaluation '%s' (lfw, speed, detect, attributes)\n", args[0].c_str());
   return 2;
 }
 

@@ -33,7 +33,8 @@ void PrintServeUsage() {
                "                     [--keys KEYS.json] [--tier fast|balanced|accurate] [--device cpu|cuda[:N]]\n"
                "                     [--models DIR] [--threads N] [--max-batch N] [--max-delay-us U] [--workers N]\n"
                "                     [--max-concurrent N] [--max-per-user N] [--max-queue N] [--gallery-db PATH]\n"
-               "                     [--precision auto|fp16|tf32|fp32] [--gpu-memory-limit BYTES|PCT%] [--cpu-fallback]\n"
+               "                     [--precision auto|fp16|tf32|fp32] [--gpu-memory-limit BYTES|PCT%%] [--cpu-fallback]\n"
+               "                     [--attributes age_gender,emotion,liveness|all]\n"
                "       facekit serve --new-key USER     print a new API key and its keys-file entry\n"
                "Endpoints, config file and limits: docs/server.md.\n");
 }
@@ -97,6 +98,9 @@ Result<server::ServerConfig> ServerConfigFromArgs(const Args& args) {
   c.face.num_threads = IntOr(args, "--threads", c.face.num_threads, &bad);
   c.face.models_dir = FlagValue(args, "--models", c.face.models_dir.empty() ? ModelsDir() : c.face.models_dir);
   if (HasFlag(args, "--no-small-faces")) c.face.detector.small_faces = false;
+  if (auto v = FlagValue(args, "--attributes"); !v.empty()) {
+    FK_ASSIGN_OR_RETURN(c.face.attributes, AttributeConfig::Parse(v));
+  }
   if (bad) return InvalidArgument("bad command-line value (see above)");
   FK_RETURN_IF_ERROR(c.Validate());
   return c;

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "facekit/image.h"
+#include "facekit/status.h"
+
 namespace fk::tools {
 
 using Args = std::vector<std::string>;  // arguments after the sub-command name
@@ -24,7 +27,8 @@ int CmdSelftest(const Args& args);    // facekit selftest --device cuda[:N] [--m
 int CmdDetect(const Args& args);      // facekit detect IMAGES... [--json] [--draw OUT]   (cmd_face.cpp)
 int CmdEmbed(const Args& args);       // facekit embed IMAGE [--out T.bin] [--json]
 int CmdVerify(const Args& args);      // facekit verify A B [--json]
-int CmdEval(const Args& args);        // facekit eval lfw|speed ...
+int CmdEval(const Args& args);        // facekit eval lfw|speed|detect|attributes ...
+int EvalAttributes(const Args& args); // facekit eval attributes (eval_attributes.cpp)
 int CmdServe(const Args& args);       // facekit serve [--config server.json] ... (cmd_serve.cpp)
 int BenchServer(const Args& args);    // facekit bench server (bench_server.cpp)
 
@@ -41,5 +45,8 @@ std::string ModelsDir();
 std::string LoadAverage();
 // The CPU's model name from /proc/cpuinfo ("unknown" where unreadable).
 std::string CpuModel();
+// Writes `img` as a binary 8-bit PPM (P6), how `facekit eval` hands its own decode of a photo to
+// the Node peers (tests/reference/human). Unavailable naming the path when it cannot be written.
+Status WritePpm(const Image& img, const std::string& path);
 
 }  // namespace fk::tools

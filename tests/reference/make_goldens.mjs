@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { execute, initWasm, loadModel, rng, seedFromString, tf, writeNpy } from './lib.mjs';
 import { decodeJpeg } from './find_faces.mjs';
 import { kModels, modelSpec } from './models.mjs';
+import { makeAttributeGoldens } from './attributes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -133,7 +134,7 @@ async function main() {
   const nFaces = images.reduce((a, b) => a + b.boxes.length, 0);
   if (nFaces < 9) throw new Error(`need at least 9 face boxes in ${boxesFile}, found ${nFaces}`);
 
-  const selected = only ? only.split(',').map((s) => modelSpec(s.trim())) : kModels;
+  const selected = only ? only.split(',').map((s) => s.trim()).filter((s) => s !== 'attributes').map(modelSpec) : kModels;
   const manifest = {
     generator: 'tests/reference/make_goldens.mjs',
     tfjs: info.tfjs,
@@ -204,6 +205,19 @@ async function main() {
     manifest.models.push(entry);
     console.log(`${spec.name}: ${outputs.map((o) => o.node).join(', ')}${stacked ? ' (batch 8 stacked from batch 1)' : ''} ` +
       `[${((performance.now() - tm) / 1000).toFixed(1)} s]`);
+  }
+  if (!only || only.split(',').includes('attributes')) {
+    // Human's attribute code paths on Human-style face crops (192x192, 0..1).
+    const ta = performance.now();
+    const crops = tf.tidy(() => tf.div(faceCrops(images, 192, 192), 255));
+    const entry = await makeAttributeGoldens(modelsDir, crops, outDir);
+    tf.dispose(crops);
+    if (entry) {
+      manifest.attributes = entry;
+      console.log(`attributes: ${entry.faces} faces [${((performance.now() - ta) / 1000).toFixed(1)} s]`);
+    } else {
+      console.log('attributes: a model is missing, skipped');
+    }
   }
   images.forEach((i) => tf.dispose(i.img));
   fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');

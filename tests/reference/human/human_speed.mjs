@@ -18,9 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import jpeg from 'jpeg-js';
-
-import { createHuman } from './human_setup.mjs';
+import { createHuman, decode } from './human_setup.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..', '..');
@@ -46,31 +44,6 @@ function fail(msg) {
   process.exit(1);
 }
 
-
-// Binary PPM (P6, maxval 255), as written by `facekit eval speed` from its own decode.
-function readPpm(buf, file) {
-  let pos = 0;
-  const tokens = [];
-  while (tokens.length < 4) {
-    while (pos < buf.length && /\s/.test(String.fromCharCode(buf[pos]))) pos++;
-    if (buf[pos] === 0x23) { while (pos < buf.length && buf[pos] !== 0x0a) pos++; continue; }  // comment
-    let t = '';
-    while (pos < buf.length && !/\s/.test(String.fromCharCode(buf[pos]))) t += String.fromCharCode(buf[pos++]);
-    tokens.push(t);
-  }
-  pos++;  // the single whitespace after maxval
-  const [magic, w, h, maxval] = [tokens[0], Number(tokens[1]), Number(tokens[2]), Number(tokens[3])];
-  if (magic !== 'P6' || maxval !== 255 || !(w > 0) || !(h > 0) || buf.length < pos + w * h * 3)
-    throw new Error(`${file}: not a binary 8-bit PPM (P6)`);
-  return { width: w, height: h, data: new Uint8Array(buf.buffer, buf.byteOffset + pos, w * h * 3) };
-}
-
-function decode(file) {
-  const buf = fs.readFileSync(file);
-  if (/\.ppm$/i.test(file)) return readPpm(buf, file);
-  const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 2048, maxResolutionInMP: 400 });
-  return { width: img.width, height: img.height, data: img.data };
-}
 
 async function main() {
   if (photos.length === 0) fail('no photos given (usage: human_speed.mjs [--repeat R] PHOTO...)');
