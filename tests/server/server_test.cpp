@@ -178,6 +178,37 @@ TEST_F(ServerTest, FacesMatchTheLibraryAndNeedAKey) {
   EXPECT_EQ(r->status, 400);
 }
 
+// With attributes in the face config, /v1/faces (the batcher's FinishBatch path) returns what
+// the library gives for the same photo.
+TEST_F(ServerTest, FacesCarryTheAttributesTheConfigAsksFor) {
+  if (!fs::exists(ModelsDir() + "/human/emotion.json") || !fs::exists(ModelsDir() + "/human/faceres.json"))
+    GTEST_SKIP() << "attribute models missing";
+  ServerConfig c = BaseConfig(dir_);
+  c.face.attributes.age_gender = true;
+  c.face.attributes.emotion = true;
+  StartServer(c);
+  auto cli = Client();
+  auto r = cli.Post("/v1/faces?templates=0", Auth(), ReadFile(Sample("sample2.jpg")), "image/jpeg");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  auto engine = FaceEngine::Create(c.face);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto faces = (*engine)->ProcessFile(Sample("sample2.jpg"));
+  ASSERT_TRUE(faces.ok());
+  ASSERT_EQ(j["faces"].size(), faces->size());
+  ASSERT_GE(faces->size(), 1u);
+  for (size_t i = 0; i < faces->size(); ++i) {
+    const json& a = j["faces"][i]["attributes"];
+    const FaceAttributes& want = (*faces)[i].attributes;
+    EXPECT_EQ(a["gender"], want.gender);
+    EXPECT_NEAR(a["male"].get<float>(), want.male, 1e-4);
+    EXPECT_NEAR(a["age"].get<float>(), want.age, 0.11);
+    EXPECT_EQ(a["emotion"], EmotionName(want.top_emotion()));
+    EXPECT_FALSE(a.contains("real"));  // liveness not asked for
+  }
+}
+
 TEST_F(ServerTest, VerifyTwoPhotosAsMultipart) {
   StartServer(BaseConfig(dir_));
   auto cli = Client();
