@@ -107,11 +107,7 @@ Result<json> GetStatus(int port) {
 class Peer {
  public:
   static Result<std::unique_ptr<Peer>> Start(const std::string& models_dir, const std::string& warmup_photo) {
-#ifdef FK_SOURCE_DIR
-    const std::string dir = std::string(FK_SOURCE_DIR) + "/tests/reference/human";
-#else
-    const std::string dir = "tests/reference/human";
-#endif
+    const std::string dir = HumanPeerDir();
     const std::string script = dir + "/peer_server.mjs";
     if (!fs::exists(script)) return NotFound("peer script not found: " + script);
     if (!fs::exists(dir + "/node_modules/@vladmandic/human"))

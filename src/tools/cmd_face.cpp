@@ -843,48 +843,14 @@ int EvalLfw(const Args& args) {
 // temporary folder removed afterwards; per_photo "file" is mapped back to the photo path.
 Result<json> RunHumanPeer(const std::vector<std::string>& files, const std::string& models_dir, int repeat,
                           int threads, int max_side) {
-#ifdef FK_SOURCE_DIR
-  const std::string dir = std::string(FK_SOURCE_DIR) + "/tests/reference/human";
-#else
-  const std::string dir = "tests/reference/human";
-#endif
-  const std::string script = dir + "/human_speed.mjs";
-  if (!fs::exists(script)) return NotFound("Human peer script not found: " + script);
-  if (!fs::exists(dir + "/node_modules/@vladmandic/human"))
-    return NotFound("Human peer not installed: run `npm ci` in " + dir + " (or scripts/install_deps.sh)");
-  std::string cmd = "node '" + script + "' --models-dir '" + fs::absolute(models_dir + "/human").string() +
-                    "' --repeat " + std::to_string(repeat) + " --threads " + std::to_string(std::max(1, threads));
-  std::error_code ec;
-  const fs::path tmp = fs::temp_directory_path(ec) / ("facekit-human-peer-" + std::to_string(getpid()));
-  fs::create_directories(tmp, ec);
-  if (ec) return Unavailable("Human peer: cannot create " + tmp.string() + ": " + ec.message());
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code e;
-      fs::remove_all(dir, e);
-    }
-  } cleanup{tmp};
-  std::map<std::string, std::string> back;  // ppm path -> photo
-  for (size_t k = 0; k < files.size(); ++k) {
-    DecodeOptions o;
-    o.max_side = max_side;
-    auto img = DecodeImageFile(files[k], o);
-    if (!img.ok()) continue;  // facekit counted it as an error too
-    const std::string ppm = (tmp / (std::to_string(k) + ".ppm")).string();
-    if (Status w = WritePpm(*img, ppm); !w.ok()) return w.WithContext("Human peer");
-    back[ppm] = files[k];
-    cmd += " '" + ppm + "'";
-  }
-  if (back.empty()) return InvalidArgument("Human peer: none of the photos could be decoded");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return Unavailable("could not start node for the Human peer (is Node.js installed?)");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int rc = pclose(p);
-  if (rc != 0) return Unavailable("Human peer failed (exit status " + std::to_string(rc) + "); run it by hand: " + cmd);
+  // Photos that do not decode are left out: facekit counted them as errors too.
+  FK_ASSIGN_OR_RETURN(HumanPeerOutput peer,
+                      RunHumanScript("human_speed.mjs",
+                                     "--models-dir '" + fs::absolute(models_dir + "/human").string() + "' --repeat " +
+                                         std::to_string(repeat) + " --threads " + std::to_string(std::max(1, threads)),
+                                     files, max_side, /*skip_undecodable=*/true));
+  const std::string& out = peer.stdout_text;
+  const std::map<std::string, std::string>& back = peer.ppm_to_photo;
   json j = json::parse(out, nullptr, false);
   if (j.is_discarded() || !j.contains("seconds")) return DataLoss("Human peer printed no JSON: " + out.substr(0, 200));
   if (j.contains("per_photo"))

@@ -3,6 +3,7 @@
 // errors to stderr as "facekit <cmd>: <message>", exit code 0 ok / 1 error / 2 usage.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,5 +49,19 @@ std::string CpuModel();
 // Writes `img` as a binary 8-bit PPM (P6), how `facekit eval` hands its own decode of a photo to
 // the Node peers (tests/reference/human). Unavailable naming the path when it cannot be written.
 Status WritePpm(const Image& img, const std::string& path);
+
+// The Human library's Node peer scripts (tests/reference/human; human_peer.cpp).
+std::string HumanPeerDir();
+struct HumanPeerOutput {
+  std::string stdout_text;                           // what the script printed
+  std::vector<std::string> photos;                   // the photos handed to it, in order
+  std::map<std::string, std::string> ppm_to_photo;   // the PPM path it saw -> the photo
+};
+// Runs `node <HumanPeerDir()>/<script> <args> PPM...`, each PPM facekit's decode of a photo (EXIF
+// applied, longer side at most max_side) so that both sides see the same pixels. A photo that does
+// not decode is left out when skip_undecodable, else its error is returned. NotFound when the
+// script or its node_modules is missing; Unavailable when node fails (the command is named).
+Result<HumanPeerOutput> RunHumanScript(const std::string& script, const std::string& args,
+                                       const std::vector<std::string>& files, int max_side, bool skip_undecodable);
 
 }  // namespace fk::tools

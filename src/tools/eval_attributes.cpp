@@ -110,44 +110,12 @@ struct PeerRun {
 
 Result<PeerRun> RunHuman(const std::vector<std::string>& files, const std::string& models_dir, int max_side,
                          int threads) {
-#ifdef FK_SOURCE_DIR
-  const std::string dir = std::string(FK_SOURCE_DIR) + "/tests/reference/human";
-#else
-  const std::string dir = "tests/reference/human";
-#endif
-  const std::string script = dir + "/human_attributes.mjs";
-  if (!fs::exists(script)) return NotFound("Human peer script not found: " + script);
-  if (!fs::exists(dir + "/node_modules/@vladmandic/human"))
-    return NotFound("Human peer not installed: run `npm ci` in " + dir + " (or scripts/install_deps.sh)");
-  std::string cmd = "node '" + script + "' --models-dir '" + fs::absolute(models_dir + "/human").string() +
-                    "' --threads " + std::to_string(std::max(1, threads));
-  std::error_code ec;
-  const fs::path tmp = fs::temp_directory_path(ec) / ("facekit-human-attributes-" + std::to_string(getpid()));
-  fs::create_directories(tmp, ec);
-  if (ec) return Unavailable("Human peer: cannot create " + tmp.string() + ": " + ec.message());
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code e;
-      fs::remove_all(dir, e);
-    }
-  } cleanup{tmp};
-  for (size_t k = 0; k < files.size(); ++k) {
-    DecodeOptions o;
-    o.max_side = max_side;
-    FK_ASSIGN_OR_RETURN(Image img, DecodeImageFile(files[k], o));
-    const std::string ppm = (tmp / (std::to_string(k) + ".ppm")).string();
-    FK_RETURN_IF_ERROR(WritePpm(img, ppm).WithContext("Human peer"));
-    cmd += " '" + ppm + "'";
-  }
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return Unavailable("could not start node for the Human peer (is Node.js installed?)");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  if (const int rc = pclose(p); rc != 0)
-    return Unavailable("Human peer failed (exit status " + std::to_string(rc) + "); run it by hand: " + cmd);
+  FK_ASSIGN_OR_RETURN(HumanPeerOutput peer,
+                      RunHumanScript("human_attributes.mjs",
+                                     "--models-dir '" + fs::absolute(models_dir + "/human").string() + "' --threads " +
+                                         std::to_string(std::max(1, threads)),
+                                     files, max_side, /*skip_undecodable=*/false));
+  const std::string& out = peer.stdout_text;
   const json j = json::parse(out, nullptr, false);
   if (j.is_discarded() || !j.contains("per_photo") || j["per_photo"].size() != files.size())
     return DataLoss("Human peer printed no usable JSON: " + out.substr(0, 200));
