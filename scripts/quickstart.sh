@@ -12,8 +12,8 @@ export FK_MODELS_DIR="$ROOT/models"
 HELP="$("$FK" --help 2>&1 || true)"
 if grep -q "^  detect " <<<"$HELP"; then
   # The face pipeline: every face in every sample photo, with templates.
-  echo "quickstart: every face in the sample photos (facekit detect; --json for machine output)"
-  "$FK" detect "$ROOT"/data/samples/*.jpg
+  echo "quickstart: every face in the sample photos, with age, gender, emotion and liveness scores (facekit detect --attributes all; --json for machine output)"
+  "$FK" detect "$ROOT"/data/samples/*.jpg --attributes all
   echo "quickstart: 1:1 verification of two sample photos"
   "$FK" verify "$ROOT"/data/samples/sample1.jpg "$ROOT"/data/samples/sample2.jpg || true
   if grep -q "^  serve " <<<"$HELP" && command -v curl >/dev/null; then
