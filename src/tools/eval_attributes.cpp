@@ -206,7 +206,8 @@ int EvalAttributes(const Args& args) {
   if (HasFlag(args, "--help") || FlagValue(args, "--deepface").empty()) {
     std::fprintf(stderr,
                  "usage: facekit eval attributes --deepface DIR [--labels FILE] [--lfw DIR] [--limit N]\n"
-                 "       [--peer human|none] [--threads N (default 1, Human gets as many)] [--models DIR] [--out DIR]\n"
+                 "       [--peer human|none] [--threads N (default 1, Human gets as many)] [--detector D] [--models DIR]\n"
+                 "       [--out DIR]\n"
                  "  --deepface: ../shared/data/deepface-13 (identities.csv); --labels: identity,gender CSV\n"
                  "  (default bench/labels/deepface-13-gender.csv); --lfw: lfw-devtest/images (liveness on\n"
                  "  live captures only; --limit caps its photos).\n");
@@ -240,6 +241,7 @@ int EvalAttributes(const Args& args) {
   cfg.calibration = "none";
   cfg.num_threads = threads;
   cfg.attributes = AttributeConfig{true, true, true};
+  cfg.detector.model = FlagValue(args, "--detector", cfg.detector.model);
   auto engine = FaceEngine::Create(cfg);
   if (!engine.ok()) return fail(engine.status());
 
@@ -361,9 +363,10 @@ int EvalAttributes(const Args& args) {
                               std::to_string(std::thread::hardware_concurrency()) + " hardware threads";
   md << "# Face attributes\n\nProduced by `facekit eval attributes --deepface " << deepface << " --labels " << labels
      << (lfw_json.is_null() ? "" : " --lfw " + FlagValue(args, "--lfw")) << (limit > 0 ? " --limit " + std::to_string(limit) : "")
-     << " --peer " << peer << " --threads " << threads << "`. Machine: " << machine << "; load average at the end "
+     << " --peer " << peer << " --threads " << threads
+     << (FlagValue(args, "--detector").empty() ? "" : " --detector " + FlagValue(args, "--detector")) << "`. Machine: " << machine << "; load average at the end "
      << LoadAverage() << ".\n\n"
-     << "Every photo's largest face (the labelled person). facekit: fr_detect (auto) + facemesh, attributes on Human's "
+     << "Every photo's largest face (the labelled person). facekit: " << (*engine)->detector() << " + facemesh, attributes on Human's "
         "crop; Human 3.3.6: blazeface + facemesh, its own crop (TF.js wasm). Both get the same pixels (facekit's "
         "decode, EXIF applied, handed to Human as PPM) and use the same attribute models (human-models 3.0.4). Gender labels: the identity's gender ("
      << labels << ").\n\n"
