@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -70,6 +72,24 @@ Status WritePpm(const Image& img, const std::string& path) {
   for (int y = 0; y < img.height(); ++y) f.write(reinterpret_cast<const char*>(img.row(y)), 3 * int64_t{img.width()});
   if (!f) return Unavailable("cannot write " + path);
   return OkStatus();
+}
+
+Progress::Progress(size_t total, bool enabled)
+    : total_(total), enabled_(enabled && total >= 5), start_(Clock::now()) {}
+
+void Progress::Tick() {
+  if (!enabled_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  ++done_;
+  const double el = std::chrono::duration<double>(Clock::now() - start_).count();
+  if (done_ != total_ && el - last_ < 0.2) return;
+  last_ = el;
+  const int width = 30;
+  const int fill = static_cast<int>(width * done_ / std::max<size_t>(total_, 1));
+  std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.1f/s ", fill, "##############################", width - fill, "",
+               done_, total_, done_ / std::max(el, 1e-9));
+  if (done_ == total_) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
 }
 
 }  // namespace fk::tools

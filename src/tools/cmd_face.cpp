@@ -117,33 +117,6 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& in) {
   return out;
 }
 
-class Progress {
- public:
-  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && total >= 5), start_(Clock::now()) {}
-  void Tick() {
-    if (!enabled_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    ++done_;
-    const double el = std::chrono::duration<double>(Clock::now() - start_).count();
-    if (done_ != total_ && el - last_ < 0.2) return;
-    last_ = el;
-    const int width = 30;
-    const int fill = static_cast<int>(width * done_ / std::max<size_t>(total_, 1));
-    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.1f/s ", fill, "##############################", width - fill, "",
-                 done_, total_, done_ / std::max(el, 1e-9));
-    if (done_ == total_) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  size_t total_, done_ = 0;
-  bool enabled_;
-  Clock::time_point start_;
-  double last_ = -1;
-  std::mutex mu_;
-};
-
 json FaceJson(const Face& f, bool with_template) {
   return pipeline::FaceToJson(f, with_template ? pipeline::TemplateJson::kFloats : pipeline::TemplateJson::kNone);
 }

@@ -3,7 +3,9 @@
 // errors to stderr as "facekit <cmd>: <message>", exit code 0 ok / 1 error / 2 usage.
 #pragma once
 
+#include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,22 @@ std::string CpuModel();
 // Writes `img` as a binary 8-bit PPM (P6), how `facekit eval` hands its own decode of a photo to
 // the Node peers (tests/reference/human). Unavailable naming the path when it cannot be written.
 Status WritePpm(const Image& img, const std::string& path);
+
+// A progress bar on stderr for long runs over files ("[####    ] 12/61  4.2/s"), redrawn at most
+// every 0.2 s; silent when not enabled or for fewer than 5 items. Tick() is thread-safe.
+class Progress {
+ public:
+  Progress(size_t total, bool enabled);
+  void Tick();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  size_t total_, done_ = 0;
+  bool enabled_;
+  Clock::time_point start_;
+  double last_ = -1;
+  std::mutex mu_;
+};
 
 // The Human library's Node peer scripts (tests/reference/human; human_peer.cpp).
 std::string HumanPeerDir();

@@ -207,7 +207,7 @@ int EvalAttributes(const Args& args) {
     std::fprintf(stderr,
                  "usage: facekit eval attributes --deepface DIR [--labels FILE] [--lfw DIR] [--limit N]\n"
                  "       [--peer human|none] [--threads N (default 1, Human gets as many)] [--detector D] [--models DIR]\n"
-                 "       [--out DIR]\n"
+                 "       [--out DIR] [--quiet]\n"
                  "  --deepface: ../shared/data/deepface-13 (identities.csv); --labels: identity,gender CSV\n"
                  "  (default bench/labels/deepface-13-gender.csv); --lfw: lfw-devtest/images (liveness on\n"
                  "  live captures only; --limit caps its photos).\n");
@@ -248,12 +248,15 @@ int EvalAttributes(const Args& args) {
   // facekit on the labelled photos.
   std::vector<Seen> ours(photos->size());
   std::vector<std::string> files;
+  const bool quiet = HasFlag(args, "--quiet");
+  Progress progress(photos->size(), !quiet);
   for (size_t i = 0; i < photos->size(); ++i) {
     const Labelled& p = (*photos)[i];
     files.push_back(p.file);
     auto faces = (*engine)->ProcessFile(p.file);
     if (!faces.ok()) return fail(faces.status());
     if (const int k = Largest(*faces); k >= 0) ours[i] = FromFace((*faces)[k]);
+    progress.Tick();
   }
   json results = {{"facekit", Score(*photos, ours)}};
 
@@ -294,9 +297,11 @@ int EvalAttributes(const Args& args) {
     std::sort(imgs.begin(), imgs.end());
     if (limit > 0 && static_cast<int>(imgs.size()) > limit) imgs.resize(limit);
     int faces = 0, real_ok = 0, live_ok = 0, both_ok = 0;
+    Progress lfw_progress(imgs.size(), !quiet);
     for (size_t i = 0; i < imgs.size(); ++i) {
       auto r = (*engine)->ProcessFile(imgs[i]);
       if (!r.ok()) return fail(r.status());
+      lfw_progress.Tick();
       const int k = Largest(*r);
       if (k < 0) continue;
       const FaceAttributes& a = (*r)[k].attributes;
@@ -304,7 +309,6 @@ int EvalAttributes(const Args& args) {
       real_ok += a.real >= 0.5f;
       live_ok += a.live >= 0.5f;
       both_ok += a.real >= 0.5f && a.live >= 0.5f;
-      if ((i + 1) % 200 == 0) std::fprintf(stderr, "lfw %zu/%zu\n", i + 1, imgs.size());
     }
     lfw_json = {{"images", imgs.size()}, {"faces", faces}, {"real_ge_0_5", real_ok}, {"live_ge_0_5", live_ok},
                 {"both_ge_0_5", both_ok}};
