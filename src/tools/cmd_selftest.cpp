@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,19 @@ struct BoxResult {
   bool skipped = false;
 };
 
+// The face of `faces` that overlaps `f` most, if by IoU >= 0.5; null otherwise.
+const Face* MatchFace(const Face& f, const std::vector<Face>& faces) {
+  const Face* best = nullptr;
+  double best_iou = 0.5;
+  for (const Face& g : faces) {
+    const double ix = std::max(0.f, std::min(g.box.x1, f.box.x1) - std::max(g.box.x0, f.box.x0));
+    const double iy = std::max(0.f, std::min(g.box.y1, f.box.y1) - std::max(g.box.y0, f.box.y0));
+    const double u = g.box.width() * g.box.height() + f.box.width() * f.box.height() - ix * iy;
+    if (u > 0 && ix * iy / u > best_iou) best_iou = ix * iy / u, best = &g;
+  }
+  return best;
+}
+
 BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg, const FaceConfig& ref_cfg,
                                const std::vector<std::string>& photos) {
   BoxResult r;
@@ -172,14 +186,7 @@ BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg
     r.dev_faces += static_cast<int>(a->size());
     r.ref_faces += static_cast<int>(b->size());
     for (const Face& fb : *b) {
-      const Face* best = nullptr;
-      double best_iou = 0.5;
-      for (const Face& fa : *a) {
-        const double ix = std::max(0.f, std::min(fa.box.x1, fb.box.x1) - std::max(fa.box.x0, fb.box.x0));
-        const double iy = std::max(0.f, std::min(fa.box.y1, fb.box.y1) - std::max(fa.box.y0, fb.box.y0));
-        const double u = fa.box.width() * fa.box.height() + fb.box.width() * fb.box.height() - ix * iy;
-        if (u > 0 && ix * iy / u > best_iou) best_iou = ix * iy / u, best = &fa;
-      }
+      const Face* best = MatchFace(fb, *a);
       if (!best) continue;
       ++r.matched;
       for (double d : {best->box.x0 - fb.box.x0, best->box.y0 - fb.box.y0, best->box.x1 - fb.box.x1,
@@ -188,6 +195,78 @@ BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg
     }
   }
   r.pass = r.photos > 0 && r.dev_faces == r.ref_faces && r.matched == r.ref_faces && r.max_px <= 0.5;
+  return r;
+}
+
+// The whole face pipeline on the device and on the reference backend, same photos: the fast tier
+// (fr_detect, facemesh, mobileface templates) with every attribute (faceres, emotion, antispoof,
+// liveness). Faces matched by IoU >= 0.5. Tolerances (landmarks, template cosine, attribute
+// probabilities, age) are looser for fp16 (`half`): the models' own differences move the
+// landmarks, which move the crops.
+struct PipelineResult {
+  int photos = 0, ref_faces = 0, dev_faces = 0, matched = 0;
+  double max_landmark_px = 0, min_template_cos = 1, max_prob_diff = 0, max_age_diff = 0;
+  double tol_landmark_px = 0, tol_cos = 0, tol_prob = 0, tol_age = 0;
+  bool pass = false;
+  std::string error;  // or why it was skipped (skipped = true)
+  bool skipped = false;
+};
+
+PipelineResult ComparePipeline(const FaceConfig& dev_cfg, const FaceConfig& ref_cfg,
+                               const std::vector<std::string>& photos, bool half) {
+  PipelineResult r;
+  r.tol_landmark_px = half ? 1.0 : 0.5;
+  r.tol_cos = half ? 0.99 : 0.999;
+  r.tol_prob = half ? 0.05 : 0.02;
+  r.tol_age = half ? 2.0 : 1.0;
+  FaceConfig dc = dev_cfg, rc = ref_cfg;
+  for (FaceConfig* c : {&dc, &rc}) {
+    c->tier = Tier::kFast;
+    c->landmarks = true;
+    c->embed = true;
+    c->attributes = AttributeConfig{true, true, true};
+  }
+  auto de = FaceEngine::Create(dc);
+  auto re = FaceEngine::Create(rc);
+  if (!de.ok() || !re.ok()) {
+    const Status st = !de.ok() ? de.status() : re.status();
+    r.skipped = st.code() == StatusCode::kNotFound;
+    r.error = st.ToString();
+    return r;
+  }
+  auto diff = [](float a, float b) { return static_cast<double>(std::fabs(a - b)); };
+  for (const auto& p : photos) {
+    auto img = DecodeImageFile(p);
+    if (!img.ok()) continue;
+    auto a = (*de)->Process(*img);
+    auto b = (*re)->Process(*img);
+    if (!a.ok() || !b.ok()) {
+      r.error = p + ": " + (!a.ok() ? a.status() : b.status()).ToString();
+      return r;
+    }
+    ++r.photos;
+    r.dev_faces += static_cast<int>(a->size());
+    r.ref_faces += static_cast<int>(b->size());
+    for (const Face& fb : *b) {
+      const Face* fa = MatchFace(fb, *a);
+      if (!fa) continue;
+      ++r.matched;
+      for (int k = 0; k < 5; ++k)
+        r.max_landmark_px = std::max(r.max_landmark_px, std::hypot(static_cast<double>(fa->landmarks[k].x - fb.landmarks[k].x),
+                                                                   static_cast<double>(fa->landmarks[k].y - fb.landmarks[k].y)));
+      if (auto c = CompareTemplates(fa->templ, fb.templ); c.ok()) r.min_template_cos = std::min(r.min_template_cos, double{*c});
+      else r.min_template_cos = -1;
+      const FaceAttributes &x = fa->attributes, &y = fb.attributes;
+      double prob = std::max({diff(x.male, y.male), diff(x.real, y.real), diff(x.live, y.live)});
+      if (x.emotion.size() != y.emotion.size()) prob = 1;
+      for (size_t k = 0; k < x.emotion.size() && k < y.emotion.size(); ++k) prob = std::max(prob, diff(x.emotion[k], y.emotion[k]));
+      r.max_prob_diff = std::max(r.max_prob_diff, prob);
+      r.max_age_diff = std::max(r.max_age_diff, diff(x.age, y.age));
+    }
+  }
+  r.pass = r.photos > 0 && r.dev_faces == r.ref_faces && r.matched == r.ref_faces &&
+           r.max_landmark_px <= r.tol_landmark_px && r.min_template_cos >= r.tol_cos && r.max_prob_diff <= r.tol_prob &&
+           r.max_age_diff <= r.tol_age;
   return r;
 }
 
@@ -204,7 +283,9 @@ int CmdSelftest(const Args& args) {
         "first-run and steady (median of --runs) times.\n"
         "--run: how the GPU runs a model (default $FK_CUDA_RUN or graph; docs/cuda.md).\n"
         "Then each detector (fr_detect, blazeface-back, blazeface-front) through the face pipeline on\n"
-        "the photos of --photos DIR (default data/samples): same faces, box corners within 0.5 px.\n"
+        "the photos of --photos DIR (default data/samples): same faces, box corners within 0.5 px;\n"
+        "and the whole pipeline (fast tier + every attribute; --only pipeline): same faces,\n"
+        "landmarks, templates and attributes within the tolerances it prints.\n"
         "Exit: 0 pass, 1 fail, 2 usage, 3 skipped (no usable GPU).\n");
     return 0;
   }
@@ -253,7 +334,8 @@ int CmdSelftest(const Args& args) {
     std::erase_if(models, [&](const std::string& p) {
       return std::find(only.begin(), only.end(), std::filesystem::path(p).stem().string()) == only.end();
     });
-  if (models.empty()) {
+  const bool pipeline_only = !only.empty() && std::find(only.begin(), only.end(), "pipeline") != only.end();
+  if (models.empty() && !pipeline_only) {
     std::fprintf(stderr, "facekit selftest: no models (*.json with *.bin) in %s (fetch them with scripts/fetch_models.sh, or pass --models DIR)\n",
                  dir.c_str());
     return 1;
@@ -376,8 +458,9 @@ int CmdSelftest(const Args& args) {
     }
     results.push_back(std::move(mr));
   }
-  // Detector boxes through the pipeline, device vs reference backend.
+  // Detector boxes, then the whole pipeline, device vs reference backend.
   std::vector<BoxResult> boxes;
+  std::optional<PipelineResult> pipeline;
   std::vector<std::string> photos;
   const std::string photos_dir = FlagValue(args, "--photos", "data/samples");
   {
@@ -407,6 +490,11 @@ int CmdSelftest(const Args& args) {
       if (!b.skipped) all_pass = all_pass && b.pass;
       boxes.push_back(std::move(b));
     }
+    if (only.empty() || std::find(only.begin(), only.end(), "pipeline") != only.end()) {
+      const bool half = cfg->precision == "fp16" || cfg->precision == "auto";
+      pipeline = ComparePipeline(dev_cfg, ref_cfg, photos, half && dev_cfg.use_cuda);
+      if (!pipeline->skipped) all_pass = all_pass && pipeline->pass;
+    }
   }
   if (!json) {
     if (!box_note.empty()) std::printf("%s\n", box_note.c_str());
@@ -418,6 +506,17 @@ int CmdSelftest(const Args& args) {
                     b.detector.c_str(), b.photos, b.dev_faces, b.ref_faces, b.matched, b.max_px,
                     b.pass ? "pass" : "FAIL (needs the same faces and <= 0.5 px)");
     }
+    if (pipeline) {
+      const PipelineResult& q = *pipeline;
+      if (q.skipped) std::printf("pipeline (fast + attributes) skipped: %s\n", q.error.c_str());
+      else if (!q.error.empty()) std::printf("pipeline (fast + attributes) ERROR %s\n", q.error.c_str());
+      else
+        std::printf("pipeline (fast + attributes) %d photos: faces %d (reference %d), matched %d, landmarks within "
+                    "%.3f px, template cosine >= %.6f, attribute probabilities within %.4f, age within %.2f  %s\n",
+                    q.photos, q.dev_faces, q.ref_faces, q.matched, q.max_landmark_px, q.min_template_cos,
+                    q.max_prob_diff, q.max_age_diff,
+                    q.pass ? "pass" : "FAIL (needs the same faces and the tolerances in the JSON)");
+    }
   }
   if (json) {
     nlohmann::json j;
@@ -428,6 +527,16 @@ int CmdSelftest(const Args& args) {
                                      {"reference_faces", b.ref_faces}, {"matched", b.matched},
                                      {"max_corner_diff_px", b.max_px}, {"pass", b.pass},
                                      {"skipped", b.skipped}, {"error", b.error}});
+    if (pipeline) {
+      const PipelineResult& q = *pipeline;
+      j["pipeline"] = {{"photos", q.photos}, {"faces", q.dev_faces}, {"reference_faces", q.ref_faces},
+                       {"matched", q.matched}, {"max_landmark_px", q.max_landmark_px},
+                       {"min_template_cosine", q.min_template_cos}, {"max_attribute_prob_diff", q.max_prob_diff},
+                       {"max_age_diff", q.max_age_diff},
+                       {"tolerance", {{"landmark_px", q.tol_landmark_px}, {"template_cosine", q.tol_cos},
+                                      {"attribute_prob", q.tol_prob}, {"age", q.tol_age}}},
+                       {"pass", q.pass}, {"skipped", q.skipped}, {"error", q.error}};
+    }
     j["device"] = *backend;
     j["reference"] = ref_name;
     j["gpu"] = gpu;

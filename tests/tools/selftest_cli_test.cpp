@@ -10,6 +10,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace {
 
@@ -52,6 +53,41 @@ TEST(SelftestCli, CpuVsRefModelsAndDetectorBoxes) {
   const auto j2 = nlohmann::json::parse(none, nullptr, false);
   ASSERT_TRUE(j2.is_object()) << none;
   EXPECT_NE(j2.value("detector_box_note", std::string()).find("no photos"), std::string::npos) << none;
+}
+
+// The whole pipeline (fast tier + every attribute), cpu against ref on one photo: the check GPU
+// machines run against the CPU. cpu vs ref differ by float rounding only.
+TEST(SelftestCli, PipelineCpuVsRef) {
+  const std::string src = FK_SOURCE_DIR;
+  const std::string models = std::getenv("FK_MODELS_DIR") ? std::getenv("FK_MODELS_DIR") : src + "/models";
+  for (const char* m : {"mobileface", "facemesh", "faceres", "emotion", "antispoof", "liveness"})
+    if (!fs::exists(models + "/human/" + m + ".json")) GTEST_SKIP() << "models missing: run scripts/fetch_models.sh";
+  if (!fs::exists(src + "/data/samples/sample2.jpg")) GTEST_SKIP() << "sample photos missing";
+  if (!fs::exists(FK_FACEKIT_BIN)) GTEST_SKIP() << "facekit binary not built: " << FK_FACEKIT_BIN;
+  const fs::path dir = fs::temp_directory_path() / ("fk_selftest_pipeline_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::create_symlink(src + "/data/samples/sample2.jpg", dir / "sample2.jpg");
+  int rc = -1;
+  const std::string out = Shell(std::string(FK_FACEKIT_BIN) + " selftest --device cpu --only pipeline --json --models " +
+                                    models + " --photos " + dir.string(),
+                                &rc, /*with_stderr=*/false);
+  fs::remove_all(dir);
+  ASSERT_EQ(rc, 0) << out;
+  const auto j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << out;
+  EXPECT_EQ(j["status"], "pass");
+  EXPECT_FALSE(j.contains("detector_boxes"));  // --only pipeline
+  ASSERT_TRUE(j.contains("pipeline")) << out;
+  const auto& p = j["pipeline"];
+  EXPECT_TRUE(p["pass"].get<bool>()) << p.dump();
+  EXPECT_EQ(p["photos"], 1);
+  EXPECT_EQ(p["faces"], 3);
+  EXPECT_EQ(p["matched"], 3);
+  EXPECT_LT(p["max_landmark_px"].get<double>(), 0.01);
+  EXPECT_GT(p["min_template_cosine"].get<double>(), 0.99999);
+  EXPECT_LT(p["max_attribute_prob_diff"].get<double>(), 1e-3);
+  EXPECT_LT(p["max_age_diff"].get<double>(), 0.11);
 }
 
 }  // namespace
