@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -137,13 +138,17 @@ std::vector<std::string> FindModels(const std::string& dir) {
 
 // Detector boxes through the face pipeline (issue 5: within 0.5 px of the CPU): one detector on
 // the device and on the reference backend, same photos; faces matched by IoU >= 0.5.
-struct BoxResult {
-  std::string detector;
+// What a device/reference comparison through the face pipeline saw (CompareEngines).
+struct PhotoCounts {
   int photos = 0, ref_faces = 0, dev_faces = 0, matched = 0;
-  double max_px = 0;  // largest |corner difference| of a matched box, photo pixels
-  bool pass = false;
   std::string error;  // or why it was skipped (skipped = true)
   bool skipped = false;
+};
+
+struct BoxResult : PhotoCounts {
+  std::string detector;
+  double max_px = 0;  // largest |corner difference| of a matched box, photo pixels
+  bool pass = false;
 };
 
 // The face of `faces` that overlaps `f` most, if by IoU >= 0.5; null otherwise.
@@ -159,19 +164,17 @@ const Face* MatchFace(const Face& f, const std::vector<Face>& faces) {
   return best;
 }
 
-BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg, const FaceConfig& ref_cfg,
-                               const std::vector<std::string>& photos) {
-  BoxResult r;
-  r.detector = det;
-  FaceConfig dc = dev_cfg, rc = ref_cfg;
-  dc.detector.model = rc.detector.model = det;
-  auto de = FaceEngine::Create(dc);
-  auto re = FaceEngine::Create(rc);
+// Runs both engines on every photo; `on_match(device face, reference face)` for each reference face
+// the device also found. Counts and errors into *c (skipped when a model is missing).
+void CompareEngines(const FaceConfig& dev_cfg, const FaceConfig& ref_cfg, const std::vector<std::string>& photos,
+                    const std::function<void(const Face&, const Face&)>& on_match, PhotoCounts* c) {
+  auto de = FaceEngine::Create(dev_cfg);
+  auto re = FaceEngine::Create(ref_cfg);
   if (!de.ok() || !re.ok()) {
     const Status st = !de.ok() ? de.status() : re.status();
-    r.skipped = st.code() == StatusCode::kNotFound;
-    r.error = st.ToString();
-    return r;
+    c->skipped = st.code() == StatusCode::kNotFound;
+    c->error = st.ToString();
+    return;
   }
   for (const auto& p : photos) {
     auto img = DecodeImageFile(p);
@@ -179,22 +182,39 @@ BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg
     auto a = (*de)->Process(*img);
     auto b = (*re)->Process(*img);
     if (!a.ok() || !b.ok()) {
-      r.error = p + ": " + (!a.ok() ? a.status() : b.status()).ToString();
-      return r;
+      c->error = p + ": " + (!a.ok() ? a.status() : b.status()).ToString();
+      return;
     }
-    ++r.photos;
-    r.dev_faces += static_cast<int>(a->size());
-    r.ref_faces += static_cast<int>(b->size());
+    ++c->photos;
+    c->dev_faces += static_cast<int>(a->size());
+    c->ref_faces += static_cast<int>(b->size());
     for (const Face& fb : *b) {
-      const Face* best = MatchFace(fb, *a);
-      if (!best) continue;
-      ++r.matched;
-      for (double d : {best->box.x0 - fb.box.x0, best->box.y0 - fb.box.y0, best->box.x1 - fb.box.x1,
-                       best->box.y1 - fb.box.y1})
-        r.max_px = std::max(r.max_px, std::fabs(d));
+      if (const Face* fa = MatchFace(fb, *a)) {
+        ++c->matched;
+        on_match(*fa, fb);
+      }
     }
   }
-  r.pass = r.photos > 0 && r.dev_faces == r.ref_faces && r.matched == r.ref_faces && r.max_px <= 0.5;
+}
+
+bool SameFaces(const PhotoCounts& c) {
+  return c.error.empty() && c.photos > 0 && c.dev_faces == c.ref_faces && c.matched == c.ref_faces;
+}
+
+BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg, const FaceConfig& ref_cfg,
+                               const std::vector<std::string>& photos) {
+  BoxResult r;
+  r.detector = det;
+  FaceConfig dc = dev_cfg, rc = ref_cfg;
+  dc.detector.model = rc.detector.model = det;
+  CompareEngines(
+      dc, rc, photos,
+      [&](const Face& fa, const Face& fb) {
+        for (double d : {fa.box.x0 - fb.box.x0, fa.box.y0 - fb.box.y0, fa.box.x1 - fb.box.x1, fa.box.y1 - fb.box.y1})
+          r.max_px = std::max(r.max_px, std::fabs(d));
+      },
+      &r);
+  r.pass = SameFaces(r) && r.max_px <= 0.5;
   return r;
 }
 
@@ -203,13 +223,10 @@ BoxResult CompareDetectorBoxes(const std::string& det, const FaceConfig& dev_cfg
 // liveness). Faces matched by IoU >= 0.5. Tolerances (landmarks, template cosine, attribute
 // probabilities, age) are looser for fp16 (`half`): the models' own differences move the
 // landmarks, which move the crops.
-struct PipelineResult {
-  int photos = 0, ref_faces = 0, dev_faces = 0, matched = 0;
+struct PipelineResult : PhotoCounts {
   double max_landmark_px = 0, min_template_cos = 1, max_prob_diff = 0, max_age_diff = 0;
   double tol_landmark_px = 0, tol_cos = 0, tol_prob = 0, tol_age = 0;
   bool pass = false;
-  std::string error;  // or why it was skipped (skipped = true)
-  bool skipped = false;
 };
 
 PipelineResult ComparePipeline(const FaceConfig& dev_cfg, const FaceConfig& ref_cfg,
@@ -226,46 +243,25 @@ PipelineResult ComparePipeline(const FaceConfig& dev_cfg, const FaceConfig& ref_
     c->embed = true;
     c->attributes = AttributeConfig{true, true, true};
   }
-  auto de = FaceEngine::Create(dc);
-  auto re = FaceEngine::Create(rc);
-  if (!de.ok() || !re.ok()) {
-    const Status st = !de.ok() ? de.status() : re.status();
-    r.skipped = st.code() == StatusCode::kNotFound;
-    r.error = st.ToString();
-    return r;
-  }
   auto diff = [](float a, float b) { return static_cast<double>(std::fabs(a - b)); };
-  for (const auto& p : photos) {
-    auto img = DecodeImageFile(p);
-    if (!img.ok()) continue;
-    auto a = (*de)->Process(*img);
-    auto b = (*re)->Process(*img);
-    if (!a.ok() || !b.ok()) {
-      r.error = p + ": " + (!a.ok() ? a.status() : b.status()).ToString();
-      return r;
-    }
-    ++r.photos;
-    r.dev_faces += static_cast<int>(a->size());
-    r.ref_faces += static_cast<int>(b->size());
-    for (const Face& fb : *b) {
-      const Face* fa = MatchFace(fb, *a);
-      if (!fa) continue;
-      ++r.matched;
-      for (int k = 0; k < 5; ++k)
-        r.max_landmark_px = std::max(r.max_landmark_px, std::hypot(static_cast<double>(fa->landmarks[k].x - fb.landmarks[k].x),
-                                                                   static_cast<double>(fa->landmarks[k].y - fb.landmarks[k].y)));
-      if (auto c = CompareTemplates(fa->templ, fb.templ); c.ok()) r.min_template_cos = std::min(r.min_template_cos, double{*c});
-      else r.min_template_cos = -1;
-      const FaceAttributes &x = fa->attributes, &y = fb.attributes;
-      double prob = std::max({diff(x.male, y.male), diff(x.real, y.real), diff(x.live, y.live)});
-      if (x.emotion.size() != y.emotion.size()) prob = 1;
-      for (size_t k = 0; k < x.emotion.size() && k < y.emotion.size(); ++k) prob = std::max(prob, diff(x.emotion[k], y.emotion[k]));
-      r.max_prob_diff = std::max(r.max_prob_diff, prob);
-      r.max_age_diff = std::max(r.max_age_diff, diff(x.age, y.age));
-    }
-  }
-  r.pass = r.photos > 0 && r.dev_faces == r.ref_faces && r.matched == r.ref_faces &&
-           r.max_landmark_px <= r.tol_landmark_px && r.min_template_cos >= r.tol_cos && r.max_prob_diff <= r.tol_prob &&
+  CompareEngines(
+      dc, rc, photos,
+      [&](const Face& fa, const Face& fb) {
+        for (int k = 0; k < 5; ++k)
+          r.max_landmark_px = std::max(r.max_landmark_px, std::hypot(double{fa.landmarks[k].x} - fb.landmarks[k].x,
+                                                                     double{fa.landmarks[k].y} - fb.landmarks[k].y));
+        auto c = CompareTemplates(fa.templ, fb.templ);
+        r.min_template_cos = c.ok() ? std::min(r.min_template_cos, double{*c}) : -1.0;
+        const FaceAttributes &x = fa.attributes, &y = fb.attributes;
+        double prob = std::max({diff(x.male, y.male), diff(x.real, y.real), diff(x.live, y.live)});
+        if (x.emotion.size() != y.emotion.size()) prob = 1;
+        for (size_t k = 0; k < x.emotion.size() && k < y.emotion.size(); ++k)
+          prob = std::max(prob, diff(x.emotion[k], y.emotion[k]));
+        r.max_prob_diff = std::max(r.max_prob_diff, prob);
+        r.max_age_diff = std::max(r.max_age_diff, diff(x.age, y.age));
+      },
+      &r);
+  r.pass = SameFaces(r) && r.max_landmark_px <= r.tol_landmark_px && r.min_template_cos >= r.tol_cos && r.max_prob_diff <= r.tol_prob &&
            r.max_age_diff <= r.tol_age;
   return r;
 }
