@@ -155,8 +155,8 @@ const char* EmotionName(int index);  // "angry", "disgust", "fear", "happy", "sa
 // the same crop (parity test: tests/pipeline/attributes_test.cpp); accuracy measured so far:
 // docs/benchmarks/attributes.md. A field not asked for keeps its "not computed" value.
 struct FaceAttributes {
-  // age_gender. age: years, from the 100-bin age softmax as Human computes it (argmax bin plus a
-  // tenth of the larger neighbour's share); -1 = not computed. male: the gender sigmoid, the
+  // age_gender. age: years, from the 100-bin age softmax as Human computes it (the argmax bin,
+  // moved towards the larger neighbour bin by 10 x that bin's probability); -1 = not computed. male: the gender sigmoid, the
   // probability of "male" in [0, 1]; -1 = not computed. gender: "male" when male > 0.5, else
   // "female"; empty = not computed. gender_confidence: |2 male - 1| in [0, 1].
   float age = -1.f;

@@ -51,7 +51,7 @@ const float* OutputWithCols(const std::vector<Tensor>& outs, int64_t n, int64_t 
 }
 
 // faceres.ts: age from the 100-bin softmax: the argmax bin, moved towards the larger neighbour
-// by a tenth of that neighbour's probability (in years), rounded to 0.1 year. Human reads past
+// bin by 10 x that bin's probability (years), rounded to 0.1 year. Human reads past
 // the ends of the array there (NaN at bin 99); a missing neighbour counts as 0 here.
 float AgeFromBins(const float* p) {
   const int idx = static_cast<int>(std::max_element(p, p + 100) - p);
