@@ -77,6 +77,11 @@ struct AttributeConfig {
   bool emotion = false;     // human-models emotion: 7 expression probabilities
   bool liveness = false;    // human-models antispoof ("real") and liveness ("live") scores
   bool any() const { return age_gender || emotion || liveness; }
+  // True when every attribute of `other` is also on here.
+  bool covers(const AttributeConfig& other) const {
+    return (age_gender || !other.age_gender) && (emotion || !other.emotion) && (liveness || !other.liveness);
+  }
+  std::string ToString() const;  // "age_gender,emotion", "none"
   // "age_gender,emotion,liveness", "all" or "none" (CLI --attributes); InvalidArgument naming
   // an unknown part.
   static Result<AttributeConfig> Parse(const std::string& list);
@@ -267,6 +272,10 @@ class DetectedPhoto {
   int source_width() const;    // the photo's size before any decoder reduction
   int source_height() const;
   const ProcessStats& stats() const;  // what decoding cost (decodes, sizes)
+  // The attributes FinishBatch() computes for this photo's faces, a subset of the engine's
+  // FaceConfig::attributes (default: all of the engine's). Asking for more than the engine loaded
+  // gives this photo FailedPrecondition in FinishBatch(). No effect on an empty photo.
+  void set_attributes(const AttributeConfig& attributes);
   struct Impl;
 
  private:

@@ -127,78 +127,126 @@ Result<std::unique_ptr<AttributeModels>> AttributeModels::Load(const std::string
   return a;
 }
 
-Result<std::vector<FaceAttributes>> AttributeModels::Run(std::span<const AttributeCrop> crops) const {
-  if (crops.empty()) return std::vector<FaceAttributes>();
-  const int n = static_cast<int>(crops.size());
+namespace {
+
+// Rows `idx` of an NHWC float tensor; the tensor itself (a shared handle) when idx is every row.
+Tensor Rows(const Tensor& t, std::span<const int64_t> idx) {
+  const int64_t n = t.shape()[0];
+  if (static_cast<int64_t>(idx.size()) == n) return t;  // idx is 0..n-1 in order (built that way)
+  const int64_t per = n > 0 ? t.num_elements() / n : 0;
+  Tensor out(DType::kFloat32, Shape({static_cast<int64_t>(idx.size()), t.shape()[1], t.shape()[2], t.shape()[3]}));
+  for (size_t k = 0; k < idx.size(); ++k) std::copy_n(t.data<float>() + idx[k] * per, per, out.data<float>() + k * per);
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<FaceAttributes>> AttributeModels::Run(std::span<const AttributeCrop> crops,
+                                                         std::span<const AttributeConfig> want) const {
+  if (!want.empty() && want.size() != crops.size())
+    return InvalidArgument("attributes: " + std::to_string(want.size()) + " choices for " + std::to_string(crops.size()) +
+                           " crops");
+  std::vector<FaceAttributes> out(crops.size());
+  // Only the faces that want something are cut.
+  std::vector<int64_t> need;
+  std::vector<AttributeConfig> need_want;
+  for (size_t i = 0; i < crops.size(); ++i) {
+    const AttributeConfig& w = want.empty() ? cfg_ : want[i];
+    if (!w.any()) continue;
+    need.push_back(static_cast<int64_t>(i));
+    need_want.push_back(w);
+  }
+  if (need.empty()) return out;
+  const int n = static_cast<int>(need.size());
   constexpr int k = kAttributeCropSize;
   const int64_t per = int64_t{k} * k * 3;
   Tensor input(DType::kFloat32, Shape({n, k, k, 3}));
   for (int i = 0; i < n; ++i) {
-    const AttributeCrop& c = crops[i];
-    if (!c.image) return InvalidArgument("attributes: crop " + std::to_string(i) + " has no image");
+    const AttributeCrop& c = crops[need[i]];
+    if (!c.image) return InvalidArgument("attributes: crop " + std::to_string(need[i]) + " has no image");
     // As the facemesh crop (landmarks.cpp): same transform, area-filtered when shrinking.
     FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, SquareCropTransform(c.cx, c.cy, c.side, c.angle, k), k, k,
                                               vision::Normalize::ZeroOne(), input.data<float>() + i * per, 0.f,
                                               /*antialias=*/true));
   }
-  return RunOnCrops(input);
+  FK_ASSIGN_OR_RETURN(std::vector<FaceAttributes> got, RunOnCrops(input, need_want));
+  for (int i = 0; i < n; ++i) out[need[i]] = std::move(got[i]);
+  return out;
 }
 
-Result<std::vector<FaceAttributes>> AttributeModels::RunOnCrops(const Tensor& crops) const {
+Result<std::vector<FaceAttributes>> AttributeModels::RunOnCrops(const Tensor& crops,
+                                                                std::span<const AttributeConfig> want) const {
   const auto& s = crops.shape();
   if (crops.dtype() != DType::kFloat32 || s.rank() != 4 || s[3] != 3)
     return InvalidArgument("attributes: crops must be a [N, H, W, 3] float32 tensor, got " + s.ToString());
   const int64_t n = s[0];
+  if (!want.empty() && static_cast<int64_t>(want.size()) != n)
+    return InvalidArgument("attributes: " + std::to_string(want.size()) + " choices for " + std::to_string(n) + " crops");
+  for (const AttributeConfig& w : want)
+    if (!cfg_.covers(w))
+      return FailedPrecondition("attributes '" + w.ToString() + "' asked for, but only '" + cfg_.ToString() +
+                                "' are loaded (FaceConfig::attributes)");
   std::vector<FaceAttributes> out(static_cast<size_t>(n));
   if (n == 0) return out;
+  // The crops that want `part`, in order.
+  std::vector<int64_t> idx;
+  auto select = [&](bool AttributeConfig::*part) {
+    idx.clear();
+    for (int64_t i = 0; i < n; ++i)
+      if (want.empty() ? cfg_.*part : want[static_cast<size_t>(i)].*part) idx.push_back(i);
+    return static_cast<int64_t>(idx.size());
+  };
   const vision::Normalize plain = vision::Normalize::Raw();
-  if (faceres_) {
+  if (faceres_ && select(&AttributeConfig::age_gender) > 0) {
     // faceres.ts enhance(): resize to 224, x 255.
-    Tensor x = ResizeBilinearTf(crops, kFaceresSize, kFaceresSize);
+    const int64_t m = static_cast<int64_t>(idx.size());
+    Tensor x = ResizeBilinearTf(Rows(crops, idx), kFaceresSize, kFaceresSize);
     float* v = x.data<float>();
     for (int64_t i = 0, e = x.num_elements(); i < e; ++i) v[i] *= 255.f;
     FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(*faceres_, x, plain, false));
-    const float* gender = OutputWithCols(outs, n, 1);
-    const float* age = OutputWithCols(outs, n, 100);
+    const float* gender = OutputWithCols(outs, m, 1);
+    const float* age = OutputWithCols(outs, m, 100);
     if (!gender || !age) return Internal("faceres: no [N,1] gender or [N,100] age output");
-    for (int64_t i = 0; i < n; ++i) {
-      FaceAttributes& a = out[i];
-      a.male = gender[i];
-      a.gender = gender[i] <= 0.5f ? "female" : "male";  // faceres.ts: <= 0.5 is female
-      a.gender_confidence = std::min(1.f, 2.f * std::fabs(gender[i] - 0.5f));
-      a.age = AgeFromBins(age + i * 100);
+    for (int64_t j = 0; j < m; ++j) {
+      FaceAttributes& a = out[idx[j]];
+      a.male = gender[j];
+      a.gender = gender[j] <= 0.5f ? "female" : "male";  // faceres.ts: <= 0.5 is female
+      a.gender_confidence = std::min(1.f, 2.f * std::fabs(gender[j] - 0.5f));
+      a.age = AgeFromBins(age + j * 100);
     }
   }
-  if (emotion_) {
+  if (emotion_ && select(&AttributeConfig::emotion) > 0) {
     // emotion.ts (1-channel model): resize to 64, grey = sum(rgb * [0.2989, 0.587, 0.114]),
     // then (grey - 0.5) * 2.
-    const Tensor r = ResizeBilinearTf(crops, kEmotionSize, kEmotionSize);
-    Tensor x(DType::kFloat32, Shape({n, kEmotionSize, kEmotionSize, 1}));
+    const int64_t m = static_cast<int64_t>(idx.size());
+    const Tensor r = ResizeBilinearTf(Rows(crops, idx), kEmotionSize, kEmotionSize);
+    Tensor x(DType::kFloat32, Shape({m, kEmotionSize, kEmotionSize, 1}));
     const float* p = r.data<float>();
     float* g = x.data<float>();
     for (int64_t i = 0, e = x.num_elements(); i < e; ++i, p += 3)
       g[i] = ((p[0] * 0.2989f + p[1] * 0.587f + p[2] * 0.114f) - 0.5f) * 2.f;
     FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(*emotion_, x, plain, false));
-    const float* e = OutputWithCols(outs, n, kEmotionCount);
+    const float* e = OutputWithCols(outs, m, kEmotionCount);
     if (!e) return Internal("emotion: no [N,7] output");
-    for (int64_t i = 0; i < n; ++i) out[i].emotion.assign(e + i * kEmotionCount, e + (i + 1) * kEmotionCount);
+    for (int64_t j = 0; j < m; ++j) out[idx[j]].emotion.assign(e + j * kEmotionCount, e + (j + 1) * kEmotionCount);
   }
-  if (antispoof_) {
+  if (antispoof_ && liveness_ && select(&AttributeConfig::liveness) > 0) {
+    const int64_t m = static_cast<int64_t>(idx.size());
+    const Tensor rows = Rows(crops, idx);
     // antispoof.ts: resize to 128, pixels 0..1; the first output value.
     FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs,
-                        RunNormalized(*antispoof_, ResizeBilinearTf(crops, kAntispoofSize, kAntispoofSize), plain,
-                                      false));
-    const float* r = OutputWithCols(outs, n, 1);
+                        RunNormalized(*antispoof_, ResizeBilinearTf(rows, kAntispoofSize, kAntispoofSize), plain, false));
+    const float* r = OutputWithCols(outs, m, 1);
     if (!r) return Internal("antispoof: no [N,1] output");
-    for (int64_t i = 0; i < n; ++i) out[i].real = r[i];
-  }
-  if (liveness_) {
     // liveness.ts: resize to 32, pixels 0..1; the first of the two output values.
-    FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs,
-                        RunNormalized(*liveness_, ResizeBilinearTf(crops, kLivenessSize, kLivenessSize), plain, false));
-    const float* l = OutputWithCols(outs, n, 2);
+    FK_ASSIGN_OR_RETURN(std::vector<Tensor> louts,
+                        RunNormalized(*liveness_, ResizeBilinearTf(rows, kLivenessSize, kLivenessSize), plain, false));
+    const float* l = OutputWithCols(louts, m, 2);
     if (!l) return Internal("liveness: no [N,2] output");
-    for (int64_t i = 0; i < n; ++i) out[i].live = l[i * 2];
+    for (int64_t j = 0; j < m; ++j) {
+      out[idx[j]].real = r[j];
+      out[idx[j]].live = l[j * 2];
+    }
   }
   return out;
 }

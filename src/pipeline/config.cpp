@@ -87,6 +87,16 @@ Result<AttributeConfig> AttributeConfig::Parse(const std::string& list) {
   return a;
 }
 
+std::string AttributeConfig::ToString() const {
+  std::string s;
+  for (const auto& [on, name] : {std::pair{age_gender, "age_gender"}, {emotion, "emotion"}, {liveness, "liveness"}})
+    if (on) {
+      if (!s.empty()) s += ',';
+      s += name;
+    }
+  return s.empty() ? "none" : s;
+}
+
 Status FaceConfig::Validate() const {
   const auto& d = detector;
   if (d.model != "auto" && d.model != "blazeface-back" && d.model != "blazeface-front" && d.model != "blazeface" &&

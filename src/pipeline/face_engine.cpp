@@ -31,6 +31,7 @@ struct FaceEngine::Impl {
     const Image* source = nullptr;          // the caller's photo
     Image copy;                             // the downscaled copy the faces are cut from; empty: *source
     std::vector<pipeline::Detection> dets;  // in crop() coordinates
+    std::optional<AttributeConfig> attributes;  // this photo's (DetectedPhoto::set_attributes); none: cfg's
     const Image& crop() const { return copy.empty() ? *source : copy; }
   };
   Status Prepare(const Image& image, Prepared* out) const;
@@ -45,8 +46,10 @@ struct FaceEngine::Impl {
   // (its result left as given) when status[i] is not OK. Detections are moved out.
   void FinishPrepared(std::span<Prepared* const> prep, std::span<const Status> status,
                       std::vector<Result<std::vector<Face>>>* results) const;
-  // Landmarks, quality, alignment and templates of `dets` (in `image` coordinates).
-  Result<std::vector<Face>> Finish(const Image& image, std::vector<pipeline::Detection> dets) const;
+  // Landmarks, quality, alignment, templates and attributes (`attributes`; null: cfg's) of `dets`
+  // (in `image` coordinates).
+  Result<std::vector<Face>> Finish(const Image& image, std::vector<pipeline::Detection> dets,
+                                   const AttributeConfig* attributes = nullptr) const;
   // Finish() of several photos with ONE landmark run and ONE recognizer run for all their
   // faces; result[i] belongs to photos[i]. An error fails the whole call.
   Result<std::vector<std::vector<Face>>> FinishBatch(std::span<const pipeline::ImageDetections> photos) const;
@@ -65,6 +68,9 @@ DetectedPhoto& DetectedPhoto::operator=(DetectedPhoto&&) noexcept = default;
 int DetectedPhoto::faces() const { return impl_ ? static_cast<int>(impl_->p.dets.size()) : 0; }
 int DetectedPhoto::source_width() const { return impl_ ? impl_->decoded.source_width() : 0; }
 int DetectedPhoto::source_height() const { return impl_ ? impl_->decoded.source_height() : 0; }
+void DetectedPhoto::set_attributes(const AttributeConfig& attributes) {
+  if (impl_) impl_->p.attributes = attributes;
+}
 const ProcessStats& DetectedPhoto::stats() const {
   static const ProcessStats kNone;
   return impl_ ? impl_->stats : kNone;
@@ -228,6 +234,13 @@ std::vector<Result<std::vector<Face>>> FaceEngine::FinishBatch(std::span<Detecte
       results[i] = status[i];
       continue;
     }
+    if (const auto& a = photos[i]->impl_->p.attributes; a && !impl_->cfg.attributes.covers(*a)) {
+      status[i] = FailedPrecondition("finish: batch photo " + std::to_string(i) + " asks for attributes '" +
+                                     a->ToString() + "' but this engine has '" + impl_->cfg.attributes.ToString() +
+                                     "' (FaceConfig::attributes)");
+      results[i] = status[i];
+      continue;
+    }
     ptrs[i] = &photos[i]->impl_->p;
   }
   impl_->FinishPrepared(ptrs, status, &results);
@@ -249,7 +262,7 @@ void FaceEngine::Impl::FinishPrepared(std::span<Prepared* const> prep, std::span
       if (!status[i].ok() || prep[i]->dets.empty()) continue;  // result already set
       if (!chunk.empty() && faces + prep[i]->dets.size() > max_faces) break;
       chunk.push_back(i);
-      photos.push_back({&prep[i]->crop(), prep[i]->dets});
+      photos.push_back({&prep[i]->crop(), prep[i]->dets, prep[i]->attributes ? &*prep[i]->attributes : nullptr});
       faces += prep[i]->dets.size();
     }
     if (chunk.empty()) break;
@@ -261,7 +274,7 @@ void FaceEngine::Impl::FinishPrepared(std::span<Prepared* const> prep, std::span
     // Which photo failed: each again on its own, so that only it gets the error.
     for (size_t k = 0; k < chunk.size(); ++k) {
       Prepared& p = *prep[chunk[k]];
-      auto r = Finish(p.crop(), std::move(p.dets));
+      auto r = Finish(p.crop(), std::move(p.dets), p.attributes ? &*p.attributes : nullptr);
       (*results)[chunk[k]] = r.ok() ? std::move(r) : r.status().WithContext("batch photo " + std::to_string(chunk[k]));
     }
   }
@@ -299,9 +312,10 @@ Status FaceEngine::Impl::Prepare(const Image& image, Prepared* out) const {
   return OkStatus();
 }
 
-Result<std::vector<Face>> FaceEngine::Impl::Finish(const Image& image, std::vector<pipeline::Detection> dets) const {
+Result<std::vector<Face>> FaceEngine::Impl::Finish(const Image& image, std::vector<pipeline::Detection> dets,
+                                                   const AttributeConfig* attributes) const {
   if (dets.empty()) return std::vector<Face>();
-  const pipeline::ImageDetections one[] = {{&image, dets}};
+  const pipeline::ImageDetections one[] = {{&image, dets, attributes}};
   FK_ASSIGN_OR_RETURN(std::vector<std::vector<Face>> faces, FinishBatch(one));
   return std::move(faces[0]);
 }
@@ -354,11 +368,15 @@ Result<std::vector<std::vector<Face>>> FaceEngine::Impl::FinishBatch(
   }
   if (m.attributes) {  // one run per attribute model for every face of every photo
     std::vector<pipeline::AttributeCrop> crops;
+    std::vector<AttributeConfig> wants;
     crops.reserve(total);
+    wants.reserve(total);
     for (size_t p = 0; p < photos.size(); ++p)
-      for (size_t i = 0; i < out[p].size(); ++i)
+      for (size_t i = 0; i < out[p].size(); ++i) {
         crops.push_back(pipeline::AttributeCropOf(*photos[p].image, photos[p].dets[i].box, pts[p][i]));
-    FK_ASSIGN_OR_RETURN(std::vector<FaceAttributes> attrs, m.attributes->Run(crops));
+        wants.push_back(photos[p].attributes ? *photos[p].attributes : m.cfg.attributes);
+      }
+    FK_ASSIGN_OR_RETURN(std::vector<FaceAttributes> attrs, m.attributes->Run(crops, wants));
     for (size_t p = 0, k = 0; p < photos.size(); ++p)
       for (Face& f : out[p]) f.attributes = std::move(attrs[k++]);
   }

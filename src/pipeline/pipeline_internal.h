@@ -156,6 +156,8 @@ struct MeshResult {
 struct ImageDetections {
   const Image* image = nullptr;
   std::span<const Detection> dets;  // in `image` coordinates
+  // The attributes this photo's faces get (a subset of the engine's); null: the engine's.
+  const AttributeConfig* attributes = nullptr;
 };
 struct ImagePoints {
   const Image* image = nullptr;
@@ -227,10 +229,12 @@ class AttributeModels {
   static Result<std::unique_ptr<AttributeModels>> Load(const std::string& models_dir, const ModelOptions& opts,
                                                        const AttributeConfig& cfg);
   ~AttributeModels();
-  // One result per crop; every model runs once for all crops.
-  Result<std::vector<FaceAttributes>> Run(std::span<const AttributeCrop> crops) const;
+  // One result per crop; every model runs once, on the crops that want it. `want[i]`: what crop i
+  // gets (each a subset of config()); empty span: config() for every crop.
+  Result<std::vector<FaceAttributes>> Run(std::span<const AttributeCrop> crops,
+                                          std::span<const AttributeConfig> want = {}) const;
   // The same from ready crops: [N, 192, 192, 3] float32, pixels 0..1 (Human's face.tensor).
-  Result<std::vector<FaceAttributes>> RunOnCrops(const Tensor& crops) const;
+  Result<std::vector<FaceAttributes>> RunOnCrops(const Tensor& crops, std::span<const AttributeConfig> want = {}) const;
   const AttributeConfig& config() const { return cfg_; }
 
  private:

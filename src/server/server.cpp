@@ -278,6 +278,20 @@ struct Server::Impl {
     return photo;
   }
 
+  // `?attributes=age_gender,emotion,liveness|all|none`: what this request's faces get, a subset of
+  // the server's face.attributes (without the parameter: all of them). InvalidArgument naming
+  // what is not enabled.
+  Result<std::optional<AttributeConfig>> RequestAttributes(const httplib::Request& req) const {
+    if (!req.has_param("attributes")) return std::optional<AttributeConfig>();
+    const std::string v = req.get_param_value("attributes");
+    FK_ASSIGN_OR_RETURN(AttributeConfig a, v == "all" ? Result<AttributeConfig>(cfg.face.attributes)
+                                                         : AttributeConfig::Parse(v));
+    if (!cfg.face.attributes.covers(a))
+      return InvalidArgument("attributes '" + a.ToString() + "' asked for, but this server computes only '" +
+                             cfg.face.attributes.ToString() + "' (start it with --attributes, or face.attributes in its config)");
+    return std::optional<AttributeConfig>(a);
+  }
+
   // Decode/detect errors: too large -> 413, the rest by code (corrupt 400, unknown format 415).
   static void SendDecodeError(httplib::Response& res, const Status& st) {
     SendError(res, st.code() == StatusCode::kResourceExhausted ? 413 : HttpCode(st.code()), st);
@@ -421,8 +435,11 @@ void Server::Impl::Routes() {
   // Every face of a photo: box, score, landmarks, pose, quality, template.
   http.Post("/v1/faces", [this](const httplib::Request& req, httplib::Response& res) {
     RunJob(req, res, [&]() -> int {
+      auto attrs = RequestAttributes(req);
+      if (!attrs.ok()) return SendError(res, attrs.status()), 0;
       auto photo = DetectBody(req.body, "request body");
       if (!photo.ok()) return SendDecodeError(res, photo.status()), 0;
+      if (*attrs) photo->set_attributes(**attrs);
       auto faces = batcher->Process(*photo);
       if (!faces.ok()) return SendError(res, faces.status()), 0;
       const bool templates = req.get_param_value("templates") != "0";
@@ -442,6 +459,8 @@ void Server::Impl::Routes() {
     RunJob(req, res, [&]() -> int {
       if (!req.is_multipart_form_data())
         return SendError(res, InvalidArgument("send a multipart form with one image file per field")), 0;
+      auto attrs = RequestAttributes(req);
+      if (!attrs.ok()) return SendError(res, attrs.status()), 0;
       std::vector<const httplib::MultipartFormData*> files;
       for (const auto& [field, f] : req.files) files.push_back(&f);
       if (files.empty()) return SendError(res, InvalidArgument("the form has no files")), 0;
@@ -466,6 +485,7 @@ void Server::Impl::Routes() {
       std::vector<size_t> ok_index;
       for (size_t i = 0; i < n; ++i)
         if (detected[i]->ok()) {
+          if (*attrs) detected[i]->value().set_attributes(**attrs);
           ok_photos.push_back(&detected[i]->value());
           ok_index.push_back(i);
         }
@@ -516,6 +536,7 @@ void Server::Impl::Routes() {
             return SendError(res, InvalidArgument(std::string("multipart field '") + name + "' (an image) is missing")), 0;
           auto photo = DetectBody(req.get_file_value(name).content, std::string("image '") + name + "'");
           if (!photo.ok()) return SendDecodeError(res, photo.status()), 0;
+          photo->set_attributes(AttributeConfig{});  // verification answers with templates only
           auto faces = batcher->Process(*photo);
           if (!faces.ok()) return SendError(res, faces.status()), 0;
           const Face* f = Largest(*faces);

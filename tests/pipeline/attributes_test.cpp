@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -238,6 +239,63 @@ TEST(PipelineAttributes, OnlyTheAskedPartsAreComputedAndNoneByDefault) {
     EXPECT_LT(f.attributes.live, 0.f);
   }
   EXPECT_NE(emo->description().find("attributes emotion"), std::string::npos) << emo->description();
+}
+
+// DetectedPhoto::set_attributes: one FinishBatch where each photo gets its own subset; the values
+// are those of the engine's full run, the rest is not computed; more than the engine loaded is
+// that photo's FailedPrecondition, the other photos are unaffected.
+TEST(PipelineAttributes, EachPhotoOfABatchGetsTheAttributesItAsksFor) {
+  if (!fs::exists(Sample("sample1.jpg")) || !HaveAttributeModels()) GTEST_SKIP() << "samples or models missing";
+  auto engine = MakeEngine(AttributeConfig{true, true, false});
+  ASSERT_TRUE(engine);
+  auto bytes = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  const std::vector<uint8_t> b1 = bytes(Sample("sample1.jpg")), b2 = bytes(Sample("sample2.jpg"));
+  DecodeOptions o;
+  std::vector<DetectedPhoto> photos;
+  for (const auto* b : {&b1, &b2, &b1, &b2}) {
+    auto p = engine->DetectEncoded(*b, o, "sample");
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    photos.push_back(std::move(p).value());
+  }
+  photos[0].set_attributes(AttributeConfig{false, true, false});  // emotion only
+  photos[1].set_attributes(AttributeConfig{});                     // none
+  photos[2].set_attributes(AttributeConfig{false, true, true});   // liveness is not loaded
+  // photos[3]: the engine's (age_gender + emotion)
+  std::vector<DetectedPhoto*> ptrs;
+  for (auto& p : photos) ptrs.push_back(&p);
+  auto got = engine->FinishBatch(ptrs);
+  ASSERT_EQ(got.size(), 4u);
+  auto full1 = engine->ProcessFile(Sample("sample1.jpg"));
+  auto full2 = engine->ProcessFile(Sample("sample2.jpg"));
+  ASSERT_TRUE(full1.ok() && full2.ok());
+
+  ASSERT_TRUE(got[0].ok()) << got[0].status().ToString();
+  ASSERT_EQ(got[0]->size(), full1->size());
+  for (size_t i = 0; i < got[0]->size(); ++i) {
+    const FaceAttributes& a = (*got[0])[i].attributes;
+    EXPECT_LT(a.age, 0.f);
+    EXPECT_TRUE(a.gender.empty());
+    ASSERT_EQ(a.emotion.size(), 7u);
+    for (int k = 0; k < 7; ++k) EXPECT_NEAR(a.emotion[k], (*full1)[i].attributes.emotion[k], 1e-4f);
+  }
+  ASSERT_TRUE(got[1].ok()) << got[1].status().ToString();
+  ASSERT_FALSE(got[1]->empty());
+  for (const Face& f : *got[1]) EXPECT_TRUE(f.attributes.empty());
+  ASSERT_FALSE(got[2].ok());
+  EXPECT_EQ(got[2].status().code(), StatusCode::kFailedPrecondition) << got[2].status().ToString();
+  EXPECT_NE(got[2].status().message().find("emotion,liveness"), std::string::npos) << got[2].status().ToString();
+  ASSERT_TRUE(got[3].ok()) << got[3].status().ToString();
+  ASSERT_EQ(got[3]->size(), full2->size());
+  for (size_t i = 0; i < got[3]->size(); ++i) {
+    const FaceAttributes& a = (*got[3])[i].attributes;
+    EXPECT_NEAR(a.male, (*full2)[i].attributes.male, 1e-4f);
+    EXPECT_NEAR(a.age, (*full2)[i].attributes.age, 0.11f);
+    EXPECT_EQ(a.emotion.size(), 7u);
+    EXPECT_LT(a.real, 0.f);
+  }
 }
 
 TEST(PipelineAttributes, AMissingModelIsNotFoundNamingTheFileAndTheKey) {

@@ -207,6 +207,25 @@ TEST_F(ServerTest, FacesCarryTheAttributesTheConfigAsksFor) {
     EXPECT_EQ(a["emotion"], EmotionName(want.top_emotion()));
     EXPECT_FALSE(a.contains("real"));  // liveness not asked for
   }
+  // ?attributes= picks a subset for this request; one the server does not compute is a 400.
+  r = cli.Post("/v1/faces?templates=0&attributes=emotion", Auth(), ReadFile(Sample("sample2.jpg")), "image/jpeg");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  for (const json& f : json::parse(r->body)["faces"]) {
+    EXPECT_TRUE(f["attributes"].contains("emotion"));
+    EXPECT_FALSE(f["attributes"].contains("age"));
+  }
+  r = cli.Post("/v1/faces?attributes=none", Auth(), ReadFile(Sample("sample2.jpg")), "image/jpeg");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  for (const json& f : json::parse(r->body)["faces"]) EXPECT_FALSE(f.contains("attributes"));
+  r = cli.Post("/v1/faces?attributes=liveness", Auth(), ReadFile(Sample("sample2.jpg")), "image/jpeg");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("liveness"), std::string::npos) << r->body;
+  r = cli.Post("/v1/faces?attributes=race", Auth(), ReadFile(Sample("sample2.jpg")), "image/jpeg");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
 }
 
 TEST_F(ServerTest, VerifyTwoPhotosAsMultipart) {
