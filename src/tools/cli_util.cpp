@@ -74,6 +74,26 @@ Status WritePpm(const Image& img, const std::string& path) {
   return OkStatus();
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> ReadPairsCsv(const std::string& path, const std::string& what) {
+  std::ifstream f(path);
+  if (!f) return NotFound(what + " " + path + " not found");
+  std::vector<std::pair<std::string, std::string>> rows;
+  std::string line;
+  bool header = true;
+  while (std::getline(f, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    if (header) {
+      header = false;
+      continue;
+    }
+    const size_t c = line.find(',');
+    if (c == std::string::npos) return InvalidArgument(path + ": line '" + line + "' is not 'a,b'");
+    rows.emplace_back(line.substr(0, c), line.substr(c + 1));
+  }
+  return rows;
+}
+
 Progress::Progress(size_t total, bool enabled)
     : total_(total), enabled_(enabled && total >= 5), start_(Clock::now()) {}
 

@@ -1148,17 +1148,9 @@ int EvalDetect(const Args& args) {
   std::map<std::string, std::string> identity;
   std::vector<std::string> deep_files;
   if (!deepface.empty()) {
-    std::ifstream f(deepface + "/identities.csv");
-    if (!f) return Fail("eval detect", NotFound(deepface + "/identities.csv not found (the deepface-13 folder?)"));
-    std::string line;
-    std::getline(f, line);  // header
-    while (std::getline(f, line)) {
-      const auto c = line.find(',');
-      if (c == std::string::npos) continue;
-      std::string id = line.substr(c + 1);
-      while (!id.empty() && (id.back() == '\r' || id.back() == ' ')) id.pop_back();
-      identity[line.substr(0, c)] = id;
-    }
+    auto rows = ReadPairsCsv(deepface + "/identities.csv", "identities file (the deepface-13 folder?)");
+    if (!rows.ok()) return Fail("eval detect", rows.status());
+    for (auto& [file, id] : *rows) identity[file] = id;
     deep_files = ExpandInputs({deepface});
   }
   std::vector<std::string> lfw_files = lfw.empty() ? std::vector<std::string>{} : ExpandInputs({lfw});

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "facekit/image.h"
@@ -51,6 +52,11 @@ std::string CpuModel();
 // Writes `img` as a binary 8-bit PPM (P6), how `facekit eval` hands its own decode of a photo to
 // the Node peers (tests/reference/human). Unavailable naming the path when it cannot be written.
 Status WritePpm(const Image& img, const std::string& path);
+
+// The rows of a two-column CSV with a header line ("file,identity", "identity,gender"): the text
+// before and after the first comma, trailing spaces and CR removed, blank lines skipped. NotFound
+// "<what> <path> not found"; InvalidArgument naming a line without a comma.
+Result<std::vector<std::pair<std::string, std::string>>> ReadPairsCsv(const std::string& path, const std::string& what);
 
 // A progress bar on stderr for long runs over files ("[####    ] 12/61  4.2/s"), redrawn at most
 // every 0.2 s; silent when not enabled or for fewer than 5 items. Tick() is thread-safe.

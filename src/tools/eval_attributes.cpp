@@ -47,30 +47,10 @@ struct Seen {
   std::string gender, emotion;
 };
 
-Result<std::vector<std::pair<std::string, std::string>>> ReadCsv(const std::string& path, const char* what) {
-  std::ifstream f(path);
-  if (!f) return NotFound(std::string(what) + " " + path + " not found");
-  std::vector<std::pair<std::string, std::string>> rows;
-  std::string line;
-  bool header = true;
-  while (std::getline(f, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    if (header) {
-      header = false;
-      continue;
-    }
-    const size_t c = line.find(',');
-    if (c == std::string::npos) return InvalidArgument(path + ": line '" + line + "' is not 'a,b'");
-    rows.emplace_back(line.substr(0, c), line.substr(c + 1));
-  }
-  return rows;
-}
-
 // The labelled photos of deepface-13 with a gender for their identity.
 Result<std::vector<Labelled>> ReadLabelled(const std::string& dir, const std::string& labels_path) {
-  FK_ASSIGN_OR_RETURN(auto ids, ReadCsv(dir + "/identities.csv", "identities file"));
-  FK_ASSIGN_OR_RETURN(auto genders, ReadCsv(labels_path, "gender labels"));
+  FK_ASSIGN_OR_RETURN(auto ids, ReadPairsCsv(dir + "/identities.csv", "identities file (the deepface-13 folder?)"));
+  FK_ASSIGN_OR_RETURN(auto genders, ReadPairsCsv(labels_path, "gender labels"));
   std::map<std::string, std::string> g(genders.begin(), genders.end());
   std::vector<Labelled> out;
   for (const auto& [file, id] : ids) {
