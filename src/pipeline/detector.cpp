@@ -77,25 +77,6 @@ std::vector<Detection> WeightedNms(std::vector<Detection> dets, float iou_thresh
   return out;
 }
 
-namespace {
-
-// A detector batch input (up to 10 regions: 9 MB for fr_detect) without Tensor's zero fill:
-// every element is written by CropResizeInto (pixels outside the photo get the pad value).
-// The buffer outlives the synchronous Model::Run that reads it through Tensor::View.
-struct UninitInput {
-  std::unique_ptr<float, void (*)(void*)> buf{nullptr, std::free};
-  Tensor tensor;
-  Status Allocate(Shape shape) {
-    const size_t bytes = (static_cast<size_t>(shape.num_elements()) * sizeof(float) + 63) / 64 * 64;
-    buf.reset(static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
-    if (!buf) return ResourceExhausted("detector input: cannot allocate " + std::to_string(bytes) + " bytes");
-    tensor = Tensor::View(DType::kFloat32, std::move(shape), buf.get());
-    return OkStatus();
-  }
-};
-
-}  // namespace
-
 Result<std::unique_ptr<BlazeFace>> BlazeFace::Load(const std::string& path, const ModelOptions& opts,
                                                    const DetectorConfig& cfg) {
   auto bf = std::make_unique<BlazeFace>();
@@ -129,21 +110,12 @@ struct Heads {
 
 }  // namespace
 
-Status BlazeFace::RunRegions(const Image& image, std::span<const BoxF> regions,
-                             std::vector<std::vector<Detection>>* out) const {
+vision::Normalize BlazeFace::InputNorm() const { return vision::Normalize::MinusOneOne(); }
+
+Status BlazeFace::DecodeOutputs(const std::vector<Tensor>& outs, std::span<const BoxF> regions,
+                                std::vector<std::vector<Detection>>* out) const {
   const int size = width_;
-  out->assign(regions.size(), {});
-  if (regions.empty()) return OkStatus();
   const int n = static_cast<int>(regions.size());
-  const int64_t per = int64_t{size} * size * 3;
-  UninitInput in;
-  FK_RETURN_IF_ERROR(in.Allocate(Shape({n, size, size, 3})));
-  const bool pixels = PixelInputs(*model_);
-  const vision::Normalize norm = vision::Normalize::MinusOneOne();
-  for (int i = 0; i < n; ++i)
-    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], size, size, CropNorm(pixels, norm),
-                                              in.tensor.data<float>() + i * per, 0.f));
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(*model_, in.tensor, norm, pixels));
   // Grids of 16x16 (stride size/16) and 8x8 (stride size/8) cells, whatever the input size.
   const int64_t a1 = 2 * 16 * 16;
   const int64_t a2 = 6 * 8 * 8;
@@ -209,7 +181,7 @@ float SmallestFaceInput(const std::string& id) {
 }
 }  // namespace
 
-Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
+Status FaceDetector::PrepareInput(const Image& image, DetectorInput* out) const {
   if (image.empty()) return InvalidArgument("detect: empty image");
   const float W = static_cast<float>(image.width()), H = static_cast<float>(image.height());
   // Level 0: the whole photo letterboxed into a region of the input's aspect ratio
@@ -224,7 +196,7 @@ Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
   // the full view misses (< 13/320 = 0.04 of SW for fr_detect), so the tiles need to overlap
   // by a little more than that (kMinOverlap) for every such face to lie wholly in one tile.
   constexpr float kTile = 0.55f, kMinOverlap = 0.08f;
-  const float TW = SW * kTile, TH = SH * kTile, T = std::min(TW, TH);
+  const float TW = SW * kTile, TH = SH * kTile;
   // The tiles only matter for faces the full view cannot see: faces smaller than the
   // detector's smallest reliably found face (SmallestFaceInput, in input pixels) scaled to
   // the photo: SmallestFaceInput * SW / input width. When min_face_size (photo
@@ -237,7 +209,6 @@ Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
   // "Much larger" is judged on the photo, not on this image: the pipeline detects on a
   // downscaled copy (>= kDetectSide px, FaceEngine) that still has more pixels per tile than
   // the detector input, so the tiles find the same faces as on the full-size photo.
-  std::vector<BoxF> tiles;
   if (cfg_.small_faces && SW * to_photo >= 3.f * width_ && tiles_can_add) {
     auto starts = [](float len, float tile, float overlap) {
       std::vector<float> v;
@@ -250,23 +221,178 @@ Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
       return v;
     };
     for (float y0 : starts(H, TH, kMinOverlap * SH))
-      for (float x0 : starts(W, TW, kMinOverlap * SW)) tiles.push_back({x0, y0, x0 + TW, y0 + TH});
+      for (float x0 : starts(W, TW, kMinOverlap * SW)) regions.push_back({x0, y0, x0 + TW, y0 + TH});
   }
-  regions.insert(regions.end(), tiles.begin(), tiles.end());
-  std::vector<std::vector<Detection>> per_region;
-  // One model run per region on one thread: a batch of 5 (full view + 4 tiles) costs ~6%
-  // more CPU per photo than 5 runs of one (the activations of a batch leave the cache;
-  // `eval speed`, 64 deepface-13 photos: 14.3-14.9 vs 13.4-13.5 ms/photo). With more
-  // threads the batch goes to the executor's batch split.
-  const size_t kChunk = threads_ == 1 ? 1 : regions.size();
-  for (size_t s = 0; s < regions.size(); s += kChunk) {
-    std::vector<std::vector<Detection>> part;
-    FK_RETURN_IF_ERROR(RunRegions(image, std::span<const BoxF>(regions).subspan(s, std::min(kChunk, regions.size() - s)), &part));
-    for (auto& p : part) per_region.push_back(std::move(p));
+  // The regions resized to the input (every element written: no zero fill of up to 9 MB).
+  const int n = static_cast<int>(regions.size());
+  const int64_t per = int64_t{width_} * height_ * 3;
+  const bool pixels = PixelInputs(*model_);
+  Tensor floats = Tensor::Uninitialized(DType::kFloat32, Shape({n, height_, width_, 3}));
+  for (int i = 0; i < n; ++i)
+    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], width_, height_, CropNorm(pixels, InputNorm()),
+                                              floats.data<float>() + i * per, 0.f));
+  out->image = &image;
+  out->regions = std::move(regions);
+  out->pixels = pixels;
+  out->input = pixels ? ToPixelBytes(floats) : std::move(floats);
+  out->tile_side = std::min(TW, TH);
+  out->to_photo = to_photo;
+  return OkStatus();
+}
+
+Status FaceDetector::RunInput(const Tensor& input, bool pixels, std::span<const BoxF> regions,
+                              std::vector<std::vector<Detection>>* out) const {
+  out->assign(regions.size(), {});
+  if (regions.empty()) return OkStatus();
+  auto outs = pixels ? RunPixelBytes(*model_, input, InputNorm()) : model_->Run({input});
+  if (!outs.ok()) return outs.status();
+  return DecodeOutputs(*outs, regions, out);
+}
+
+Status FaceDetector::RunRegions(std::span<const ImageRegion> regions, std::vector<std::vector<Detection>>* out) const {
+  out->assign(regions.size(), {});
+  if (regions.empty()) return OkStatus();
+  const int n = static_cast<int>(regions.size());
+  const int64_t per = int64_t{width_} * height_ * 3;
+  const bool pixels = PixelInputs(*model_);
+  Tensor floats = Tensor::Uninitialized(DType::kFloat32, Shape({n, height_, width_, 3}));
+  std::vector<BoxF> boxes(regions.size());
+  for (int i = 0; i < n; ++i) {
+    boxes[i] = regions[i].box;
+    FK_RETURN_IF_ERROR(vision::CropResizeInto(*regions[i].image, regions[i].box, width_, height_,
+                                              CropNorm(pixels, InputNorm()), floats.data<float>() + i * per, 0.f));
   }
+  return RunInput(pixels ? ToPixelBytes(floats) : floats, pixels, boxes, out);
+}
+
+Status FaceDetector::RunRegions(const Image& image, std::span<const BoxF> regions,
+                                std::vector<std::vector<Detection>>* out) const {
+  std::vector<ImageRegion> r(regions.size());
+  for (size_t i = 0; i < regions.size(); ++i) r[i] = {&image, regions[i]};
+  return RunRegions(r, out);
+}
+
+std::vector<Result<std::vector<Detection>>> FaceDetector::DetectPrepared(std::span<DetectorInput* const> photos) const {
+  const size_t n = photos.size();
+  std::vector<Status> status(n);
+  std::vector<std::vector<std::vector<Detection>>> per_region(n);
+  for (size_t i = 0; i < n; ++i) {
+    const DetectorInput* p = photos[i];
+    const Shape want({static_cast<int64_t>(p ? p->regions.size() : 0), height_, width_, 3});
+    if (!p || !p->image || p->regions.empty() || p->input.empty() || !(p->input.shape() == want) ||
+        p->input.dtype() != (p->pixels ? DType::kUInt8 : DType::kFloat32))
+      status[i] = InvalidArgument("detect: batch photo " + std::to_string(i) +
+                                  " has no input made by this detector's PrepareInput");
+    else per_region[i].resize(p->regions.size());
+  }
+  // Model runs over the regions of consecutive photos, at most `cap` regions each. On a
+  // one-thread CPU model one region per run: a batch of 5 (full view + 4 tiles) costs ~6% more
+  // CPU per photo than 5 runs of one (the activations of a batch leave the cache; `eval speed`,
+  // 64 deepface-13 photos: 14.3-14.9 vs 13.4-13.5 ms/photo). With more threads the batch goes to
+  // the executor's batch split; on a GPU a run of 64 regions costs little more than one.
+  const size_t cap = threads_ == 1 && model_->backend_name() != "cuda" ? 1 : kMaxRegionsPerRun;
+  const int64_t per = int64_t{width_} * height_ * 3;
+  struct Slice {
+    size_t photo, first, count;
+  };
+  size_t i = 0, r = 0;  // the next region to run: photos[i]->regions[r]
+  auto skip_failed = [&] {
+    while (i < n && !status[i].ok()) ++i, r = 0;
+  };
+  skip_failed();
+  while (i < n) {
+    // The next chunk: whole regions of consecutive photos of one input kind.
+    std::vector<Slice> slices;
+    size_t count = 0;
+    const bool pixels = photos[i]->pixels;
+    while (i < n && count < cap && photos[i]->pixels == pixels) {
+      const size_t take = std::min(cap - count, photos[i]->regions.size() - r);
+      slices.push_back({i, r, take});
+      count += take;
+      r += take;
+      if (r == photos[i]->regions.size()) {
+        ++i, r = 0;
+        skip_failed();
+      }
+    }
+    // One photo's consecutive regions are a view of its input; several photos' are copied
+    // into one tensor (8-bit on a GPU: 230 KB per fr_detect region).
+    const DType dtype = pixels ? DType::kUInt8 : DType::kFloat32;
+    const size_t esize = DTypeSize(dtype);
+    const Shape shape({static_cast<int64_t>(count), height_, width_, 3});
+    Tensor input;
+    if (slices.size() == 1) {
+      const Slice& s = slices[0];
+      auto* base = static_cast<uint8_t*>(const_cast<void*>(photos[s.photo]->input.raw()));
+      input = Tensor::View(dtype, shape, base + s.first * per * esize);
+    } else {
+      input = Tensor::Uninitialized(dtype, shape);
+      auto* dst = static_cast<uint8_t*>(input.raw());
+      for (const Slice& s : slices) {
+        const auto* src = static_cast<const uint8_t*>(photos[s.photo]->input.raw()) + s.first * per * esize;
+        std::memcpy(dst, src, s.count * per * esize);
+        dst += s.count * per * esize;
+      }
+    }
+    std::vector<BoxF> boxes;
+    boxes.reserve(count);
+    for (const Slice& s : slices)
+      for (size_t k = 0; k < s.count; ++k) boxes.push_back(photos[s.photo]->regions[s.first + k]);
+    std::vector<std::vector<Detection>> found;
+    const Status run = RunInput(input, pixels, boxes, &found);
+    size_t k = 0;
+    for (const Slice& s : slices) {
+      if (!run.ok()) {
+        if (status[s.photo].ok()) status[s.photo] = run;
+        continue;
+      }
+      for (size_t q = 0; q < s.count; ++q) per_region[s.photo][s.first + q] = std::move(found[k++]);
+    }
+  }
+  // Per photo: merge the regions' detections; then Refine every photo's at once.
+  std::vector<std::vector<Detection>> dets(n);
+  std::vector<const Image*> images;
+  std::vector<std::vector<Detection>*> refine;
+  std::vector<size_t> which;
+  for (size_t p = 0; p < n; ++p) {
+    if (!status[p].ok()) continue;
+    dets[p] = Merge(*photos[p], std::move(per_region[p]));
+    images.push_back(photos[p]->image);
+    refine.push_back(&dets[p]);
+    which.push_back(p);
+  }
+  if (!images.empty()) {
+    if (Status s = Refine(images, refine); !s.ok()) {
+      if (images.size() == 1) {
+        status[which[0]] = s;
+      } else {
+        // Which photo failed: each again on its own, so that only it gets the error. The merge
+        // is redone: a failed Refine may have left a photo's detections half changed.
+        for (size_t q = 0; q < which.size(); ++q) {
+          const size_t p = which[q];
+          std::vector<DetectorInput*> one = {photos[p]};
+          auto again = DetectPrepared(one);
+          if (again[0].ok()) dets[p] = std::move(*again[0]);
+          else status[p] = again[0].status();
+        }
+      }
+    }
+  }
+  std::vector<Result<std::vector<Detection>>> results;
+  results.reserve(n);
+  for (size_t p = 0; p < n; ++p) {
+    if (status[p].ok()) results.emplace_back(std::move(dets[p]));
+    else results.emplace_back(n > 1 ? status[p].WithContext("detect: batch photo " + std::to_string(p)) : status[p]);
+  }
+  return results;
+}
+
+std::vector<Detection> FaceDetector::Merge(const DetectorInput& in, std::vector<std::vector<Detection>> per_region) const {
+  const float W = static_cast<float>(in.image->width()), H = static_cast<float>(in.image->height());
+  const float T = in.tile_side;
   std::vector<Detection> all = std::move(per_region[0]);
   for (size_t t = 1; t < per_region.size(); ++t) {
-    const BoxF& r = regions[t];
+    const BoxF& r = in.regions[t];
     const float margin = 0.02f * T;
     for (const auto& d : per_region[t]) {
       // A tile only contributes small faces wholly inside it: large faces come from level 0,
@@ -300,12 +426,18 @@ Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
   // Minimum face size is in photo pixels (the image may be a downscaled decode).
   std::vector<Detection> out;
   for (auto& d : kept) {
-    if (std::min(d.box.width(), d.box.height()) * to_photo < cfg_.min_face_size) continue;
+    if (std::min(d.box.width(), d.box.height()) * in.to_photo < cfg_.min_face_size) continue;
     out.push_back(d);
     if (static_cast<int>(out.size()) >= cfg_.max_faces) break;
   }
-  FK_RETURN_IF_ERROR(Refine(image, &out));
   return out;
+}
+
+Result<std::vector<Detection>> FaceDetector::Detect(const Image& image) const {
+  DetectorInput in;
+  FK_RETURN_IF_ERROR(PrepareInput(image, &in));
+  DetectorInput* one[] = {&in};
+  return std::move(DetectPrepared(one)[0]);
 }
 
 // ---- fr_detect ------------------------------------------------------------------------
@@ -350,69 +482,69 @@ Result<std::unique_ptr<FrDetect>> FrDetect::Load(const std::string& path, const 
 
 FrDetect::~FrDetect() = default;
 
-Status FrDetect::Refine(const Image& image, std::vector<Detection>* dets) const {
-  if (!keypoints_ || dets->empty()) return OkStatus();
-  std::vector<BoxF> crops;
-  for (const auto& d : *dets) {
-    const float cx = (d.box.x0 + d.box.x1) / 2, cy = (d.box.y0 + d.box.y1) / 2;
-    const float half = std::max(d.box.width(), d.box.height());  // crop side = 2x the box
-    crops.push_back({cx - half, cy - half, cx + half, cy + half});
-  }
+Status FrDetect::Refine(std::span<const Image* const> images, std::span<std::vector<Detection>* const> dets) const {
+  if (!keypoints_) return OkStatus();
+  // Keypoints: one blazeface-front run over the crops of every face of every photo.
+  std::vector<ImageRegion> crops;
+  for (size_t p = 0; p < images.size(); ++p)
+    for (const auto& d : *dets[p]) {
+      const float cx = (d.box.x0 + d.box.x1) / 2, cy = (d.box.y0 + d.box.y1) / 2;
+      const float half = std::max(d.box.width(), d.box.height());  // crop side = 2x the box
+      crops.push_back({images[p], {cx - half, cy - half, cx + half, cy + half}});
+    }
+  if (crops.empty()) return OkStatus();
   std::vector<std::vector<Detection>> found;
-  FK_RETURN_IF_ERROR(keypoints_->RunRegions(image, crops, &found));
-  std::vector<Detection> kept;
-  for (size_t i = 0; i < dets->size(); ++i) {
-    Detection& d = (*dets)[i];
-    const Detection* best = nullptr;
-    float best_iou = 0.3f;
-    for (const auto& k : found[i])
-      if (const float o = IoU(d.box, k.box); o > best_iou) best_iou = o, best = &k;
-    if (best) {
-      d.keypoints = best->keypoints;
-      d.keypoints_estimated = false;
+  FK_RETURN_IF_ERROR(keypoints_->RunRegions(crops, &found));
+  // Low-score detections BlazeFace did not see: facemesh's face flag decides (one run for
+  // all photos' unsure faces).
+  std::vector<std::vector<Detection>> unsure(images.size());
+  std::vector<std::vector<size_t>> where(images.size());
+  for (size_t p = 0, k = 0; p < images.size(); ++p) {
+    std::vector<Detection>& ds = *dets[p];
+    for (size_t i = 0; i < ds.size(); ++i, ++k) {
+      Detection& d = ds[i];
+      const Detection* best = nullptr;
+      float best_iou = 0.3f;
+      for (const auto& f : found[k])
+        if (const float o = IoU(d.box, f.box); o > best_iou) best_iou = o, best = &f;
+      if (best) {
+        d.keypoints = best->keypoints;
+        d.keypoints_estimated = false;
+      }
+      if (d.keypoints_estimated && d.score < kUnconfirmedMinScore) {
+        unsure[p].push_back(d);
+        where[p].push_back(i);
+      }
     }
-    kept.push_back(d);
   }
-  // Low-score detections BlazeFace did not see: facemesh's face flag decides.
-  std::vector<Detection> unsure;
-  std::vector<size_t> where;
-  for (size_t i = 0; i < kept.size(); ++i)
-    if (kept[i].keypoints_estimated && kept[i].score < kUnconfirmedMinScore) {
-      unsure.push_back(kept[i]);
-      where.push_back(i);
-    }
-  if (!unsure.empty()) {
-    std::vector<bool> drop(kept.size(), false);
-    if (!verifier_) {
-      for (size_t i : where) drop[i] = true;
-    } else {
-      FK_ASSIGN_OR_RETURN(std::vector<MeshResult> m, verifier_->Run(image, unsure));
-      for (size_t k = 0; k < where.size(); ++k) drop[where[k]] = m[k].score < 0.5f;
-    }
+  std::vector<ImageDetections> check;
+  for (size_t p = 0; p < images.size(); ++p)
+    if (!unsure[p].empty()) check.push_back({images[p], unsure[p]});
+  if (check.empty()) return OkStatus();
+  std::vector<MeshResult> meshes;
+  if (verifier_) {
+    FK_ASSIGN_OR_RETURN(meshes, verifier_->Run(check));
+  }
+  for (size_t p = 0, k = 0; p < images.size(); ++p) {
+    if (unsure[p].empty()) continue;
+    std::vector<bool> drop(dets[p]->size(), false);
+    for (size_t i : where[p]) drop[i] = !verifier_ || meshes[k++].score < 0.5f;
     std::vector<Detection> out;
-    for (size_t i = 0; i < kept.size(); ++i)
-      if (!drop[i]) out.push_back(kept[i]);
-    kept = std::move(out);
+    for (size_t i = 0; i < dets[p]->size(); ++i)
+      if (!drop[i]) out.push_back((*dets[p])[i]);
+    *dets[p] = std::move(out);
   }
-  *dets = std::move(kept);
   return OkStatus();
 }
 
-Status FrDetect::RunRegions(const Image& image, std::span<const BoxF> regions,
-                            std::vector<std::vector<Detection>>* out) const {
-  out->assign(regions.size(), {});
-  if (regions.empty()) return OkStatus();
-  const int n = static_cast<int>(regions.size());
-  const int64_t per = int64_t{width_} * height_ * 3;
-  UninitInput in;
-  FK_RETURN_IF_ERROR(in.Allocate(Shape({n, height_, width_, 3})));
+vision::Normalize FrDetect::InputNorm() const {
   // The package's preprocessing: RGB, (p - 127) / 128.
-  const vision::Normalize norm = vision::Normalize::MeanStd({127.f, 127.f, 127.f}, {128.f, 128.f, 128.f});
-  const bool pixels = PixelInputs(*model_);
-  for (int i = 0; i < n; ++i)
-    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], width_, height_, CropNorm(pixels, norm),
-                                              in.tensor.data<float>() + i * per, 0.f));
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(*model_, in.tensor, norm, pixels));
+  return vision::Normalize::MeanStd({127.f, 127.f, 127.f}, {128.f, 128.f, 128.f});
+}
+
+Status FrDetect::DecodeOutputs(const std::vector<Tensor>& outs, std::span<const BoxF> regions,
+                               std::vector<std::vector<Detection>>* out) const {
+  const int n = static_cast<int>(regions.size());
   const float* scores = nullptr;
   const float* boxes = nullptr;
   int64_t rows = -1;

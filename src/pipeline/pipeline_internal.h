@@ -34,6 +34,10 @@ inline vision::Normalize CropNorm(bool pixels, const vision::Normalize& norm) {
 // Runs `model` on `input` (one float NHWC tensor written with CropNorm(pixels, norm)).
 Result<std::vector<Tensor>> RunNormalized(const Model& model, const Tensor& input, const vision::Normalize& norm,
                                           bool pixels);
+// The halves of RunNormalized's 8-bit path: pixel values (floats) rounded to bytes (nearest,
+// clamped to 0..255, as vision's 8-bit crops round), and the model run on such bytes.
+Tensor ToPixelBytes(const Tensor& pixel_values);
+Result<std::vector<Tensor>> RunPixelBytes(const Model& model, const Tensor& bytes, const vision::Normalize& norm);
 
 // ---- detection -------------------------------------------------------------------------
 
@@ -58,10 +62,31 @@ float IoU(const BoxF& a, const BoxF& b);
 // are blended, boxes and keypoints weighted by score; the blend keeps the best score.
 std::vector<Detection> WeightedNms(std::vector<Detection> dets, float iou_threshold, int max_out);
 
+// A region of an image, for model runs over crops of several images at once.
+struct ImageRegion {
+  const Image* image = nullptr;
+  BoxF box;
+};
+
+// One photo's detector input, made on the caller's thread (FaceDetector::PrepareInput: the
+// regions and their pixels resized to the model input) so that several photos can share one
+// model run (FaceDetector::DetectPrepared; FaceConfig::detect_batching batches concurrent
+// callers' photos this way). Borrows `image`, which must outlive DetectPrepared().
+struct DetectorInput {
+  const Image* image = nullptr;
+  std::vector<BoxF> regions;  // [0] the photo letterboxed to the input's aspect ratio, then the tiles
+  // [regions, input_height, input_width, 3]: uint8 pixels when the model takes 8-bit inputs
+  // (`pixels`, PixelInputs: a GPU model), else the model's normalised floats.
+  bool pixels = false;
+  Tensor input;
+  float tile_side = 0.f;  // shorter side of a tile (image pixels), for the tile merge
+  float to_photo = 1.f;   // photo pixels per image pixel (the image may be a downscaled decode)
+};
+
 // A face detector: the model runs on regions of the photo resized to its input
 // (input_width x input_height); Detect() chooses the regions (the photo letterboxed to the
 // input's aspect ratio, + overlapping tiles for small faces), merges by weighted NMS and
-// applies min_face_size / max_faces. Immutable after Load(); Detect() is thread-safe.
+// applies min_face_size / max_faces. Immutable after Load(); every method is thread-safe.
 class FaceDetector {
  public:
   virtual ~FaceDetector() = default;
@@ -69,26 +94,48 @@ class FaceDetector {
   // "fr_detect") from models_dir. NotFound naming the file when the model is missing.
   static Result<std::unique_ptr<FaceDetector>> Load(const std::string& models_dir, const ModelOptions& opts,
                                                     const DetectorConfig& cfg);
-  // All faces of `image` (image coordinates), best score first.
+  // All faces of `image` (image coordinates), best score first: DetectPrepared of PrepareInput.
   Result<std::vector<Detection>> Detect(const Image& image) const;
-  // Runs the model on regions of `image` (batched; each region has the input's aspect
-  // ratio) and decodes every candidate above min_confidence into image coordinates.
-  virtual Status RunRegions(const Image& image, std::span<const BoxF> regions,
-                            std::vector<std::vector<Detection>>* out) const = 0;
+  // Detect() in two halves. PrepareInput: the regions of `image` and their resized pixels
+  // (the costly CPU part: run it on the caller's thread). DetectPrepared: the model on the
+  // regions of all `photos` (runs of up to kMaxRegionsPerRun regions across photos; one region
+  // per run on a one-thread CPU model, which is faster there), then per photo the merge and
+  // filters, then Refine over all photos at once. results[i] for photos[i]: a failed model run
+  // fails only the photos with regions in it; the same detections as Detect() photo by photo.
+  Status PrepareInput(const Image& image, DetectorInput* out) const;
+  std::vector<Result<std::vector<Detection>>> DetectPrepared(std::span<DetectorInput* const> photos) const;
+  static constexpr int kMaxRegionsPerRun = 64;
+  // Runs the model on `regions` (batched; each region has the input's aspect ratio) and decodes
+  // every candidate above min_confidence into its image's coordinates; out[i] for regions[i].
+  Status RunRegions(std::span<const ImageRegion> regions, std::vector<std::vector<Detection>>* out) const;
+  Status RunRegions(const Image& image, std::span<const BoxF> regions, std::vector<std::vector<Detection>>* out) const;
   int input_width() const { return width_; }
   int input_height() const { return height_; }
   const std::string& id() const { return id_; }
 
  protected:
-  // Called on the final detections (after NMS and the size filter); fr_detect adds
-  // keypoints here. Default: nothing.
-  virtual Status Refine(const Image& image, std::vector<Detection>* dets) const { return OkStatus(); }
+  // The model's input normalisation (applied by the crop, or by the model on 8-bit inputs).
+  virtual vision::Normalize InputNorm() const = 0;
+  // Decodes the outputs of one model run over `regions` (outs' batch = regions.size()) into
+  // out[i] for regions[i], in the regions' image coordinates.
+  virtual Status DecodeOutputs(const std::vector<Tensor>& outs, std::span<const BoxF> regions,
+                               std::vector<std::vector<Detection>>* out) const = 0;
+  // Called on the final detections of every photo (after NMS and the size filter), several
+  // photos at once (dets[i] of images[i]); fr_detect adds keypoints here. Default: nothing.
+  virtual Status Refine(std::span<const Image* const> images, std::span<std::vector<Detection>* const> dets) const {
+    return OkStatus();
+  }
 
   std::unique_ptr<Model> model_;
   DetectorConfig cfg_;
-  int threads_ = 0;  // ModelOptions::num_threads, 0 = all cores (region batching: Detect)
+  int threads_ = 0;  // ModelOptions::num_threads, 0 = all cores (region batching: DetectPrepared)
   std::string id_;
   int width_ = 256, height_ = 256;
+
+ private:
+  Status RunInput(const Tensor& input, bool pixels, std::span<const BoxF> regions,
+                  std::vector<std::vector<Detection>>* out) const;
+  std::vector<Detection> Merge(const DetectorInput& in, std::vector<std::vector<Detection>> per_region) const;
 };
 
 // BlazeFace (human-models blazeface-back 256 / blazeface-front 128): anchors and decoding
@@ -98,8 +145,11 @@ class BlazeFace : public FaceDetector {
   static Result<std::unique_ptr<BlazeFace>> Load(const std::string& path, const ModelOptions& opts,
                                                  const DetectorConfig& cfg);
   int input_size() const { return width_; }
-  Status RunRegions(const Image& image, std::span<const BoxF> regions,
-                    std::vector<std::vector<Detection>>* out) const override;
+
+ protected:
+  vision::Normalize InputNorm() const override;
+  Status DecodeOutputs(const std::vector<Tensor>& outs, std::span<const BoxF> regions,
+                       std::vector<std::vector<Detection>>* out) const override;
 
  private:
   std::vector<Point2f> anchors_;
@@ -128,11 +178,12 @@ class FrDetect : public FaceDetector {
   static Result<std::unique_ptr<FrDetect>> Load(const std::string& path, const ModelOptions& opts,
                                                 const DetectorConfig& cfg, const std::string& keypoint_model = "",
                                                 const std::string& verify_model = "");
-  Status RunRegions(const Image& image, std::span<const BoxF> regions,
-                    std::vector<std::vector<Detection>>* out) const override;
 
  protected:
-  Status Refine(const Image& image, std::vector<Detection>* dets) const override;
+  vision::Normalize InputNorm() const override;
+  Status DecodeOutputs(const std::vector<Tensor>& outs, std::span<const BoxF> regions,
+                       std::vector<std::vector<Detection>>* out) const override;
+  Status Refine(std::span<const Image* const> images, std::span<std::vector<Detection>* const> dets) const override;
 
  private:
   std::unique_ptr<BlazeFace> keypoints_;

@@ -1,5 +1,5 @@
 // The facekit processing server: an HTTP front end (cpp-httplib) over the face pipeline,
-// with admission control (server/scheduler.h), dynamic batching (server/batcher.h), API keys
+// with admission control (server/scheduler.h), dynamic batching (common/batcher.h), API keys
 // (server/api_keys.h), galleries for 1:N identification and GPU monitoring.
 // Endpoints and config: docs/server.md.
 //
@@ -18,7 +18,7 @@
 
 #include "facekit/face.h"
 #include "facekit/status.h"
-#include "server/batcher.h"
+#include "common/batcher.h"
 #include "server/scheduler.h"
 
 namespace fk::server {

@@ -9,14 +9,21 @@
 #include <thread>
 #include <vector>
 
-#include "facekit/face.h"
-#include "facekit/image.h"
-#include "server/batcher.h"
+#include "common/batcher.h"
 
-namespace fk::server {
+namespace fk {
 namespace {
 
 using namespace std::chrono_literals;
+// Stand-ins for a photo and a face: the batcher only moves pointers and results.
+struct Image {
+  int w = 0;
+  Image(int width, int) : w(width) {}
+  int width() const { return w; }
+};
+struct Face {
+  float score = 0.f;
+};
 using PhotoBatcher = DynamicBatcher<const Image, std::vector<Face>>;
 
 // Fake pipeline: one face per photo whose score is the photo's width (so each caller can
@@ -235,4 +242,4 @@ TEST(PhotoBatcher, SeveralWorkersRunBatchesAtOnce) {
 }
 
 }  // namespace
-}  // namespace fk::server
+}  // namespace fk

@@ -1,7 +1,8 @@
-// Dynamic (continuous) batching for the processing server: items (photos) of concurrent
-// requests are gathered into one batch call of the face pipeline (the server's is
-// FaceEngine::FinishBatch on DetectedPhotos: ONE landmark run and ONE recognizer run for all
-// faces of all photos), so the models see large batches under load and single photos when idle.
+// Dynamic (continuous) batching: items (photos) of concurrent callers are gathered into one
+// batch call, so the models see large batches under load and single photos when idle. Two
+// users: the processing server (FaceEngine::FinishBatch on DetectedPhotos: ONE landmark run
+// and ONE recognizer run for all faces of all photos) and FaceEngine's detector batching
+// (FaceConfig::detect_batching: one detector run over the regions of several callers' photos).
 //
 // Batching decision (DynamicBatcher::WorkerLoop, every branch commented there): a worker that
 // becomes free takes the queued photos at once when there are `max_batch` of them; otherwise
@@ -27,18 +28,20 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "facekit/status.h"
 
-namespace fk::server {
+namespace fk {
 
 struct BatcherOptions {
   int max_batch = 16;                          // photos per pipeline call (>= 1; 1 = no batching)
   std::chrono::microseconds max_delay{2000};   // longest extra wait of the oldest photo (>= 0)
   int workers = 1;                             // batches processed at once (>= 1)
-  Status Validate() const;
+  // `what` names the config section in the message ("batching.max_batch must be ...").
+  Status Validate(const std::string& what = "batching") const;
 };
 
 struct BatcherStats {
@@ -213,4 +216,4 @@ class DynamicBatcher {
   double busy_s_ = 0, queue_ms_sum_ = 0;
 };
 
-}  // namespace fk::server
+}  // namespace fk
