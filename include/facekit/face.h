@@ -87,9 +87,30 @@ struct AttributeConfig {
   static Result<AttributeConfig> Parse(const std::string& list);
 };
 
+// Detector batching across threads (docs/pipeline.md "Detector batching"): concurrent calls of
+// one engine (Process, ProcessFile, DetectEncoded from several threads, e.g. a server's request
+// threads) prepare their photo's detector input on their own thread (the regions resized to the
+// model input) and queue it; a worker runs the detector on the regions of up to max_batch
+// queued photos in one model run and hands each caller its own detections. For a GPU, where a
+// run of 32 photos costs little more than a run of one; on the CPU one model run per region is
+// fastest, so it is off there by default.
+struct DetectBatching {
+  // Photos per detector run (1..4096; 1 = off: each call runs the detector itself); 0 = auto:
+  // 32 when the detector runs on a GPU, else off.
+  int max_batch = 0;
+  // Longest extra wait (microseconds) of the oldest queued photo for more to arrive. 0 =
+  // continuous batching: a free worker takes whatever queued while the previous run ran, so a
+  // lone caller never waits for others.
+  int max_delay_us = 0;
+  // Detector runs at once (1..64): with 2, one batch's CPU part (input copy, decoding of the
+  // outputs, NMS) overlaps the other's model run.
+  int workers = 2;
+};
+
 struct FaceConfig {
   Tier tier = Tier::kFast;
   DetectorConfig detector;
+  DetectBatching detect_batching;
   bool landmarks = true;   // refine with facemesh; false = the detector's 6 keypoints
   bool flip_tta = false;   // template = normalise(embed(chip) + embed(mirrored chip))
   bool embed = true;       // compute templates in Process*()
@@ -128,6 +149,7 @@ struct FaceConfig {
   //   tier, recognizer, landmarks, flip_tta, embed, models_dir, max_image_side, target_far, calibration,
   //   attributes: {age_gender, emotion, liveness} (booleans),
   //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
+  //   detect_batching: {max_batch, max_delay_us, workers},
   //   device: {use_cuda, gpu_index, precision, backend, num_threads, gpu_memory_limit_bytes,
   //            gpu_memory_limit_fraction, allow_cpu_fallback}  (also accepted at top level).
   static Result<FaceConfig> FromJson(const std::string& json_text);
@@ -251,6 +273,19 @@ struct RocTable {
 };
 
 // What one ProcessFile() call spent on decoding (for benchmarks; thread CPU time).
+// FaceEngine::detect_batching_stats(): the detector batching's counters since Create().
+struct DetectBatchingStats {
+  bool enabled = false;       // false: each call runs the detector itself (the rest is 0)
+  int max_batch = 0;          // photos per detector run (DetectBatching::max_batch resolved)
+  int64_t batches = 0;        // detector runs of the batching workers
+  int64_t photos = 0;
+  double mean_batch = 0;      // photos / batches
+  int max_batch_seen = 0;
+  double busy_s = 0;          // worker time in the detector, summed over workers
+  double mean_queue_ms = 0;   // from queueing to the start of the photo's batch
+  int queued = 0;             // photos waiting now
+};
+
 struct ProcessStats {
   double decode_cpu_ms = 0;  // every decode of the file, both passes
   int decodes = 0;           // 1, or 2 when small faces asked for a finer second decode
@@ -301,10 +336,11 @@ class FaceEngine {
   // dynamic batcher). results[i] belongs to images[i]: the same faces, boxes and landmarks as
   // Process(*images[i]) and templates equal within float rounding of the batch size.
   // A photo that fails (empty image, null pointer...) gets its own error, prefixed with its
-  // index ("batch photo 3: ..."); the others are unaffected. Detection still runs photo by
-  // photo; the landmark and recognizer runs take whole photos, at most 16 faces per run on
-  // the CPU, 64 with use_cuda (a photo with more runs alone, as in Process()). An empty span
-  // gives an empty vector.
+  // index ("batch photo 3: ..."); the others are unaffected. The detector runs over the regions
+  // of all photos (FaceDetector batching: one region per run on a one-thread CPU model, up to 64
+  // per run otherwise); the landmark and recognizer runs take whole photos, at most 16 faces per
+  // run on the CPU, 64 with use_cuda (a photo with more runs alone, as in Process()). An empty
+  // span gives an empty vector.
   // Thread-safe like Process().
   std::vector<Result<std::vector<Face>>> ProcessBatch(std::span<const Image* const> images) const;
   // Decodes (EXIF applied) and processes like Process(), decoding only the pixels it needs:
@@ -339,6 +375,8 @@ class FaceEngine {
   bool flip_tta() const;               // whether its templates use flip TTA (false without embed)
   std::string detector() const;        // detector model id
   std::string description() const;     // one line: tier, models, backend
+  // Counters of the detector batching across threads (FaceConfig::detect_batching).
+  DetectBatchingStats detect_batching_stats() const;
 
   struct Impl;
 

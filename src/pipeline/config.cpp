@@ -125,6 +125,15 @@ Status FaceConfig::Validate() const {
   if (!(gpu_memory_limit_fraction >= 0.0 && gpu_memory_limit_fraction <= 1.0))
     return InvalidArgument("config: gpu_memory_limit_fraction must be in [0, 1] (0 = no limit)");
   if (!(target_far > 0.0 && target_far < 1.0)) return InvalidArgument("config: target_far must be in (0, 1)");
+  const auto& b = detect_batching;
+  if (b.max_batch < 0 || b.max_batch > 4096)
+    return InvalidArgument("config: detect_batching.max_batch must be 0..4096 (0 = auto, 1 = off), got " +
+                           std::to_string(b.max_batch));
+  if (b.max_delay_us < 0 || b.max_delay_us > 1000000)
+    return InvalidArgument("config: detect_batching.max_delay_us must be 0..1000000, got " +
+                           std::to_string(b.max_delay_us));
+  if (b.workers < 1 || b.workers > 64)
+    return InvalidArgument("config: detect_batching.workers must be 1..64, got " + std::to_string(b.workers));
   return OkStatus();
 }
 
@@ -136,7 +145,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
                                {"tier", "recognizer", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
                                 "precision", "backend", "num_threads", "gpu_memory_limit_bytes", "gpu_memory_limit_fraction",
                                 "allow_cpu_fallback", "models_dir", "max_image_side", "target_far", "calibration",
-                                "attributes"},
+                                "attributes", "detect_batching"},
                                ""));
   FaceConfig c;
   std::string tier;
@@ -158,6 +167,16 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
     FK_RETURN_IF_ERROR(Get(d, "max_faces", "detector.", &c.detector.max_faces));
     FK_RETURN_IF_ERROR(Get(d, "min_face_size", "detector.", &c.detector.min_face_size));
     FK_RETURN_IF_ERROR(Get(d, "small_faces", "detector.", &c.detector.small_faces));
+  }
+  if (j.contains("detect_batching")) {
+    const json& b = j["detect_batching"];
+    if (!b.is_object())
+      return InvalidArgument("config: 'detect_batching' must be an object like {\"max_batch\": 32, \"max_delay_us\": 0, "
+                             "\"workers\": 2}");
+    FK_RETURN_IF_ERROR(CheckKeys(b, {"max_batch", "max_delay_us", "workers"}, "detect_batching."));
+    FK_RETURN_IF_ERROR(Get(b, "max_batch", "detect_batching.", &c.detect_batching.max_batch));
+    FK_RETURN_IF_ERROR(Get(b, "max_delay_us", "detect_batching.", &c.detect_batching.max_delay_us));
+    FK_RETURN_IF_ERROR(Get(b, "workers", "detect_batching.", &c.detect_batching.workers));
   }
   FK_RETURN_IF_ERROR(Get(j, "recognizer", "", &c.recognizer));
   FK_RETURN_IF_ERROR(Get(j, "landmarks", "", &c.landmarks));
@@ -210,6 +229,9 @@ std::string FaceConfig::ToJson() const {
                    {"max_faces", detector.max_faces},
                    {"min_face_size", detector.min_face_size},
                    {"small_faces", detector.small_faces}};
+  j["detect_batching"] = {{"max_batch", detect_batching.max_batch},
+                          {"max_delay_us", detect_batching.max_delay_us},
+                          {"workers", detect_batching.workers}};
   if (!recognizer.empty()) j["recognizer"] = recognizer;
   j["landmarks"] = landmarks;
   j["flip_tta"] = flip_tta;

@@ -382,7 +382,7 @@ std::vector<Result<std::vector<Detection>>> FaceDetector::DetectPrepared(std::sp
   results.reserve(n);
   for (size_t p = 0; p < n; ++p) {
     if (status[p].ok()) results.emplace_back(std::move(dets[p]));
-    else results.emplace_back(n > 1 ? status[p].WithContext("detect: batch photo " + std::to_string(p)) : status[p]);
+    else results.emplace_back(status[p]);
   }
   return results;
 }

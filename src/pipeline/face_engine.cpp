@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 
+#include "common/batcher.h"
 #include "common/cpu_time.h"
 #include "pipeline/pipeline_internal.h"
 
@@ -24,6 +25,15 @@ struct FaceEngine::Impl {
   std::optional<RocTable> roc;  // of this engine's recognizer
   std::vector<RocTable> tables; // every table of the calibration file (Verify of other models' templates)
   std::string calibration_path;
+  // Detector batching across threads (FaceConfig::detect_batching); null when off. Declared
+  // after `detector`, so it stops (its workers use the detector) before the detector goes.
+  using DetectBatcher = DynamicBatcher<pipeline::DetectorInput, std::vector<pipeline::Detection>>;
+  std::unique_ptr<DetectBatcher> detect_batcher;
+  int detect_max_batch = 1;
+
+  // The detector on `image`: through the batcher when there is one (the input is prepared on
+  // this thread, the model run shared with other callers' photos), else directly.
+  Result<std::vector<pipeline::Detection>> Detect(const Image& image) const;
 
   // One photo after detection (Process()'s first half): its faces and the image they are cut
   // from (the photo itself or a box-downscaled copy of it).
@@ -35,6 +45,11 @@ struct FaceEngine::Impl {
     const Image& crop() const { return copy.empty() ? *source : copy; }
   };
   Status Prepare(const Image& image, Prepared* out) const;
+  // Prepare() in parts, for ProcessBatch's one detector call over all photos: the factor of the
+  // box-downscaled copy detection runs on (1: the image itself), and the placing of the
+  // detections (`work`: that copy, empty when factor 1) into `out`.
+  static int DetectFactor(const Image& image);
+  void Place(const Image& image, int f, Image work, std::vector<pipeline::Detection> dets, Prepared* out) const;
   // ProcessFile()'s first half with any decoder: decode at the detector's scale, detect, decode
   // finer (reusing the detections) when a face is too small for its chip. `out->p` refers to
   // `out->decoded`. Detection errors get `name` as context; decode errors name it themselves.
@@ -112,6 +127,23 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   if (!det.ok()) return det.status();
   impl->detector = std::move(det).value();
   impl->detector_id = impl->detector->id();
+  {
+    // Auto: on for a detector on the GPU (a run of 32 photos costs about one), off on the CPU.
+    const DetectBatching& b = config.detect_batching;
+    const bool gpu = impl->detector->backend() == "cuda";
+    impl->detect_max_batch = b.max_batch > 0 ? b.max_batch : (gpu ? 32 : 1);
+    if (impl->detect_max_batch > 1) {
+      BatcherOptions o;
+      o.max_batch = impl->detect_max_batch;
+      o.max_delay = std::chrono::microseconds(b.max_delay_us);
+      o.workers = b.workers;
+      FK_RETURN_IF_ERROR(o.Validate("detect_batching"));
+      const pipeline::FaceDetector* d = impl->detector.get();
+      FK_ASSIGN_OR_RETURN(impl->detect_batcher,
+                          Impl::DetectBatcher::Create(
+                              [d](std::span<pipeline::DetectorInput* const> p) { return d->DetectPrepared(p); }, o));
+    }
+  }
 
   if (config.landmarks) {
     const std::string p = impl->models_dir + "/human/facemesh.json";
@@ -211,9 +243,37 @@ std::vector<Result<std::vector<Face>>> FaceEngine::ProcessBatch(std::span<const 
   std::vector<Impl::Prepared> prep(n);
   std::vector<Impl::Prepared*> ptrs(n);
   std::vector<Status> status(n);
+  // Detection: the inputs prepared photo by photo, then ONE detector call over all of them.
+  std::vector<int> factor(n, 1);
+  std::vector<Image> work(n);
+  std::vector<pipeline::DetectorInput> in(n);
+  std::vector<pipeline::DetectorInput*> ready;
+  std::vector<size_t> which;
   for (size_t i = 0; i < n; ++i) {
-    status[i] = images[i] ? m.Prepare(*images[i], &prep[i]) : InvalidArgument("process: null image pointer");
     ptrs[i] = &prep[i];
+    if (!images[i]) {
+      status[i] = InvalidArgument("process: null image pointer");
+      continue;
+    }
+    if (images[i]->empty()) {
+      status[i] = InvalidArgument("process: empty image");
+      continue;
+    }
+    factor[i] = Impl::DetectFactor(*images[i]);
+    if (factor[i] >= 2) work[i] = vision::DownscaleBox(*images[i], factor[i]);
+    status[i] = m.detector->PrepareInput(factor[i] >= 2 ? work[i] : *images[i], &in[i]);
+    if (!status[i].ok()) continue;
+    ready.push_back(&in[i]);
+    which.push_back(i);
+  }
+  auto dets = m.detector->DetectPrepared(ready);
+  for (size_t k = 0; k < which.size(); ++k) {
+    const size_t i = which[k];
+    if (!dets[k].ok()) {
+      status[i] = dets[k].status();
+      continue;
+    }
+    m.Place(*images[i], factor[i], std::move(work[i]), std::move(*dets[k]), &prep[i]);
   }
   std::vector<Result<std::vector<Face>>> results(n, Result<std::vector<Face>>(std::vector<Face>()));
   for (size_t i = 0; i < n; ++i)
@@ -280,18 +340,38 @@ void FaceEngine::Impl::FinishPrepared(std::span<Prepared* const> prep, std::span
   }
 }
 
+Result<std::vector<pipeline::Detection>> FaceEngine::Impl::Detect(const Image& image) const {
+  if (!detect_batcher) return detector->Detect(image);
+  pipeline::DetectorInput in;
+  FK_RETURN_IF_ERROR(detector->PrepareInput(image, &in));
+  return detect_batcher->Process(in);
+}
+
+int FaceEngine::Impl::DetectFactor(const Image& image) { return std::max(image.width(), image.height()) / kDetectSide; }
+
 Status FaceEngine::Impl::Prepare(const Image& image, Prepared* out) const {
   if (image.empty()) return InvalidArgument("process: empty image");
-  const Impl& m = *this;
-  out->source = &image;
-  out->copy = Image();
-  const int f = std::max(image.width(), image.height()) / kDetectSide;
+  const int f = DetectFactor(image);
   if (f < 2) {
-    FK_ASSIGN_OR_RETURN(out->dets, m.detector->Detect(image));
+    FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, Detect(image));
+    Place(image, 1, Image(), std::move(dets), out);
     return OkStatus();
   }
   Image work = vision::DownscaleBox(image, f);
-  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, m.detector->Detect(work));
+  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, Detect(work));
+  Place(image, f, std::move(work), std::move(dets), out);
+  return OkStatus();
+}
+
+void FaceEngine::Impl::Place(const Image& image, int f, Image work, std::vector<pipeline::Detection> dets,
+                             Prepared* out) const {
+  const Impl& m = *this;
+  out->source = &image;
+  out->copy = Image();
+  if (f < 2) {
+    out->dets = std::move(dets);
+    return;
+  }
   // Faces are cut from the coarsest copy on which the smallest one still has kCropFaceSide
   // px, as ProcessFile() does with its decodes: cutting a 600-px face's mesh crop and chips
   // from the full image costs an area prefilter over the whole face for nothing.
@@ -309,7 +389,6 @@ Status FaceEngine::Impl::Prepare(const Image& image, Prepared* out) const {
     if (g > 1) out->copy = vision::DownscaleBox(image, g);
   }
   out->dets = std::move(dets);
-  return OkStatus();
 }
 
 Result<std::vector<Face>> FaceEngine::Impl::Finish(const Image& image, std::vector<pipeline::Detection> dets,
@@ -429,7 +508,7 @@ Status FaceEngine::Impl::PrepareDecoded(const Decoder& decode, DecodeOptions opt
     Status s = Prepare(out->decoded, &out->p);
     return s.ok() ? s : s.WithContext(name);
   }
-  auto dets = detector->Detect(work);  // < 2 * kDetectSide px: no further copy
+  auto dets = Detect(work);  // < 2 * kDetectSide px: no further copy
   if (!dets.ok()) return dets.status().WithContext(name);
   float smallest = 1e30f;
   for (const auto& d : *dets) smallest = std::min(smallest, std::min(d.box.width(), d.box.height()));
@@ -531,6 +610,22 @@ std::string FaceEngine::recognizer() const { return impl_->recognizer ? impl_->r
 bool FaceEngine::flip_tta() const { return impl_->recognizer && impl_->flip; }
 std::string FaceEngine::detector() const { return impl_->detector_id; }
 
+DetectBatchingStats FaceEngine::detect_batching_stats() const {
+  DetectBatchingStats s;
+  if (!impl_->detect_batcher) return s;
+  const BatcherStats b = impl_->detect_batcher->Stats();
+  s.enabled = true;
+  s.max_batch = impl_->detect_max_batch;
+  s.batches = b.batches;
+  s.photos = b.photos;
+  s.mean_batch = b.mean_batch;
+  s.max_batch_seen = b.max_batch_seen;
+  s.busy_s = b.busy_s;
+  s.mean_queue_ms = b.mean_queue_ms;
+  s.queued = b.queued;
+  return s;
+}
+
 std::string FaceEngine::description() const {
   const Impl& m = *impl_;
   std::string s = std::string("tier ") + TierName(m.cfg.tier) + ": detector " + m.detector_id +
@@ -542,6 +637,7 @@ std::string FaceEngine::description() const {
          (a.liveness ? " liveness" : "");
   }
   s += ", backend " + (m.cfg.use_cuda ? std::string("cuda") : m.cfg.backend);
+  if (m.detect_batcher) s += ", detector batching " + std::to_string(m.detect_max_batch);
   s += m.roc ? ", calibrated (" + m.calibration_path + ")" : ", uncalibrated";
   if (!m.recognizer_note.empty()) s += " [" + m.recognizer_note + "]";
   return s;

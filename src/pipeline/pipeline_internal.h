@@ -112,6 +112,7 @@ class FaceDetector {
   int input_width() const { return width_; }
   int input_height() const { return height_; }
   const std::string& id() const { return id_; }
+  std::string backend() const { return model_->backend_name(); }  // where the model runs ("cuda", "cpu", ...)
 
  protected:
   // The model's input normalisation (applied by the crop, or by the model on 8-bit inputs).

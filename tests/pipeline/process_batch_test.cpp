@@ -83,7 +83,7 @@ void ExpectSameFaces(const std::vector<Face>& batch, const std::vector<Face>& si
     SCOPED_TRACE("face " + std::to_string(i));
     const Face& a = batch[i];
     const Face& b = single[i];
-    // Detection runs photo by photo, as in Process(): identical boxes and scores.
+    // The detector ran over every photo's regions at once: the same boxes and scores as photo by photo.
     EXPECT_EQ(a.box.x0, b.box.x0);
     EXPECT_EQ(a.box.y0, b.box.y0);
     EXPECT_EQ(a.box.x1, b.box.x1);
