@@ -666,6 +666,15 @@ json Server::Impl::StatusJson() {
                    {"mean_batch", b.mean_batch}, {"max_batch_seen", b.max_batch_seen}, {"histogram", hist},
                    {"busy_s", b.busy_s}, {"mean_queue_ms", b.mean_queue_ms}, {"queued", b.queued}};
   {
+    // The engine's detector batching across request threads (FaceConfig::detect_batching).
+    const DetectBatchingStats d = engine->detect_batching_stats();
+    j["batching"]["detect"] = {{"enabled", d.enabled},       {"max_batch", d.max_batch},
+                               {"batches", d.batches},       {"photos", d.photos},
+                               {"mean_batch", d.mean_batch}, {"max_batch_seen", d.max_batch_seen},
+                               {"busy_s", d.busy_s},         {"mean_queue_ms", d.mean_queue_ms},
+                               {"queued", d.queued}};
+  }
+  {
     std::lock_guard<std::mutex> lock(stats_mu);
     json codes = json::object();
     for (const auto& [code, n] : by_status) codes[std::to_string(code)] = n;
@@ -751,6 +760,13 @@ std::string Server::Impl::MetricsText(const json& j) {
   o << "facekit_batch_photos_total " << num(b["photos"]) << "\n";
   metric("facekit_batch_busy_seconds_total", "counter", "Worker time inside the pipeline's batch calls.");
   o << "facekit_batch_busy_seconds_total " << num(b["busy_s"]) << "\n";
+  if (b.contains("detect") && b["detect"].value("enabled", false)) {
+    const json& d = b["detect"];
+    metric("facekit_detect_batches_total", "counter", "Detector runs of the detector batching (photos of several requests).");
+    o << "facekit_detect_batches_total " << num(d["batches"]) << "\n";
+    metric("facekit_detect_batch_photos_total", "counter", "Photos detected in those runs.");
+    o << "facekit_detect_batch_photos_total " << num(d["photos"]) << "\n";
+  }
   const json& g = j["gpu"];
   metric("facekit_gpu_available", "gauge", "1 when NVML reports the GPUs.");
   o << "facekit_gpu_available " << (g.value("available", false) ? 1 : 0) << "\n";

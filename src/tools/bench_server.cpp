@@ -49,9 +49,12 @@ void PrintBenchServerUsage() {
                "usage: facekit bench server [--images DIR] [--max-photos N] [--concurrency 1,8,32]\n"
                "                            [--batching 1,16] [--duration S] [--warmup S] [--tier T]\n"
                "                            [--device cpu|cuda[:N]] [--threads N] [--max-delay-us U]\n"
-               "                            [--no-peer] [--peer-concurrency 1,4] [--out DIR] [--json]\n"
+               "                            [--detect-batch 0,1,32] [--no-peer] [--peer-concurrency 1,4]\n"
+               "                            [--out DIR] [--json]\n"
                "Starts facekit's server in this process (auth off, 127.0.0.1, any port) once per --batching\n"
-               "value (max photos per pipeline call; 1 = no batching), drives it with closed-loop clients\n"
+               "value (max photos per pipeline call; 1 = no batching) and --detect-batch value (photos of\n"
+               "concurrent requests per detector run; 0 = auto: 32 on a GPU, off on the CPU; 1 = off; default\n"
+               "0), drives it with closed-loop clients\n"
                "POSTing the photos (JPEG bytes, round robin) to /v1/faces at each --concurrency, and reports\n"
                "photos/s, faces/s, latency percentiles, the batch sizes formed, CPU use and (with a GPU) GPU\n"
                "utilisation. The peer (Human on TF.js in Node, tests/reference/human/peer_server.mjs) gets the\n"
@@ -170,6 +173,9 @@ class Peer {
 struct Row {
   std::string system;  // "facekit" / "peer"
   int max_batch = 0;   // facekit: batching setting
+  int detect_batch = 0;  // facekit: --detect-batch setting (0 auto)
+  int detect_resolved = 1;  // the detector batching in effect (1 = off)
+  double detect_mean_batch = 0;
   int concurrency = 0;
   server::LoadResult load;
   double mean_batch = 0;
@@ -194,10 +200,11 @@ int BenchServer(const Args& args) {
   const int max_photos = std::atoi(FlagValue(args, "--max-photos", "64").c_str());
   const std::vector<int> conc = IntList(FlagValue(args, "--concurrency", "1,8,32"));
   const std::vector<int> batching = IntList(FlagValue(args, "--batching", "1,16"));
+  const std::vector<int> detect_batching = IntList(FlagValue(args, "--detect-batch", "0"));
   const std::vector<int> peer_conc = IntList(FlagValue(args, "--peer-concurrency", "1,4"));
   const double duration = std::atof(FlagValue(args, "--duration", "10").c_str());
   const double warmup = std::atof(FlagValue(args, "--warmup", "2").c_str());
-  if (conc.empty() || batching.empty() || duration <= 0 || warmup < 0) {
+  if (conc.empty() || batching.empty() || detect_batching.empty() || duration <= 0 || warmup < 0) {
     PrintBenchServerUsage();
     return 2;
   }
@@ -226,10 +233,12 @@ int BenchServer(const Args& args) {
   bool gpu = false;
   auto gpu_mon = server::GpuMonitor::Create();
   const int max_conc = *std::max_element(conc.begin(), conc.end());
-  for (int mb : batching) {
+  for (int mb : batching)
+  for (int dmb : detect_batching) {
     Args a = args;
     a.insert(a.end(), {"--auth", "none", "--port", "0", "--max-batch", std::to_string(mb), "--max-concurrent",
-                       std::to_string(std::max(64, max_conc)), "--max-per-user", std::to_string(std::max(64, max_conc))});
+                       std::to_string(std::max(64, max_conc)), "--max-per-user", std::to_string(std::max(64, max_conc)),
+                       "--detect-batch", std::to_string(dmb)});
     auto cfg = ServerConfigFromArgs(a);
     if (!cfg.ok()) {
       std::fprintf(stderr, "facekit bench server: %s\n", cfg.status().ToString().c_str());
@@ -271,6 +280,7 @@ int BenchServer(const Args& args) {
       Row row;
       row.system = "facekit";
       row.max_batch = mb;
+      row.detect_batch = dmb;
       row.concurrency = c;
       row.load = *r;
       row.cpu_util = (cpu1 - cpu0) / wall;  // includes the load client's threads (same process)
@@ -278,12 +288,21 @@ int BenchServer(const Args& args) {
         const double db = (*after)["batching"]["batches"].get<double>() - (*before)["batching"]["batches"].get<double>();
         const double dp = (*after)["batching"]["photos"].get<double>() - (*before)["batching"]["photos"].get<double>();
         row.mean_batch = db > 0 ? dp / db : 0;
+        const json& d0 = (*before)["batching"]["detect"];
+        const json& d1 = (*after)["batching"]["detect"];
+        if (d1.value("enabled", false)) {
+          row.detect_resolved = d1["max_batch"].get<int>();
+          const double ddb = d1["batches"].get<double>() - d0["batches"].get<double>();
+          const double ddp = d1["photos"].get<double>() - d0["photos"].get<double>();
+          row.detect_mean_batch = ddb > 0 ? ddp / ddb : 0;
+        }
       }
       if (gpu)
         for (const auto& w : gpu_mon->WindowSummary())
           if (w.index == cfg->face.gpu_index) row.gpu_util = w.mean_util_pct;
-      std::fprintf(stderr, "  facekit batch<=%-3d conc %-3d  %8.1f photos/s %8.1f faces/s  p50 %7.1f ms  p99 %7.1f ms  batch %.1f%s\n",
-                   mb, c, r->requests_per_s, r->faces_per_s, r->p50_ms, r->p99_ms, row.mean_batch,
+      std::fprintf(stderr, "  facekit batch<=%-3d detect<=%-3d conc %-3d  %8.1f photos/s %8.1f faces/s  p50 %7.1f ms  p99 %7.1f ms  batch %.1f detect %.1f%s\n",
+                   mb, row.detect_resolved, c, r->requests_per_s, r->faces_per_s, r->p50_ms, r->p99_ms, row.mean_batch,
+                   row.detect_mean_batch,
                    r->errors ? ("  ERRORS " + std::to_string(r->errors) + ": " + r->first_error.substr(0, 200)).c_str() : "");
       rows.push_back(row);
     }
@@ -346,6 +365,9 @@ int BenchServer(const Args& args) {
     if (r.system == "facekit") {
       j["max_batch"] = r.max_batch;
       j["mean_batch"] = r.mean_batch;
+      j["detect_batch"] = r.detect_batch;
+      j["detect_max_batch"] = r.detect_resolved;
+      j["detect_mean_batch"] = r.detect_mean_batch;
     }
     j["cpu_util"] = r.cpu_util;
     if (r.gpu_util >= 0) j["gpu_util_pct"] = r.gpu_util;
@@ -374,14 +396,17 @@ int BenchServer(const Args& args) {
      << " s warm-up (peer: >= 5 s).\n"
      << "- Peer: `tests/reference/human/peer_server.mjs` — Human (TF.js wasm) behind a Node HTTP server, one request "
         "at a time, same models family, same load client.\n\n"
-     << "| system | max batch | clients | photos/s | faces/s | p50 ms | p90 ms | p99 ms | mean batch | CPU (cores) | faces per CPU-s |"
+     << "| system | max batch | detect batch | clients | photos/s | faces/s | p50 ms | p90 ms | p99 ms | mean batch | mean detect batch | CPU (cores) | faces per CPU-s |"
      << (gpu ? " GPU util % |" : "") << " errors |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (gpu ? "---:|" : "") << "---:|\n";
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (gpu ? "---:|" : "") << "---:|\n";
   for (const Row& r : rows) {
-    md << "| " << r.system << " | " << (r.system == "facekit" ? std::to_string(r.max_batch) : "-") << " | "
+    const bool fk = r.system == "facekit";
+    md << "| " << r.system << " | " << (fk ? std::to_string(r.max_batch) : "-") << " | "
+       << (!fk ? "-" : r.detect_resolved > 1 ? std::to_string(r.detect_resolved) : std::string("off")) << " | "
        << r.concurrency << " | " << Fmt("%.1f", r.load.requests_per_s) << " | " << Fmt("%.1f", r.load.faces_per_s)
        << " | " << Fmt("%.1f", r.load.p50_ms) << " | " << Fmt("%.1f", r.load.p90_ms) << " | "
-       << Fmt("%.1f", r.load.p99_ms) << " | " << (r.system == "facekit" ? Fmt("%.2f", r.mean_batch) : "-") << " | "
+       << Fmt("%.1f", r.load.p99_ms) << " | " << (fk ? Fmt("%.2f", r.mean_batch) : "-") << " | "
+       << (fk && r.detect_resolved > 1 ? Fmt("%.2f", r.detect_mean_batch) : "-") << " | "
        << Fmt("%.2f", r.cpu_util) << " | " << (r.cpu_util > 0 ? Fmt("%.1f", r.load.faces_per_s / r.cpu_util) : "-")
        << " |" << (gpu ? " " + (r.gpu_util >= 0 ? Fmt("%.0f", r.gpu_util) : "-") + " |" : "")
        << " " << r.load.errors + r.load.rejected_429 << " |\n";

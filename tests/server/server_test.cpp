@@ -375,6 +375,88 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatched) {
   EXPECT_EQ(cli.Get("/metrics")->status, 401);
 }
 
+// Detector batching across request threads (face.detect_batching): concurrent requests get
+// the faces a lone request gets, /status counts the shared detector runs, /metrics has them; a
+// batch request's photos share detector runs too. Off (auto on the CPU) it says so.
+TEST_F(ServerTest, DetectorRunsAreSharedByConcurrentRequests) {
+  ServerConfig c = BaseConfig(dir_);
+  c.face.num_threads = 1;
+  c.face.detect_batching.max_batch = 8;
+  c.face.detect_batching.max_delay_us = 20000;
+  c.face.detect_batching.workers = 1;
+  StartServer(c);
+  const std::vector<std::string> names = {"sample1.jpg", "sample2.jpg", "sample3.jpg", "sample4.jpg", "samples.jpg"};
+  std::vector<std::string> photos;
+  std::vector<json> expected;
+  {
+    auto cli = Client();
+    for (const auto& n : names) {
+      photos.push_back(ReadFile(Sample(n)));
+      auto r = cli.Post("/v1/faces?templates=0", Auth(), photos.back(), "image/jpeg");
+      ASSERT_TRUE(r && r->status == 200);
+      expected.push_back(json::parse(r->body)["faces"]);
+    }
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 10; ++t)
+    threads.emplace_back([&, t] {
+      auto cli = Client();
+      for (int i = 0; i < 2; ++i) {
+        const size_t k = static_cast<size_t>(t + i) % photos.size();
+        auto r = cli.Post("/v1/faces?templates=0", Auth(), photos[k], "image/jpeg");
+        if (!r || r->status != 200) {
+          ++wrong;
+          continue;
+        }
+        const json faces = json::parse(r->body)["faces"];
+        if (faces.size() != expected[k].size()) {
+          ++wrong;
+          continue;
+        }
+        for (size_t f = 0; f < faces.size(); ++f)
+          if (std::abs(faces[f]["box"][0].get<double>() - expected[k][f]["box"][0].get<double>()) > 0.01) ++wrong;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  auto cli = Client();
+  auto r = cli.Get("/status", Auth());
+  ASSERT_TRUE(r && r->status == 200);
+  json d = json::parse(r->body)["batching"]["detect"];
+  EXPECT_TRUE(d["enabled"].get<bool>());
+  EXPECT_EQ(d["max_batch"].get<int>(), 8);
+  // Every detection went through the queue (a photo decoded twice is detected once).
+  EXPECT_EQ(d["photos"].get<int>(), 25);
+  EXPECT_LT(d["batches"].get<int>(), 25);
+  EXPECT_GT(d["max_batch_seen"].get<int>(), 1);
+  EXPECT_LE(d["max_batch_seen"].get<int>(), 8);
+  r = cli.Get("/metrics", Auth());
+  ASSERT_TRUE(r && r->status == 200);
+  EXPECT_NE(r->body.find("facekit_detect_batch_photos_total 25\n"), std::string::npos) << r->body;
+  // A batch request: its photos are decoded and detected in parallel, so they share runs too.
+  httplib::MultipartFormDataItems items;
+  for (size_t i = 0; i < photos.size(); ++i)
+    items.push_back({"photo" + std::to_string(i), photos[i], names[i], "image/jpeg"});
+  r = cli.Post("/v1/faces/batch?templates=0", Auth(), items);
+  ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+  const json results = json::parse(r->body)["results"];
+  ASSERT_EQ(results.size(), photos.size());
+  for (size_t i = 0; i < photos.size(); ++i) EXPECT_EQ(results[i]["faces"].size(), expected[i].size()) << names[i];
+  d = json::parse(cli.Get("/status", Auth())->body)["batching"]["detect"];
+  EXPECT_EQ(d["photos"].get<int>(), 30);
+}
+
+TEST_F(ServerTest, DetectorBatchingIsOffOnTheCpuByDefault) {
+  StartServer(BaseConfig(dir_));
+  auto cli = Client();
+  auto r = cli.Get("/status", Auth());
+  ASSERT_TRUE(r && r->status == 200);
+  const json d = json::parse(r->body)["batching"]["detect"];
+  EXPECT_FALSE(d["enabled"].get<bool>());
+  EXPECT_EQ(cli.Get("/metrics", Auth())->body.find("facekit_detect_batches_total"), std::string::npos);
+}
+
 // One job at a time and no queue: of 16 simultaneous requests some are refused with 429 and a
 // Retry-After header, none fails otherwise.
 TEST_F(ServerTest, FullQueueAnswers429) {
