@@ -49,6 +49,15 @@ struct ModelOptions {
   // (whole graph on the GPU, one sync per Run), "graph" (resident + CUDA Graph replay per
   // input-shape set). Empty = $FK_CUDA_RUN if set, else "graph" (measured: docs/benchmarks/engine-gpu.md).
   std::string cuda_run = {};
+  // Batch rounding (Run / RunPixels): a batch of n is padded with zero samples to the next power
+  // of two (n <= 64) or multiple of 64, and the outputs cut back to n rows, so that a model fed
+  // every batch size from 1 to 64 (a server's dynamic batches) plans, captures and keeps arenas
+  // for 7 input shapes instead of 64 (on a GPU each shape costs a plan of 10-400 ms on first use
+  // and a CUDA graph with its own arena). Only when every input has the same batch (dim 0) and
+  // the model's inputs have a dynamic batch dimension; outputs whose dim 0 is not the padded batch
+  // are returned as they are. -1 = auto: on for backend cuda, off otherwise; 0 off; 1 on.
+  // $FK_PAD_BATCH=0|1 overrides it (A/B).
+  int pad_batch = -1;
 };
 
 // How 8-bit pixels become a float model input (Model::RunPixels): output channel c of every pixel
@@ -97,6 +106,11 @@ class Model {
   // what the check found (empty unless precision was "auto" on such a GPU).
   std::string precision() const;
   std::string precision_note() const;
+  // The batch a Run of `n` samples runs at (ModelOptions::pad_batch): n, or n rounded up.
+  int64_t PaddedBatch(int64_t n) const;
+  // How many input-shape sets (x thread counts) have been planned so far (each holds its plan,
+  // and on a GPU its arena and CUDA graph).
+  size_t planned_shapes() const;
   // Per node of the optimized graph, in order: {op type, backend it runs on for these input
   // shapes} ("cuda", "cpu", "ref", "plan-time"). A node the model's backend refused runs on
   // "ref": on a GPU that is a host round trip per run (facekit selftest --device cuda fails on it).

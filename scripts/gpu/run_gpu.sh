@@ -14,7 +14,8 @@
 #   4. run-mode A/B at batch 1 and 64: staged vs resident vs graph (selftest --runs timing)
 #   5. facekit bench engine --device cuda, if this facekit's bench has --device (+ a short fp16 sweep)
 #   6. peers: scripts/gpu/peer_bench.py (ONNX Runtime CUDA EP, PyTorch) on fr_feature.onnx
-#   7. facekit bench server --device cuda (fast and balanced tiers, batching off/on, NVML report)
+#   7. facekit bench server --device cuda (fast and balanced tiers, batching off/on, detector
+#      batching across requests off/auto, NVML report)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -164,8 +165,10 @@ step peers 400 python3 scripts/gpu/peer_bench.py --model "$DEV/models/faceplugin
 if [ "${SERVER:-1}" = 1 ] && "$FK" bench server --help > /dev/null 2>&1; then
   TIERS="fast balanced"; [ "${QUICK:-0}" = 1 ] && TIERS="fast"
   for tier in $TIERS; do
-    step "bench_server_$tier" 240 "$FK" bench server --device cuda --tier "$tier" --images "$DEV/samples" \
-      --batching 1,32 --concurrency 1,16,64 --duration 8 --warmup 3 --no-peer --out "$OUT/bench_server_$tier"
+    # --detect-batching 1,0: the detector per request vs shared detector runs (auto = 32 on a GPU).
+    step "bench_server_$tier" 300 "$FK" bench server --device cuda --tier "$tier" --images "$DEV/samples" \
+      --batching 1,32 --detect-batching 1,0 --concurrency 1,16,64 --duration 8 --warmup 3 --no-peer \
+      --out "$OUT/bench_server_$tier"
   done
   # A/B: up to 4 captured CUDA graph instances per plan, so concurrent workers replay side by side
   # (default 1: all but one caller of a plan run eagerly).

@@ -110,6 +110,12 @@ class Executor {
   // Plans (or fetches the cached plan) for the given input shapes and describes it.
   Result<PlanSummary> Summarize(const std::vector<Shape>& input_shapes) const;
 
+  // How many (input shapes, threads) plans are cached.
+  size_t plan_count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return plans_.size();
+  }
+
   // Per-node backend assignment without shapes ("cpu" or "ref" fallback).
   std::vector<std::string> StaticAssignment() const;
 

@@ -1,5 +1,6 @@
 // fk::Model: the public face of the engine (PIMPL over engine::Executor).
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -48,6 +49,11 @@ struct Model::Impl {
   std::string device_warning;
   std::string precision;       // cuda: fp32 | tf32 | fp16 as run; other backends: fp32
   std::string precision_note;  // precision auto on cuda: what the accuracy check decided
+  bool pad_batch = false;      // ModelOptions::pad_batch resolved (and the inputs allow it)
+
+  // Runs `run` on `inputs` padded to PaddedBatch rows (zero samples), outputs cut to n rows.
+  template <typename RunFn>
+  Result<std::vector<Tensor>> RunPadded(const std::vector<Tensor>& inputs, RunFn run) const;
 };
 
 namespace {
@@ -203,6 +209,13 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const ModelO
   impl->precision = lo.exec.backend == "cuda" ? precision : "fp32";
   impl->precision_note = note;
   impl->executor = std::move(ex);
+  {
+    int pad = opts.pad_batch;
+    if (const char* e = std::getenv("FK_PAD_BATCH"); e && (*e == '0' || *e == '1')) pad = *e - '0';
+    bool dynamic = !impl->inputs.empty();
+    for (const auto& in : impl->inputs) dynamic = dynamic && in.shape.rank() >= 1 && in.shape[0] < 0;
+    impl->pad_batch = dynamic && (pad == 1 || (pad < 0 && impl->backend == "cuda"));
+  }
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -223,12 +236,58 @@ std::string Model::device_warning() const { return impl_->device_warning; }
 std::string Model::precision() const { return impl_->precision; }
 std::string Model::precision_note() const { return impl_->precision_note; }
 
+namespace {
+// ModelOptions::pad_batch: the next power of two up to 64, then multiples of 64.
+int64_t RoundBatch(int64_t n) {
+  if (n <= 0) return n;
+  if (n > 64) return (n + 63) / 64 * 64;
+  int64_t p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+}  // namespace
+
+int64_t Model::PaddedBatch(int64_t n) const { return impl_->pad_batch ? RoundBatch(n) : n; }
+size_t Model::planned_shapes() const { return impl_->executor->plan_count(); }
+
+template <typename RunFn>
+Result<std::vector<Tensor>> Model::Impl::RunPadded(const std::vector<Tensor>& inputs, RunFn run) const {
+  if (!pad_batch || inputs.empty() || inputs[0].shape().rank() < 1) return run(inputs);
+  const int64_t n = inputs[0].shape()[0];
+  for (const Tensor& t : inputs)
+    if (t.shape().rank() < 1 || t.shape()[0] != n || t.empty()) return run(inputs);  // the executor says what is wrong
+  const int64_t padded = RoundBatch(n);
+  if (padded == n) return run(inputs);
+  std::vector<Tensor> in;
+  in.reserve(inputs.size());
+  for (const Tensor& t : inputs) {
+    std::vector<int64_t> dims = t.shape().dims();
+    dims[0] = padded;
+    Tensor p = Tensor::Uninitialized(t.dtype(), Shape(dims));
+    std::memcpy(p.raw(), t.raw(), t.nbytes());
+    std::memset(static_cast<uint8_t*>(p.raw()) + t.nbytes(), 0, p.nbytes() - t.nbytes());  // zero samples
+    in.push_back(std::move(p));
+  }
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run(in));
+  for (Tensor& o : outs) {
+    if (o.shape().rank() < 1 || o.shape()[0] != padded) continue;
+    std::vector<int64_t> dims = o.shape().dims();
+    dims[0] = n;
+    Tensor cut = Tensor::Uninitialized(o.dtype(), Shape(dims));
+    std::memcpy(cut.raw(), o.raw(), cut.nbytes());
+    o = std::move(cut);
+  }
+  return outs;
+}
+
 Result<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs) const {
-  return impl_->executor->Run(inputs);
+  return impl_->RunPadded(inputs, [&](const std::vector<Tensor>& in) { return impl_->executor->Run(in); });
 }
 
 Result<std::vector<Tensor>> Model::RunPixels(const std::vector<Tensor>& pixels, const PixelNormalization& norm) const {
-  return impl_->executor->RunPixels(pixels, norm.scale, norm.offset, norm.reverse_channels);
+  return impl_->RunPadded(pixels, [&](const std::vector<Tensor>& in) {
+    return impl_->executor->RunPixels(in, norm.scale, norm.offset, norm.reverse_channels);
+  });
 }
 
 }  // namespace fk

@@ -49,10 +49,10 @@ void PrintBenchServerUsage() {
                "usage: facekit bench server [--images DIR] [--max-photos N] [--concurrency 1,8,32]\n"
                "                            [--batching 1,16] [--duration S] [--warmup S] [--tier T]\n"
                "                            [--device cpu|cuda[:N]] [--threads N] [--max-delay-us U]\n"
-               "                            [--detect-batch 0,1,32] [--no-peer] [--peer-concurrency 1,4]\n"
+               "                            [--detect-batching 0,1,32] [--no-peer] [--peer-concurrency 1,4]\n"
                "                            [--out DIR] [--json]\n"
                "Starts facekit's server in this process (auth off, 127.0.0.1, any port) once per --batching\n"
-               "value (max photos per pipeline call; 1 = no batching) and --detect-batch value (photos of\n"
+               "value (max photos per pipeline call; 1 = no batching) and --detect-batching value (photos of\n"
                "concurrent requests per detector run; 0 = auto: 32 on a GPU, off on the CPU; 1 = off; default\n"
                "0), drives it with closed-loop clients\n"
                "POSTing the photos (JPEG bytes, round robin) to /v1/faces at each --concurrency, and reports\n"
@@ -173,7 +173,7 @@ class Peer {
 struct Row {
   std::string system;  // "facekit" / "peer"
   int max_batch = 0;   // facekit: batching setting
-  int detect_batch = 0;  // facekit: --detect-batch setting (0 auto)
+  int detect_batch = 0;  // facekit: --detect-batching setting (0 auto)
   int detect_resolved = 1;  // the detector batching in effect (1 = off)
   double detect_mean_batch = 0;
   int concurrency = 0;
@@ -200,7 +200,7 @@ int BenchServer(const Args& args) {
   const int max_photos = std::atoi(FlagValue(args, "--max-photos", "64").c_str());
   const std::vector<int> conc = IntList(FlagValue(args, "--concurrency", "1,8,32"));
   const std::vector<int> batching = IntList(FlagValue(args, "--batching", "1,16"));
-  const std::vector<int> detect_batching = IntList(FlagValue(args, "--detect-batch", "0"));
+  const std::vector<int> detect_batching = IntList(FlagValue(args, "--detect-batching", "0"));
   const std::vector<int> peer_conc = IntList(FlagValue(args, "--peer-concurrency", "1,4"));
   const double duration = std::atof(FlagValue(args, "--duration", "10").c_str());
   const double warmup = std::atof(FlagValue(args, "--warmup", "2").c_str());

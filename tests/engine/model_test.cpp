@@ -178,3 +178,74 @@ TEST(Model, NodeBackendsSaysWhereEachNodeRuns) {
 
 }  // namespace
 }  // namespace fk
+
+namespace fk {
+namespace {
+
+// ModelOptions::pad_batch: batches of 5, 6, 7, 8 run as one planned batch of 8 (zero samples
+// appended, outputs cut back), with the outputs an unpadded model gives; off, each size is
+// planned on its own. Floats and 8-bit inputs; FK_PAD_BATCH overrides the option.
+TEST(ModelPadBatch, SizesShareOnePlanAndGiveTheUnpaddedOutputs) {
+  const std::string path = ModelsDir() + "/human/blazeface-front.json";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not fetched";
+  unsetenv("FK_PAD_BATCH");
+  ModelOptions o;
+  o.backend = "cpu";
+  o.num_threads = 1;  // no batch split across threads: one plan per Run shape
+  o.pad_batch = 0;
+  auto plain = Model::Load(path, o);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  o.pad_batch = 1;
+  auto padded = Model::Load(path, o);
+  ASSERT_TRUE(padded.ok()) << padded.status().ToString();
+  o.pad_batch = -1;  // auto: off on the CPU
+  auto automatic = Model::Load(path, o);
+  ASSERT_TRUE(automatic.ok());
+  EXPECT_EQ((*automatic)->PaddedBatch(3), 3);
+  EXPECT_EQ((*plain)->PaddedBatch(3), 3);
+  for (auto [n, want] : {std::pair<int64_t, int64_t>{1, 1}, {3, 4}, {8, 8}, {33, 64}, {64, 64}, {65, 128}, {130, 192}})
+    EXPECT_EQ((*padded)->PaddedBatch(n), want) << n;
+
+  Shape s = (*plain)->inputs()[0].shape;
+  for (int64_t n : {5, 6, 7, 8}) {
+    SCOPED_TRACE("batch " + std::to_string(n));
+    s[0] = n;
+    const Tensor x = Uniform01(s, static_cast<uint32_t>(n));
+    auto a = (*plain)->Run({x});
+    auto b = (*padded)->Run({x});
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->size(), b->size());
+    for (size_t k = 0; k < a->size(); ++k) {
+      ASSERT_EQ((*a)[k].shape(), (*b)[k].shape()) << "output " << k;  // cut back to n rows
+      const float* p = (*a)[k].data<float>();
+      const float* q = (*b)[k].data<float>();
+      float worst = 0.f;
+      for (int64_t i = 0; i < (*a)[k].num_elements(); ++i) worst = std::max(worst, std::abs(p[i] - q[i]));
+      EXPECT_LE(worst, 1e-4f) << "output " << k;
+    }
+    // 8-bit inputs take the same path.
+    Tensor px(DType::kUInt8, s);
+    for (int64_t i = 0; i < px.num_elements(); ++i) px.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + n) & 255);
+    PixelNormalization pn;
+    pn.scale = {1.f / 127.5f};
+    pn.offset = {-1.f};
+    auto c = (*plain)->RunPixels({px}, pn);
+    auto d = (*padded)->RunPixels({px}, pn);
+    ASSERT_TRUE(c.ok() && d.ok());
+    ASSERT_EQ((*c)[0].shape(), (*d)[0].shape());
+    for (int64_t i = 0; i < (*c)[0].num_elements(); ++i)
+      ASSERT_NEAR((*c)[0].data<float>()[i], (*d)[0].data<float>()[i], 1e-4f) << i;
+  }
+  EXPECT_EQ((*plain)->planned_shapes(), 4u);   // 5, 6, 7, 8
+  EXPECT_EQ((*padded)->planned_shapes(), 1u);  // 8
+
+  setenv("FK_PAD_BATCH", "1", 1);
+  o.pad_batch = 0;
+  auto forced = Model::Load(path, o);
+  unsetenv("FK_PAD_BATCH");
+  ASSERT_TRUE(forced.ok());
+  EXPECT_EQ((*forced)->PaddedBatch(3), 4);
+}
+
+}  // namespace
+}  // namespace fk
