@@ -372,6 +372,8 @@ class FaceEngine {
 
   const FaceConfig& config() const;
   std::string recognizer() const;      // model id of the templates this engine makes
+  int recognizer_version() const;      // FaceTemplate::model_version of them (0 without embed)
+  int template_dim() const;            // their dimension (0 without embed)
   bool flip_tta() const;               // whether its templates use flip TTA (false without embed)
   std::string detector() const;        // detector model id
   std::string description() const;     // one line: tier, models, backend

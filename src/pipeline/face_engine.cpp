@@ -607,6 +607,17 @@ float FaceEngine::ThresholdForFar(double far) const {
 bool FaceEngine::calibrated() const { return impl_->roc.has_value(); }
 const FaceConfig& FaceEngine::config() const { return impl_->cfg; }
 std::string FaceEngine::recognizer() const { return impl_->recognizer ? impl_->recognizer->id() : ""; }
+int FaceEngine::recognizer_version() const { return impl_->recognizer ? impl_->recognizer->version() : 0; }
+int FaceEngine::template_dim() const {
+  if (!impl_->recognizer) return 0;
+  const std::string& id = impl_->recognizer->id();
+  if (const auto* spec = pipeline::FindRecognizer(id)) return spec->dim;
+  int dim = 0;
+  if (const auto* fusion = pipeline::FindFusion(id))
+    for (const auto& part : fusion->parts)
+      if (const auto* spec = pipeline::FindRecognizer(part)) dim += spec->dim;
+  return dim;
+}
 bool FaceEngine::flip_tta() const { return impl_->recognizer && impl_->flip; }
 std::string FaceEngine::detector() const { return impl_->detector_id; }
 

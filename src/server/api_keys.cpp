@@ -92,9 +92,15 @@ Result<ApiKeys> ApiKeys::FromJson(const std::string& json_text, const std::strin
         return InvalidArgument(where + ": \"max_concurrent\" must be an integer >= 1 (this user's own concurrency limit)");
       en.max_concurrent = e["max_concurrent"].get<int>();
     }
+    if (e.contains("admin")) {
+      if (!e["admin"].is_boolean()) return InvalidArgument(where + ": \"admin\" must be true or false");
+      en.admin = e["admin"].get<bool>();
+    }
     for (auto it = e.begin(); it != e.end(); ++it)
-      if (it.key() != "user" && it.key() != "key" && it.key() != "key_sha256" && it.key() != "max_concurrent")
-        return InvalidArgument(where + ": unknown key '" + it.key() + "' (known: user, key_sha256, key, max_concurrent)");
+      if (it.key() != "user" && it.key() != "key" && it.key() != "key_sha256" && it.key() != "max_concurrent" &&
+          it.key() != "admin")
+        return InvalidArgument(where + ": unknown key '" + it.key() +
+                               "' (known: user, key_sha256, key, max_concurrent, admin)");
     if (!seen.insert(en.digest).second) return InvalidArgument(where + ": the same key is listed twice");
     keys.entries_.push_back(std::move(en));
   }
@@ -121,7 +127,7 @@ std::optional<ApiKeys::Identity> ApiKeys::Identify(const std::string& key) const
     if (diff == 0 && !found) found = &e;
   }
   if (!found) return std::nullopt;
-  return Identity{found->user, found->max_concurrent};
+  return Identity{found->user, found->max_concurrent, found->admin};
 }
 
 std::optional<std::string> ApiKeys::Lookup(const std::string& key) const {

@@ -31,6 +31,7 @@ class ApiKeys {
   struct Identity {
     std::string user;
     int max_concurrent = 0;  // this key's own per-user limit; 0 = limits.max_per_user
+    bool admin = false;      // may create and delete galleries ("admin": true in the keys file)
   };
   // The user of `key`, or nullopt. Compares SHA-256 digests in constant time.
   std::optional<std::string> Lookup(const std::string& key) const;
@@ -45,6 +46,7 @@ class ApiKeys {
   struct Entry {
     std::string user;
     int max_concurrent = 0;
+    bool admin = false;
     std::array<uint8_t, 32> digest{};
   };
   std::vector<Entry> entries_;

@@ -201,7 +201,9 @@ struct Server::Impl {
   std::unique_ptr<DynamicBatcher<DetectedPhoto, std::vector<Face>>> batcher;
   std::unique_ptr<GalleryDb> db;
   std::mutex galleries_mu;
-  std::map<std::string, std::unique_ptr<Gallery>> galleries;
+  // Open galleries (their search indexes), shared with the requests using them: a gallery
+  // deleted over HTTP leaves the map at once and goes when its last request ends.
+  std::map<std::string, std::shared_ptr<Gallery>> galleries;
   std::unique_ptr<GpuMonitor> gpu;
   httplib::Server http;
   std::thread listener;
@@ -240,9 +242,15 @@ struct Server::Impl {
     }
   }
 
+  // A request that is not a photo (gallery administration): counted by HTTP status only.
+  void RecordStatus(int status) {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    ++by_status[status];
+  }
+
   // Who is asking: the key's user (and its own limit), or an error already written to `res`.
   std::optional<ApiKeys::Identity> Authenticate(const httplib::Request& req, httplib::Response& res) {
-    if (cfg.auth == "none") return ApiKeys::Identity{"anonymous", 0};
+    if (cfg.auth == "none") return ApiKeys::Identity{"anonymous", 0, /*admin=*/true};
     const std::string key = KeyFromHeaders(req.get_header_value("X-API-Key"), req.get_header_value("Authorization"));
     if (key.empty()) {
       SendJson(res, 401, {{"error", {{"code", "Unauthenticated"},
@@ -318,20 +326,52 @@ struct Server::Impl {
     Record(res.status, std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), nfaces);
   }
 
-  Result<Gallery*> OpenGallery(const std::string& name) {
+  // The open gallery `name` (opened and its index built on first use). `for_templates`: the
+  // caller enrolls or identifies with this server's templates, so the gallery must hold that
+  // model's (administration of any gallery passes false).
+  Result<std::shared_ptr<Gallery>> OpenGallery(const std::string& name, bool for_templates = true) {
     if (!db) return FailedPrecondition("this server has no gallery database (set \"gallery_db\" in its config)");
-    std::lock_guard<std::mutex> lock(galleries_mu);
-    auto it = galleries.find(name);
-    if (it != galleries.end()) return it->second.get();
-    FK_ASSIGN_OR_RETURN(std::unique_ptr<Gallery> g, db->OpenGallery(name));
+    std::shared_ptr<Gallery> g;
+    {
+      std::lock_guard<std::mutex> lock(galleries_mu);
+      auto it = galleries.find(name);
+      if (it != galleries.end()) {
+        g = it->second;
+      } else {
+        FK_ASSIGN_OR_RETURN(std::unique_ptr<Gallery> opened, db->OpenGallery(name));
+        g = std::move(opened);
+        galleries.emplace(name, g);
+      }
+    }
     const GalleryInfo info = g->info();
-    if (info.model_id != engine->recognizer())
+    if (for_templates && info.model_id != engine->recognizer())
       return FailedPrecondition("gallery '" + name + "' holds templates of model '" + info.model_id +
                                 "' but this server makes '" + engine->recognizer() +
                                 "' templates (configure face.recognizer or face.tier to match)");
-    Gallery* p = g.get();
-    galleries.emplace(name, std::move(g));
-    return p;
+    return g;
+  }
+
+  // Authentication for the gallery administration routes (no scheduler slot: database work
+  // only); `admin`: the key must have "admin": true. nullopt when the answer is already sent.
+  std::optional<ApiKeys::Identity> AuthenticateAdmin(const httplib::Request& req, httplib::Response& res,
+                                                     bool admin) {
+    auto user = Authenticate(req, res);
+    if (!user) {
+      RecordStatus(401);
+      return std::nullopt;
+    }
+    if (admin && !user->admin) {
+      SendError(res, 403, FailedPrecondition("creating and deleting galleries needs a key with \"admin\": true "
+                                             "in the keys file (user '" + user->user + "' has none)"));
+      RecordStatus(403);
+      return std::nullopt;
+    }
+    if (!db) {
+      SendError(res, FailedPrecondition("this server has no gallery database (set \"gallery_db\" in its config)"));
+      RecordStatus(res.status);
+      return std::nullopt;
+    }
+    return user;
   }
 
   void Routes();
@@ -577,6 +617,135 @@ void Server::Impl::Routes() {
       arr.push_back({{"name", g.name}, {"model", g.model_id}, {"model_version", g.model_version}, {"dim", g.dim},
                      {"subjects", g.num_subjects}, {"templates", g.num_templates}});
     SendJson(res, 200, {{"galleries", arr}});
+  });
+
+  // ---- gallery administration (docs/server.md "Galleries over HTTP") ----
+  auto gallery_json = [](const GalleryInfo& g) {
+    return json{{"name", g.name},       {"model", g.model_id},          {"model_version", g.model_version},
+                {"dim", g.dim},         {"subjects", g.num_subjects},   {"templates", g.num_templates},
+                {"created_at", g.created_at}};
+  };
+  auto subject_json = [](const SubjectInfo& s) {
+    json meta = json::parse(s.metadata_json, nullptr, false);
+    return json{{"external_id", s.external_id}, {"display_name", s.display_name},
+                {"metadata", meta.is_discarded() ? json::object() : meta}, {"templates", s.num_templates},
+                {"created_at", s.created_at}};
+  };
+  // A new gallery for this server's templates: {"name": "staff"} -> 201 (admin keys only).
+  http.Post("/v1/galleries", [this, gallery_json](const httplib::Request& req, httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/true)) return;
+    const json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("name") || !body["name"].is_string() ||
+        body.size() != 1) {
+      SendError(res, InvalidArgument("expected a JSON body {\"name\": \"GALLERY\"} (the gallery takes this server's "
+                                     "templates: model '" + engine->recognizer() + "')"));
+      return RecordStatus(res.status);
+    }
+    if (engine->template_dim() <= 0) {
+      SendError(res, FailedPrecondition("this server makes no templates (\"embed\": false)"));
+      return RecordStatus(res.status);
+    }
+    GalleryConfig gc{body["name"].get<std::string>(), engine->recognizer(),
+                     std::to_string(engine->recognizer_version()), engine->template_dim()};
+    auto g = db->CreateGallery(gc);
+    if (!g.ok()) {
+      SendError(res, g.status());
+      return RecordStatus(res.status);
+    }
+    SendJson(res, 201, gallery_json(*g));
+    RecordStatus(201);
+  });
+  http.Get(R"(/v1/galleries/([A-Za-z0-9_.\-]+))", [this, gallery_json](const httplib::Request& req,
+                                                                      httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/false)) return;
+    auto g = db->GetGallery(req.matches[1]);
+    if (!g.ok()) SendError(res, g.status());
+    else SendJson(res, 200, gallery_json(*g));
+    RecordStatus(res.status);
+  });
+  http.Delete(R"(/v1/galleries/([A-Za-z0-9_.\-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/true)) return;
+    const std::string name = req.matches[1];
+    {
+      std::lock_guard<std::mutex> lock(galleries_mu);
+      galleries.erase(name);  // requests holding it finish on their copy
+    }
+    const Status st = db->DeleteGallery(name);
+    if (!st.ok()) SendError(res, st);
+    else SendJson(res, 200, {{"deleted", name}});
+    RecordStatus(res.status);
+  });
+  // Subjects, a page at a time: ?offset=0&limit=100 (limit <= 10000), in enrolment order.
+  http.Get(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/subjects)", [this, subject_json](const httplib::Request& req,
+                                                                               httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/false)) return;
+    const long long offset = req.has_param("offset") ? std::atoll(req.get_param_value("offset").c_str()) : 0;
+    const long long limit = req.has_param("limit") ? std::atoll(req.get_param_value("limit").c_str()) : 100;
+    if (offset < 0 || limit < 1 || limit > 10000) {
+      SendError(res, InvalidArgument("offset must be >= 0 and limit 1..10000"));
+      return RecordStatus(res.status);
+    }
+    auto g = OpenGallery(req.matches[1], /*for_templates=*/false);
+    if (!g.ok()) {
+      SendError(res, g.status());
+      return RecordStatus(res.status);
+    }
+    auto list = (*g)->ListSubjects();
+    if (!list.ok()) {
+      SendError(res, list.status());
+      return RecordStatus(res.status);
+    }
+    json arr = json::array();
+    for (size_t i = static_cast<size_t>(offset); i < list->size() && arr.size() < static_cast<size_t>(limit); ++i)
+      arr.push_back(subject_json((*list)[i]));
+    SendJson(res, 200, {{"gallery", req.matches[1]}, {"total", list->size()}, {"offset", offset},
+                        {"subjects", arr}});
+    RecordStatus(200);
+  });
+  // One subject with its templates.
+  http.Get(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/subjects/([^/]+))", [this, subject_json](const httplib::Request& req,
+                                                                                       httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/false)) return;
+    auto g = OpenGallery(req.matches[1], /*for_templates=*/false);
+    if (!g.ok()) {
+      SendError(res, g.status());
+      return RecordStatus(res.status);
+    }
+    auto s = (*g)->GetSubject(req.matches[2]);
+    auto t = s.ok() ? (*g)->ListTemplates(req.matches[2]) : Result<std::vector<TemplateInfo>>(s.status());
+    if (!t.ok()) {
+      SendError(res, t.status());
+      return RecordStatus(res.status);
+    }
+    json j = subject_json(*s);
+    json ts = json::array();
+    for (const TemplateInfo& x : *t)
+      ts.push_back({{"id", x.id}, {"model", x.model_id}, {"model_version", x.model_version}, {"dim", x.dim},
+                    {"quality", x.quality}, {"source_image_hash", x.source_image_hash}, {"created_at", x.created_at}});
+    j["template_list"] = ts;
+    SendJson(res, 200, j);
+    RecordStatus(200);
+  });
+  // Deleting a subject (and its templates) or one template: committed, and out of the search
+  // index, before the answer.
+  http.Delete(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/subjects/([^/]+))", [this](const httplib::Request& req,
+                                                                             httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/false)) return;
+    auto g = OpenGallery(req.matches[1], /*for_templates=*/false);
+    const Status st = g.ok() ? (*g)->DeleteSubject(req.matches[2]) : g.status();
+    if (!st.ok()) SendError(res, st);
+    else SendJson(res, 200, {{"gallery", req.matches[1]}, {"deleted_subject", req.matches[2]}});
+    RecordStatus(res.status);
+  });
+  http.Delete(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/templates/([0-9]{1,18}))", [this](const httplib::Request& req,
+                                                                                   httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/false)) return;
+    auto g = OpenGallery(req.matches[1], /*for_templates=*/false);
+    const int64_t id = std::atoll(req.matches[2].str().c_str());
+    const Status st = g.ok() ? (*g)->RemoveTemplate(id) : g.status();
+    if (!st.ok()) SendError(res, st);
+    else SendJson(res, 200, {{"gallery", req.matches[1]}, {"deleted_template", id}});
+    RecordStatus(res.status);
   });
 
   // 1:N: the top-k subjects for every face of the photo.

@@ -58,6 +58,18 @@ TEST(ApiKeys, PerKeyConcurrencyLimit) {
   EXPECT_NE(bad.status().message().find("unknown key 'limit'"), std::string::npos);
 }
 
+TEST(ApiKeys, AdminFlag) {
+  auto keys = ApiKeys::FromJson(R"({"keys": [{"user": "root", "key": "root-key-0123456789", "admin": true},
+                                             {"user": "app", "key": "app-key-0123456789a"},
+                                             {"user": "ro", "key": "ro-key-0123456789ab", "admin": false}]})");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_TRUE(keys->Identify("root-key-0123456789")->admin);
+  EXPECT_FALSE(keys->Identify("app-key-0123456789a")->admin);
+  EXPECT_FALSE(keys->Identify("ro-key-0123456789ab")->admin);
+  auto bad = ApiKeys::FromJson(R"({"keys": [{"user": "a", "key": "0123456789abcdef0", "admin": 1}]})");
+  EXPECT_NE(bad.status().message().find("admin"), std::string::npos) << bad.status().ToString();
+}
+
 TEST(ApiKeys, KeyFromHeaders) {
   EXPECT_EQ(KeyFromHeaders("k1", "Bearer k2"), "k1");
   EXPECT_EQ(KeyFromHeaders("", "Bearer k2"), "k2");

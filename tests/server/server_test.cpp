@@ -491,6 +491,98 @@ TEST_F(ServerTest, FullQueueAnswers429) {
   EXPECT_EQ(retry_after.load(), n429.load());
 }
 
+// Gallery administration over HTTP: admin keys create and delete galleries (of the server's
+// template model), any key lists and reads subjects and deletes subjects or templates; a deleted
+// subject is out of the 1:N answers at once; every error is a clear status.
+TEST_F(ServerTest, GalleriesAreAdministeredOverHttp) {
+  ServerConfig c = BaseConfig(dir_);
+  std::ofstream(c.api_keys_file) << R"({"keys": [{"user": "alice", "admin": true, "key": ")" << kKey
+                                 << R"("}, {"user": "bob", "key": ")" << kKey2 << R"("}]})";
+  c.gallery_db = (dir_ / "g.db").string();
+  StartServer(c);
+  auto cli = Client();
+  const std::string body = R"({"name": "staff"})";
+  auto r = cli.Post("/v1/galleries", Auth(kKey2), body, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403) << r->body;  // bob is no admin
+  EXPECT_NE(r->body.find("admin"), std::string::npos);
+  r = cli.Post("/v1/galleries", Auth(), body, "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  json g = json::parse(r->body);
+  EXPECT_EQ(g["name"], "staff");
+  EXPECT_EQ(g["model"], "mobileface");
+  EXPECT_EQ(g["dim"].get<int>(), 256);
+  EXPECT_EQ(cli.Post("/v1/galleries", Auth(), body, "application/json")->status, 409);  // exists
+  EXPECT_EQ(cli.Post("/v1/galleries", Auth(), "{\"nam\": 1}", "application/json")->status, 400);
+  EXPECT_EQ(cli.Post("/v1/galleries", Auth(), R"({"name": "bad name!"})", "application/json")->status, 400);
+  EXPECT_EQ(cli.Post("/v1/galleries", body, "application/json")->status, 401);
+
+  const std::string a = ReadFile(Sample("sample2.jpg")), b = ReadFile(Sample("sample3.jpg"));
+  ASSERT_EQ(cli.Post("/v1/galleries/staff/subjects/ann/enroll?name=Ann", Auth(kKey2), a, "image/jpeg")->status, 201);
+  r = cli.Post("/v1/galleries/staff/subjects/ben/enroll", Auth(kKey2), b, "image/jpeg");
+  ASSERT_EQ(r->status, 201) << r->body;
+  const int64_t ben_template = json::parse(r->body)["template_ids"][0].get<int64_t>();
+
+  r = cli.Get("/v1/galleries/staff", Auth(kKey2));
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["subjects"].get<int>(), 2);
+  r = cli.Get("/v1/galleries/staff/subjects", Auth(kKey2));
+  ASSERT_EQ(r->status, 200) << r->body;
+  json list = json::parse(r->body);
+  EXPECT_EQ(list["total"].get<int>(), 2);
+  ASSERT_EQ(list["subjects"].size(), 2u);
+  EXPECT_EQ(list["subjects"][0]["external_id"], "ann");
+  EXPECT_EQ(list["subjects"][0]["display_name"], "Ann");
+  r = cli.Get("/v1/galleries/staff/subjects?offset=1&limit=1", Auth(kKey2));
+  list = json::parse(r->body);
+  ASSERT_EQ(list["subjects"].size(), 1u);
+  EXPECT_EQ(list["subjects"][0]["external_id"], "ben");
+  EXPECT_EQ(cli.Get("/v1/galleries/staff/subjects?limit=0", Auth())->status, 400);
+  r = cli.Get("/v1/galleries/staff/subjects/ann", Auth(kKey2));
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json ann = json::parse(r->body);
+  ASSERT_EQ(ann["template_list"].size(), 1u);
+  EXPECT_EQ(ann["template_list"][0]["model"], "mobileface");
+  EXPECT_EQ(ann["template_list"][0]["source_image_hash"].get<std::string>().size(), 64u);
+
+  auto best_of = [&](const std::string& photo) {
+    auto q = cli.Post("/v1/galleries/staff/identify?k=1", Auth(kKey2), photo, "image/jpeg");
+    EXPECT_TRUE(q && q->status == 200);
+    const json answer = json::parse(q->body);
+    float best = -1;
+    std::string who;
+    for (const auto& f : answer["faces"])
+      if (!f["matches"].empty() && f["matches"][0]["score"].get<float>() > best) {
+        best = f["matches"][0]["score"].get<float>();
+        who = f["matches"][0]["external_id"];
+      }
+    return who;
+  };
+  EXPECT_EQ(best_of(a), "ann");
+  r = cli.Delete("/v1/galleries/staff/subjects/ann", Auth(kKey2));
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(best_of(a), "ann");  // out of the index at once
+  EXPECT_EQ(cli.Get("/v1/galleries/staff/subjects/ann", Auth())->status, 404);
+  EXPECT_EQ(cli.Delete("/v1/galleries/staff/subjects/ann", Auth())->status, 404);
+
+  r = cli.Delete("/v1/galleries/staff/templates/" + std::to_string(ben_template), Auth(kKey2));
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(cli.Get("/v1/galleries/staff/subjects/ben", Auth())->body)["templates"].get<int>(), 0);
+  EXPECT_EQ(best_of(b), "");  // no template left to match
+  EXPECT_EQ(cli.Delete("/v1/galleries/staff/templates/99999", Auth())->status, 404);
+
+  EXPECT_EQ(cli.Delete("/v1/galleries/staff", Auth(kKey2))->status, 403);
+  r = cli.Delete("/v1/galleries/staff", Auth());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(cli.Get("/v1/galleries/staff", Auth())->status, 404);
+  EXPECT_EQ(cli.Post("/v1/galleries/staff/identify", Auth(), a, "image/jpeg")->status, 404);
+  EXPECT_EQ(json::parse(cli.Get("/v1/galleries", Auth())->body)["galleries"].size(), 0u);
+  // The deleted gallery's subjects are gone with it: a new gallery of the same name is empty.
+  ASSERT_EQ(cli.Post("/v1/galleries", Auth(), body, "application/json")->status, 201);
+  EXPECT_EQ(json::parse(cli.Get("/v1/galleries/staff/subjects", Auth())->body)["total"].get<int>(), 0);
+}
+
 TEST_F(ServerTest, EnrollAndIdentifyThroughAGallery) {
   ServerConfig c = BaseConfig(dir_);
   c.gallery_db = (dir_ / "g.db").string();
