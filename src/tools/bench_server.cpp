@@ -394,8 +394,10 @@ int BenchServer(const Args& args) {
      << "- Load: closed loop, N clients with one keep-alive connection each, POST /v1/faces with the JPEG bytes of "
      << bodies.size() << " photos from `" << images << "` round robin; " << duration << " s measured after " << warmup
      << " s warm-up (peer: >= 5 s).\n"
-     << "- Peer: `tests/reference/human/peer_server.mjs` — Human (TF.js wasm) behind a Node HTTP server, one request "
-        "at a time, same models family, same load client.\n\n"
+     << (HasFlag(args, "--no-peer")
+             ? std::string("- Peer: not run (--no-peer).\n\n")
+             : std::string("- Peer: `tests/reference/human/peer_server.mjs` — Human (TF.js wasm) behind a Node HTTP "
+                           "server, one request at a time, same models family, same load client.\n\n"))
      << "| system | max batch | detect batch | clients | photos/s | faces/s | p50 ms | p90 ms | p99 ms | mean batch | mean detect batch | CPU (cores) | faces per CPU-s |"
      << (gpu ? " GPU util % |" : "") << " errors |\n"
      << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (gpu ? "---:|" : "") << "---:|\n";

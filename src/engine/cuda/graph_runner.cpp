@@ -470,11 +470,14 @@ class CudaGraphRunnerImpl final : public GraphRunner {
 
   // Mode "graph": instances of the captured graph, each with its own arena, so concurrent callers
   // (the server's workers) replay side by side instead of all but one running eagerly. At most
-  // $FK_CUDA_GRAPHS instances per plan (default 1: one caller at a time replays, as before).
+  // $FK_CUDA_GRAPHS instances per plan, made only when callers overlap. Default 2 (session 8, not
+  // yet measured on a GPU): batch rounding (ModelOptions::pad_batch) makes the server's two batch
+  // workers, and the two detector workers, meet on the same shapes far more often than before, and
+  // a caller that finds no idle instance runs eagerly (resident, ~10x slower at batch 1).
   // Read once per runner (Init): a runner made after the variable changes sees the new value.
   static int MaxGraphInstancesFromEnv() {
     const char* e = std::getenv("FK_CUDA_GRAPHS");
-    const int v = e && *e ? std::atoi(e) : 1;
+    const int v = e && *e ? std::atoi(e) : 2;
     return v < 1 ? 1 : v > 16 ? 16 : v;
   }
 
