@@ -223,18 +223,11 @@ Status FaceDetector::PrepareInput(const Image& image, DetectorInput* out) const 
     for (float y0 : starts(H, TH, kMinOverlap * SH))
       for (float x0 : starts(W, TW, kMinOverlap * SW)) regions.push_back({x0, y0, x0 + TW, y0 + TH});
   }
-  // The regions resized to the input (every element written: no zero fill of up to 9 MB).
-  const int n = static_cast<int>(regions.size());
-  const int64_t per = int64_t{width_} * height_ * 3;
-  const bool pixels = PixelInputs(*model_);
-  Tensor floats = Tensor::Uninitialized(DType::kFloat32, Shape({n, height_, width_, 3}));
-  for (int i = 0; i < n; ++i)
-    FK_RETURN_IF_ERROR(vision::CropResizeInto(image, regions[i], width_, height_, CropNorm(pixels, InputNorm()),
-                                              floats.data<float>() + i * per, 0.f));
+  std::vector<ImageRegion> crops(regions.size());
+  for (size_t i = 0; i < regions.size(); ++i) crops[i] = {&image, regions[i]};
+  FK_ASSIGN_OR_RETURN(out->input, CropRegions(crops));
   out->image = &image;
   out->regions = std::move(regions);
-  out->pixels = pixels;
-  out->input = pixels ? ToPixelBytes(floats) : std::move(floats);
   out->tile_side = std::min(TW, TH);
   out->to_photo = to_photo;
   return OkStatus();
@@ -249,20 +242,25 @@ Status FaceDetector::RunInput(const Tensor& input, bool pixels, std::span<const 
   return DecodeOutputs(*outs, regions, out);
 }
 
-Status FaceDetector::RunRegions(std::span<const ImageRegion> regions, std::vector<std::vector<Detection>>* out) const {
-  out->assign(regions.size(), {});
-  if (regions.empty()) return OkStatus();
+Result<Tensor> FaceDetector::CropRegions(std::span<const ImageRegion> regions) const {
+  // Every element is written: no zero fill (10 fr_detect regions are 9 MB of floats).
   const int n = static_cast<int>(regions.size());
   const int64_t per = int64_t{width_} * height_ * 3;
   const bool pixels = PixelInputs(*model_);
   Tensor floats = Tensor::Uninitialized(DType::kFloat32, Shape({n, height_, width_, 3}));
-  std::vector<BoxF> boxes(regions.size());
-  for (int i = 0; i < n; ++i) {
-    boxes[i] = regions[i].box;
+  for (int i = 0; i < n; ++i)
     FK_RETURN_IF_ERROR(vision::CropResizeInto(*regions[i].image, regions[i].box, width_, height_,
                                               CropNorm(pixels, InputNorm()), floats.data<float>() + i * per, 0.f));
-  }
-  return RunInput(pixels ? ToPixelBytes(floats) : floats, pixels, boxes, out);
+  return pixels ? ToPixelBytes(floats) : floats;
+}
+
+Status FaceDetector::RunRegions(std::span<const ImageRegion> regions, std::vector<std::vector<Detection>>* out) const {
+  out->assign(regions.size(), {});
+  if (regions.empty()) return OkStatus();
+  std::vector<BoxF> boxes(regions.size());
+  for (size_t i = 0; i < regions.size(); ++i) boxes[i] = regions[i].box;
+  FK_ASSIGN_OR_RETURN(Tensor input, CropRegions(regions));
+  return RunInput(input, input.dtype() == DType::kUInt8, boxes, out);
 }
 
 Status FaceDetector::RunRegions(const Image& image, std::span<const BoxF> regions,
@@ -280,7 +278,7 @@ std::vector<Result<std::vector<Detection>>> FaceDetector::DetectPrepared(std::sp
     const DetectorInput* p = photos[i];
     const Shape want({static_cast<int64_t>(p ? p->regions.size() : 0), height_, width_, 3});
     if (!p || !p->image || p->regions.empty() || p->input.empty() || !(p->input.shape() == want) ||
-        p->input.dtype() != (p->pixels ? DType::kUInt8 : DType::kFloat32))
+        (p->input.dtype() != DType::kUInt8 && p->input.dtype() != DType::kFloat32))
       status[i] = InvalidArgument("detect: batch photo " + std::to_string(i) +
                                   " has no input made by this detector's PrepareInput");
     else per_region[i].resize(p->regions.size());
@@ -304,8 +302,8 @@ std::vector<Result<std::vector<Detection>>> FaceDetector::DetectPrepared(std::sp
     // The next chunk: whole regions of consecutive photos of one input kind.
     std::vector<Slice> slices;
     size_t count = 0;
-    const bool pixels = photos[i]->pixels;
-    while (i < n && count < cap && photos[i]->pixels == pixels) {
+    const bool pixels = photos[i]->pixels();
+    while (i < n && count < cap && photos[i]->pixels() == pixels) {
       const size_t take = std::min(cap - count, photos[i]->regions.size() - r);
       slices.push_back({i, r, take});
       count += take;

@@ -352,13 +352,8 @@ int FaceEngine::Impl::DetectFactor(const Image& image) { return std::max(image.w
 Status FaceEngine::Impl::Prepare(const Image& image, Prepared* out) const {
   if (image.empty()) return InvalidArgument("process: empty image");
   const int f = DetectFactor(image);
-  if (f < 2) {
-    FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, Detect(image));
-    Place(image, 1, Image(), std::move(dets), out);
-    return OkStatus();
-  }
-  Image work = vision::DownscaleBox(image, f);
-  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, Detect(work));
+  Image work = f >= 2 ? vision::DownscaleBox(image, f) : Image();
+  FK_ASSIGN_OR_RETURN(std::vector<pipeline::Detection> dets, Detect(f >= 2 ? work : image));
   Place(image, f, std::move(work), std::move(dets), out);
   return OkStatus();
 }

@@ -76,9 +76,9 @@ struct DetectorInput {
   const Image* image = nullptr;
   std::vector<BoxF> regions;  // [0] the photo letterboxed to the input's aspect ratio, then the tiles
   // [regions, input_height, input_width, 3]: uint8 pixels when the model takes 8-bit inputs
-  // (`pixels`, PixelInputs: a GPU model), else the model's normalised floats.
-  bool pixels = false;
+  // (PixelInputs: a GPU model), else the model's normalised floats.
   Tensor input;
+  bool pixels() const { return input.dtype() == DType::kUInt8; }
   float tile_side = 0.f;  // shorter side of a tile (image pixels), for the tile merge
   float to_photo = 1.f;   // photo pixels per image pixel (the image may be a downscaled decode)
 };
@@ -136,6 +136,9 @@ class FaceDetector {
  private:
   Status RunInput(const Tensor& input, bool pixels, std::span<const BoxF> regions,
                   std::vector<std::vector<Detection>>* out) const;
+  // `regions` resized into one [n, input_height, input_width, 3] input: 8-bit when the model
+  // takes pixels (PixelInputs), else normalised floats.
+  Result<Tensor> CropRegions(std::span<const ImageRegion> regions) const;
   std::vector<Detection> Merge(const DetectorInput& in, std::vector<std::vector<Detection>> per_region) const;
 };
 

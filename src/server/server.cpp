@@ -91,6 +91,13 @@ void SendError(httplib::Response& res, int code, const Status& st) {
 }
 void SendError(httplib::Response& res, const Status& st) { SendError(res, HttpCode(st.code()), st); }
 
+// A gallery in the API's answers (GET /v1/galleries, POST /v1/galleries, GET /v1/galleries/G).
+json GalleryJson(const GalleryInfo& g) {
+  return {{"name", g.name},   {"model", g.model_id},        {"model_version", g.model_version},
+          {"dim", g.dim},     {"subjects", g.num_subjects}, {"templates", g.num_templates},
+          {"created_at", g.created_at}};
+}
+
 const Face* Largest(const std::vector<Face>& faces) {
   const Face* best = nullptr;
   for (const Face& f : faces)
@@ -613,18 +620,11 @@ void Server::Impl::Routes() {
     auto list = db->ListGalleries();
     if (!list.ok()) return SendError(res, list.status());
     json arr = json::array();
-    for (const GalleryInfo& g : *list)
-      arr.push_back({{"name", g.name}, {"model", g.model_id}, {"model_version", g.model_version}, {"dim", g.dim},
-                     {"subjects", g.num_subjects}, {"templates", g.num_templates}});
+    for (const GalleryInfo& g : *list) arr.push_back(GalleryJson(g));
     SendJson(res, 200, {{"galleries", arr}});
   });
 
   // ---- gallery administration (docs/server.md "Galleries over HTTP") ----
-  auto gallery_json = [](const GalleryInfo& g) {
-    return json{{"name", g.name},       {"model", g.model_id},          {"model_version", g.model_version},
-                {"dim", g.dim},         {"subjects", g.num_subjects},   {"templates", g.num_templates},
-                {"created_at", g.created_at}};
-  };
   auto subject_json = [](const SubjectInfo& s) {
     json meta = json::parse(s.metadata_json, nullptr, false);
     return json{{"external_id", s.external_id}, {"display_name", s.display_name},
@@ -632,7 +632,7 @@ void Server::Impl::Routes() {
                 {"created_at", s.created_at}};
   };
   // A new gallery for this server's templates: {"name": "staff"} -> 201 (admin keys only).
-  http.Post("/v1/galleries", [this, gallery_json](const httplib::Request& req, httplib::Response& res) {
+  http.Post("/v1/galleries", [this](const httplib::Request& req, httplib::Response& res) {
     if (!AuthenticateAdmin(req, res, /*admin=*/true)) return;
     const json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("name") || !body["name"].is_string() ||
@@ -652,15 +652,15 @@ void Server::Impl::Routes() {
       SendError(res, g.status());
       return RecordStatus(res.status);
     }
-    SendJson(res, 201, gallery_json(*g));
+    SendJson(res, 201, GalleryJson(*g));
     RecordStatus(201);
   });
-  http.Get(R"(/v1/galleries/([A-Za-z0-9_.\-]+))", [this, gallery_json](const httplib::Request& req,
+  http.Get(R"(/v1/galleries/([A-Za-z0-9_.\-]+))", [this](const httplib::Request& req,
                                                                       httplib::Response& res) {
     if (!AuthenticateAdmin(req, res, /*admin=*/false)) return;
     auto g = db->GetGallery(req.matches[1]);
     if (!g.ok()) SendError(res, g.status());
-    else SendJson(res, 200, gallery_json(*g));
+    else SendJson(res, 200, GalleryJson(*g));
     RecordStatus(res.status);
   });
   http.Delete(R"(/v1/galleries/([A-Za-z0-9_.\-]+))", [this](const httplib::Request& req, httplib::Response& res) {
