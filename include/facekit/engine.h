@@ -58,6 +58,17 @@ struct ModelOptions {
   // are returned as they are. -1 = auto: on for backend cuda, off otherwise; 0 off; 1 on.
   // $FK_PAD_BATCH=0|1 overrides it (A/B).
   int pad_batch = -1;
+  // Whether the face pipeline feeds this model 8-bit pixels (Model::RunPixels: a quarter of the
+  // bytes to a GPU, normalised there) rather than normalised floats. The crops are the same
+  // floats rounded to 8 bits, which moves results a little (detector boxes by up to ~0.5 px,
+  // docs/pipeline.md "8-bit model inputs"). -1 = auto: on for backend cuda, off otherwise; 0 off;
+  // 1 on. $FK_PIXEL_INPUTS=0|1 overrides it (A/B).
+  int pixel_inputs = -1;
+  // Precision auto: whether fp16 may be tried (the accuracy check) or the model stays tf32/fp32.
+  // The face pipeline turns it off for its geometry models (detectors, facemesh): a cosine of
+  // 0.999 on their outputs still moves boxes and keypoints of small faces by pixels, and the
+  // templates of those faces with them (docs/cuda.md "Precision").
+  bool auto_fp16 = true;
 };
 
 // How 8-bit pixels become a float model input (Model::RunPixels): output channel c of every pixel
@@ -108,6 +119,8 @@ class Model {
   std::string precision_note() const;
   // The batch a Run of `n` samples runs at (ModelOptions::pad_batch): n, or n rounded up.
   int64_t PaddedBatch(int64_t n) const;
+  // ModelOptions::pixel_inputs resolved (auto: true on cuda), before $FK_PIXEL_INPUTS.
+  bool pixel_inputs() const;
   // How many input-shape sets (x thread counts) have been planned so far (each holds its plan,
   // and on a GPU its arena and CUDA graph).
   size_t planned_shapes() const;

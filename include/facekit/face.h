@@ -132,6 +132,10 @@ struct FaceConfig {
   double gpu_memory_limit_fraction = 0;
   // With use_cuda and no usable GPU: run on the CPU with a warning instead of failing Create().
   bool allow_cpu_fallback = false;
+  // 8-bit model inputs (ModelOptions::pixel_inputs) for every model of the pipeline: -1 auto (on
+  // for models on a GPU), 0 off, 1 on. selftest sets 1 on its CPU reference so that it compares
+  // the GPU with the CPU on the same inputs.
+  int pixel_inputs = -1;
   std::string backend = "cpu";  // "cpu" (oneDNN, falls back per node to "ref") or "ref"
   int num_threads = 0;          // threads per model run; 0 = all cores
   std::string models_dir;       // empty: $FK_MODELS_DIR, else ./models
@@ -151,7 +155,7 @@ struct FaceConfig {
   //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
   //   detect_batching: {max_batch, max_delay_us, workers},
   //   device: {use_cuda, gpu_index, precision, backend, num_threads, gpu_memory_limit_bytes,
-  //            gpu_memory_limit_fraction, allow_cpu_fallback}  (also accepted at top level).
+  //            gpu_memory_limit_fraction, allow_cpu_fallback, pixel_inputs}  (also accepted at top level).
   static Result<FaceConfig> FromJson(const std::string& json_text);
   static Result<FaceConfig> FromFile(const std::string& path);
   std::string ToJson() const;

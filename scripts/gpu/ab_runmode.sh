@@ -5,10 +5,11 @@
 #   index64    graph + FK_CUDA_INDEX64=1 (64-bit index math in the element-wise/direct kernels, as
 #              before session 5's 32-bit paths)
 #   find       graph + FK_CUDNN_FIND=1 (cuDNN algorithms timed at plan instead of heuristics)
-#   dwvec      graph + FK_CUDA_DW=vec (vectorised depthwise kernel, 4-8 channels per thread)
+#   dwscalar   graph + FK_CUDA_DW=scalar (the scalar depthwise kernel; the vectorised one, 4-8 channels
+#              per thread, is the default since session 9)
 #   tf32       graph, --precision tf32 instead of auto (fp16 for these models): PyTorch's fp32
 #              (TF32 convolutions) beat its own fp16 autocast on fr_feature at batch >= 128
-#   dwvec_tf32 both
+#   tf32 with the default (vectorised) depthwise kernel
 # (every variant's table has the "pixels inputs/s" column: 8-bit inputs normalised on the GPU),
 # then eval speed of the fast and balanced tiers on the GPU with FK_PIXEL_INPUTS=1 (default) and 0.
 # plus the runner description per mode and the PyTorch peer:
@@ -16,17 +17,16 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ONLY_ENV=1 . "$ROOT/scripts/gpu/run_gpu.sh" > /dev/null 2>&1
-for v in ${VARIANTS:-resident graph index64 find dwvec tf32 dwvec_tf32}; do
+for v in ${VARIANTS:-resident graph index64 find dwscalar tf32}; do
   export FK_CUDA_RUN=graph
   unset FK_CUDA_INDEX64 FK_CUDNN_FIND FK_CUDA_DW
   prec=auto
   case $v in
     tf32) prec=tf32 ;;
-    dwvec_tf32) prec=tf32; export FK_CUDA_DW=vec ;;
     resident) export FK_CUDA_RUN=resident ;;
     index64) export FK_CUDA_INDEX64=1 ;;
     find) export FK_CUDNN_FIND=1 ;;
-    dwvec) export FK_CUDA_DW=vec ;;
+    dwscalar) export FK_CUDA_DW=scalar ;;
   esac
   step "bench_$v" 90 "$FK" bench engine --device cuda --precision $prec --models "${MODELS:-mobileface,fr_feature,faceapi-resnet}" \
     --batches "${BATCHES:-1,8,128,512}" --time 0.3 --cpu-max-batch 8 --out "$OUT/bench_$v" > /dev/null

@@ -5,7 +5,8 @@
 # staged mode with FK_PROFILE=1 (per-node times, every node synchronised), resident and graph
 # mode timings with process CPU time, the runner description (FK_CUDA_VERBOSE), an nsys
 # kernel/API summary when nsys exists (the H100 machines have none) and ncu's per-kernel GPU time
-# summary (they have ncu). Everything into $OUT/diag.tgz.
+# summary (they have ncu). PRECISION=fp32|tf32|fp16 (default fp16, what auto picks for the
+# recognizers). Everything into $OUT/diag.tgz.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ONLY_ENV=1 . "$ROOT/scripts/gpu/run_gpu.sh" > /dev/null
@@ -20,17 +21,17 @@ for spec in "$@"; do
   for mode in staged resident graph; do
     echo "== $m $shape $mode" >> "$D/$m.txt"
     FK_CUDA_RUN=$mode FK_CUDA_VERBOSE=1 FK_PROFILE=$([ $mode = staged ] && echo 1 || echo 0) timeout 120 \
-      "$FK" run-model "$f" --backend cuda --random "$shape" --repeat 20 >> "$D/$m.txt" 2>&1
+      "$FK" run-model "$f" --backend cuda --precision "${PRECISION:-fp16}" --random "$shape" --repeat 20 >> "$D/$m.txt" 2>&1
   done
   if [ -n "$NSYS" ]; then
     timeout 180 "$NSYS" profile -o "$D/$m" --force-overwrite true --stats=true \
-      "$FK" run-model "$f" --backend cuda --random "$shape" --repeat 20 > "$D/$m.nsys.txt" 2>&1
+      "$FK" run-model "$f" --backend cuda --precision "${PRECISION:-fp16}" --random "$shape" --repeat 20 > "$D/$m.nsys.txt" 2>&1
     rm -f "$D/$m.nsys-rep"
   fi
   # Per-kernel GPU time (ncu replays each kernel once per metric pass: keep the run short).
   if command -v ncu > /dev/null; then
     FK_CUDA_RUN=resident timeout 240 ncu --metrics gpu__time_duration.sum --print-summary per-kernel \
-      "$FK" run-model "$f" --backend cuda --random "$shape" --repeat 2 > "$D/$m.ncu.txt" 2>&1
+      "$FK" run-model "$f" --backend cuda --precision "${PRECISION:-fp16}" --random "$shape" --repeat 2 > "$D/$m.ncu.txt" 2>&1
     grep -E '^ +[A-Za-z_].*\(|gpu__time_duration' "$D/$m.ncu.txt" | head -80 > "$D/$m.ncu-summary.txt"
   fi
   tail -n 30 "$D/$m.txt"

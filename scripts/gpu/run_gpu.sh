@@ -49,6 +49,12 @@ tar -C "$BIN" -xJf "$DEV/pack.tar.xz" 2>/dev/null ||
   python3 -c "import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$DEV/pack.tar.xz" "$BIN" || {
   echo "run_gpu: could not unpack $DEV/pack.tar.xz" >&2; exit 1; }
 cat "$DEV/BUILD_INFO" 2>/dev/null | tee "$OUT/build_info.txt"
+# Weights files that travelled once (build_device.sh: byte-identical to another model's).
+if [ -f "$DEV/models/dups.txt" ]; then
+  while read -r copy orig; do
+    [ -n "$copy" ] && [ ! -f "$DEV/models/$copy" ] && cp "$DEV/models/$orig" "$DEV/models/$copy"
+  done < "$DEV/models/dups.txt"
+fi
 
 # ---- 1. environment --------------------------------------------------------------------------
 # cuDNN 9 and cuBLAS (CUDA 13) are pip wheels under site-packages on the GPU machines; the toolkit

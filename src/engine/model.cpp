@@ -50,6 +50,7 @@ struct Model::Impl {
   std::string precision;       // cuda: fp32 | tf32 | fp16 as run; other backends: fp32
   std::string precision_note;  // precision auto on cuda: what the accuracy check decided
   bool pad_batch = false;      // ModelOptions::pad_batch resolved (and the inputs allow it)
+  bool pixel_inputs = false;   // ModelOptions::pixel_inputs resolved
 
   // Runs `run` on `inputs` padded to PaddedBatch rows (zero samples), outputs cut to n rows.
   template <typename RunFn>
@@ -90,7 +91,7 @@ Status ResolveDevice(const ModelOptions& opts, engine::LoadOptions* lo, std::str
   if (dc.precision == "auto") {
     FK_ASSIGN_OR_RETURN(int cc, engine::CudaComputeCapability(dc.gpu_index));
     *precision = cc >= 80 ? "tf32" : "fp32";  // what GetCudaBackend chose for "auto"
-    if (cc >= 70) {
+    if (cc >= 70 && opts.auto_fp16) {
       FK_ASSIGN_OR_RETURN(*fp16, engine::GetCudaBackend(dc.gpu_index, "fp16", 0, 0));
     }
   }
@@ -216,6 +217,7 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const ModelO
     for (const auto& in : impl->inputs) dynamic = dynamic && in.shape.rank() >= 1 && in.shape[0] < 0;
     impl->pad_batch = dynamic && (pad == 1 || (pad < 0 && impl->backend == "cuda"));
   }
+  impl->pixel_inputs = opts.pixel_inputs == 1 || (opts.pixel_inputs < 0 && impl->backend == "cuda");
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -248,6 +250,7 @@ int64_t RoundBatch(int64_t n) {
 }  // namespace
 
 int64_t Model::PaddedBatch(int64_t n) const { return impl_->pad_batch ? RoundBatch(n) : n; }
+bool Model::pixel_inputs() const { return impl_->pixel_inputs; }
 size_t Model::planned_shapes() const { return impl_->executor->plan_count(); }
 
 template <typename RunFn>

@@ -63,6 +63,7 @@ Status ParseDevice(const json& j, const std::string& where, FaceConfig* c) {
   FK_RETURN_IF_ERROR(Get(j, "gpu_memory_limit_bytes", where, &c->gpu_memory_limit_bytes));
   FK_RETURN_IF_ERROR(Get(j, "gpu_memory_limit_fraction", where, &c->gpu_memory_limit_fraction));
   FK_RETURN_IF_ERROR(Get(j, "allow_cpu_fallback", where, &c->allow_cpu_fallback));
+  FK_RETURN_IF_ERROR(Get(j, "pixel_inputs", where, &c->pixel_inputs));
   return OkStatus();
 }
 
@@ -120,6 +121,8 @@ Status FaceConfig::Validate() const {
   if (gpu_index < 0) return InvalidArgument("config: gpu_index must be >= 0");
   if (precision != "fp32" && precision != "tf32" && precision != "fp16" && precision != "auto")
     return InvalidArgument("config: precision '" + precision + "' is not one of fp32, tf32, fp16, auto");
+  if (pixel_inputs < -1 || pixel_inputs > 1)
+    return InvalidArgument("config: pixel_inputs must be -1 (auto), 0 or 1, got " + std::to_string(pixel_inputs));
   if (max_image_side < 64) return InvalidArgument("config: max_image_side must be >= 64");
   if (gpu_memory_limit_bytes < 0) return InvalidArgument("config: gpu_memory_limit_bytes must be >= 0 (0 = no limit)");
   if (!(gpu_memory_limit_fraction >= 0.0 && gpu_memory_limit_fraction <= 1.0))
@@ -145,7 +148,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
                                {"tier", "recognizer", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
                                 "precision", "backend", "num_threads", "gpu_memory_limit_bytes", "gpu_memory_limit_fraction",
                                 "allow_cpu_fallback", "models_dir", "max_image_side", "target_far", "calibration",
-                                "attributes", "detect_batching"},
+                                "attributes", "detect_batching", "pixel_inputs"},
                                ""));
   FaceConfig c;
   std::string tier;
@@ -198,7 +201,8 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
     if (!d.is_object()) return InvalidArgument("config: 'device' must be an object");
     FK_RETURN_IF_ERROR(CheckKeys(d,
                                  {"use_cuda", "gpu_index", "precision", "backend", "num_threads",
-                                  "gpu_memory_limit_bytes", "gpu_memory_limit_fraction", "allow_cpu_fallback"},
+                                  "gpu_memory_limit_bytes", "gpu_memory_limit_fraction", "allow_cpu_fallback",
+                                  "pixel_inputs"},
                                  "device."));
     FK_RETURN_IF_ERROR(ParseDevice(d, "device.", &c));
   }
@@ -246,7 +250,8 @@ std::string FaceConfig::ToJson() const {
                  {"num_threads", num_threads},
                  {"gpu_memory_limit_bytes", gpu_memory_limit_bytes},
                  {"gpu_memory_limit_fraction", gpu_memory_limit_fraction},
-                 {"allow_cpu_fallback", allow_cpu_fallback}};
+                 {"allow_cpu_fallback", allow_cpu_fallback},
+                 {"pixel_inputs", pixel_inputs}};
   j["models_dir"] = models_dir;
   j["max_image_side"] = max_image_side;
   j["target_far"] = target_far;

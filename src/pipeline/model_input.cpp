@@ -9,7 +9,7 @@ namespace fk::pipeline {
 
 bool PixelInputs(const Model& model) {
   if (const char* e = std::getenv("FK_PIXEL_INPUTS"); e && *e) return *e != '0';
-  return model.backend_name() == "cuda";
+  return model.pixel_inputs();
 }
 
 Tensor ToPixelBytes(const Tensor& pixel_values) {

@@ -24,8 +24,8 @@ namespace fk::pipeline {
 // model normalises them where it runs (Model::RunPixels: on a GPU, a quarter of the bytes cross
 // the bus). LFW accuracy unchanged: docs/benchmarks/pixel-inputs.md.
 
-// True for a model on the GPU; $FK_PIXEL_INPUTS=1 / =0 forces it on / off (A/B, and the accuracy
-// check on the CPU). Read per call.
+// Model::pixel_inputs() (ModelOptions / FaceConfig::pixel_inputs; auto: a model on the GPU);
+// $FK_PIXEL_INPUTS=1 / =0 forces it on / off (A/B, and the accuracy check on the CPU). Read per call.
 bool PixelInputs(const Model& model);
 // The normalisation the crop applies: `norm`, or pixel values when `pixels`.
 inline vision::Normalize CropNorm(bool pixels, const vision::Normalize& norm) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/npy.h"
+#include "engine/backend.h"
 #include "engine/executor.h"
 #include "tools/commands.h"
 
@@ -104,12 +105,13 @@ Result<std::vector<Tensor>> GatherInputs(const engine::Executor& ex, const std::
 }  // namespace
 
 int CmdRunModel(const Args& args) {
-  const std::vector<std::string> vflags = {"--backend", "--threads", "--out", "--random", "--seed", "--repeat"};
+  const std::vector<std::string> vflags = {"--backend", "--threads", "--out", "--random", "--seed", "--repeat",
+                                           "--precision"};
   if (HasFlag(args, "--help") || args.empty()) {
     std::fprintf(stderr,
                  "usage: facekit run-model MODEL (INPUT.npy... | --random N,H,W,C) [--backend ref|cpu]\n"
                  "                         [--threads N] [--out DIR] [--json] [--no-optimize] [--seed S]\n"
-                 "                         [--repeat N]\n"
+                 "                         [--repeat N] [--precision fp32|tf32|fp16]  (cuda; default fp32)\n"
                  "Runs MODEL (TF.js model.json or .onnx) and prints each output's name, shape, first values\n"
                  "and min/max/mean; --out DIR saves each output as DIR/<name>.npy. --repeat N runs N more\n"
                  "times after the first (warm-up) run and prints best/median ms per run to stderr; with\n"
@@ -126,6 +128,15 @@ int CmdRunModel(const Args& args) {
   lo.exec.backend = FlagValue(args, "--backend", "cpu");
   lo.exec.num_threads = std::atoi(FlagValue(args, "--threads", "0").c_str());
   if (const char* run = std::getenv("FK_CUDA_RUN"); run && *run) lo.exec.device_run = run;  // cuda only
+  if (const std::string prec = FlagValue(args, "--precision"); !prec.empty()) {
+    if (lo.exec.backend != "cuda" || (prec != "fp32" && prec != "tf32" && prec != "fp16")) {
+      std::fprintf(stderr, "facekit run-model: --precision takes fp32, tf32 or fp16, with --backend cuda\n");
+      return 2;
+    }
+    auto be = engine::GetCudaBackend(0, prec, 0, 0);
+    if (!be.ok()) return Fail("run-model", be.status());
+    lo.exec.backend_object = *be;
+  }
   lo.optimize = !HasFlag(args, "--no-optimize");
   auto ex = engine::LoadExecutor(pos[0], lo);
   if (!ex.ok()) return Fail("run-model", ex.status());

@@ -372,10 +372,11 @@ TEST(CudaOps, DepthwiseWithMultiplier) {
     }
 }
 
-// FK_CUDA_DW=vec (read at plan): the vectorised depthwise kernel, 4 floats per thread.
+// The vectorised depthwise kernel (the default; FK_CUDA_DW=scalar, read at plan, is the other),
+// 4 floats per thread.
 TEST(CudaOps, VectorisedDepthwiseMatchesTheReference) {
   FK_REQUIRE_GPU();
-  setenv("FK_CUDA_DW", "vec", 1);
+  unsetenv("FK_CUDA_DW");
   for (int stride : {1, 2})
     for (int64_t c : {8, 12}) {
       std::vector<CaseInput> in = {{RandomFloat(Shape{2, 15, 13, c}, 50 + stride)},

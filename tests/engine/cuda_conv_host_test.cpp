@@ -148,10 +148,10 @@ TEST(CudaConvHost, VectorisedDepthwiseMatchesTheReference) {
   engine::cuda::DirectConvDesc d;
   d.multiplier = 1;
   d.k = 12;
+  setenv("FK_CUDA_DW", "scalar", 1);
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 1) << "FK_CUDA_DW=scalar turns it off";
   unsetenv("FK_CUDA_DW");
-  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 1) << "opt-in: FK_CUDA_DW is unset";
-  setenv("FK_CUDA_DW", "vec", 1);
-  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 4) << "12 halves: 8-byte loads";
+  EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 4) << "the default; 12 halves: 8-byte loads";
   EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, false), 4);
   d.k = 16;
   EXPECT_EQ(engine::cuda::DepthwiseVecWidth(d, true), 8);

@@ -262,6 +262,50 @@ TEST(PipelineSamples, EightBitInputsGiveTheFloatPathsFacesAndTemplates) {
   }
 }
 
+// FaceConfig::pixel_inputs chooses the same 8-bit path as $FK_PIXEL_INPUTS (bit for bit), so
+// selftest's CPU reference can take the GPU's inputs; 0 and auto are the float path on the CPU.
+TEST(PipelineSamples, PixelInputsConfigSelectsTheEightBitPath) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
+  auto img = DecodeImageFile(Sample("sample2.jpg"));
+  ASSERT_TRUE(img.ok());
+  auto run = [&](int pixel_inputs, const char* env) -> std::vector<Face> {
+    FaceConfig c;
+    c.models_dir = ModelsDir();
+    c.num_threads = 2;
+    c.calibration = "none";
+    c.pixel_inputs = pixel_inputs;
+    auto e = FaceEngine::Create(c);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    if (!e.ok()) return {};
+    if (env) ::setenv("FK_PIXEL_INPUTS", env, 1);
+    auto f = (*e)->Process(*img);
+    ::unsetenv("FK_PIXEL_INPUTS");
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return f.ok() ? *f : std::vector<Face>{};
+  };
+  const std::vector<Face> by_config = run(1, nullptr), by_env = run(-1, "1"), floats = run(-1, nullptr),
+                          off = run(0, nullptr);
+  ASSERT_FALSE(by_config.empty());
+  ASSERT_EQ(by_config.size(), by_env.size());
+  ASSERT_EQ(floats.size(), off.size());
+  bool differs = false;
+  for (size_t i = 0; i < by_config.size(); ++i) {
+    EXPECT_EQ(by_config[i].templ.data, by_env[i].templ.data) << "face " << i;
+    EXPECT_EQ(by_config[i].box.x0, by_env[i].box.x0) << "face " << i;
+    if (i < floats.size()) differs = differs || by_config[i].templ.data != floats[i].templ.data;
+  }
+  for (size_t i = 0; i < floats.size(); ++i) EXPECT_EQ(floats[i].templ.data, off[i].templ.data) << "face " << i;
+  EXPECT_TRUE(differs) << "pixel_inputs = 1 gave the float path's templates";
+  auto bad = FaceConfig::FromJson(R"({"device": {"pixel_inputs": 2}})");
+  EXPECT_FALSE(bad.ok());
+  auto good = FaceConfig::FromJson(R"({"device": {"pixel_inputs": 1}})");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->pixel_inputs, 1);
+  auto round = FaceConfig::FromJson(good->ToJson());
+  ASSERT_TRUE(round.ok());
+  EXPECT_EQ(round->pixel_inputs, 1);
+}
+
 // The tile rule (docs/pipeline.md): with min_face_size at or above the smallest face the full
 // view finds (20 input px of blazeface-back, scaled to the photo) the tiles are skipped, and
 // nothing is lost: the faces of that size are the same as with a small min_face_size (tiles

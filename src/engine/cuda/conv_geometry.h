@@ -52,12 +52,13 @@ inline Result<ConvGeometry> MakeConvGeometry(const ir::Node& n, const Shape& xs,
   return g;
 }
 
-// Channels per thread for the vectorised depthwise kernel, 1 = the scalar kernel. Opt-in
-// (FK_CUDA_DW=vec, read at plan) until it is measured on a GPU: multiplier 1, channels a
+// Channels per thread for the vectorised depthwise kernel, 1 = the scalar kernel. The default
+// since its H100 A/B (docs/benchmarks/engine-gpu-summary.md: fr_feature at batch 128 1.7x the
+// scalar kernel); FK_CUDA_DW=scalar (read at plan) turns it off. Multiplier 1, channels a
 // multiple of the width (8 halves or 4 floats = 16-byte loads; else 4 halves = 8 bytes).
 inline int64_t DepthwiseVecWidth(const DirectConvDesc& d, bool half) {
   const char* e = std::getenv("FK_CUDA_DW");
-  if (!e || std::string(e) != "vec" || d.multiplier != 1) return 1;
+  if ((e && std::string(e) == "scalar") || d.multiplier != 1) return 1;
   if (half) return d.k % 8 == 0 ? 8 : d.k % 4 == 0 ? 4 : 1;
   return d.k % 4 == 0 ? 4 : 1;
 }

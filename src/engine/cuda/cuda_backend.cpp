@@ -33,7 +33,8 @@ Planner PlannerFor(OpType op) {
     case OpType::kMean: case OpType::kSum: case OpType::kMax: case OpType::kMin: case OpType::kProd:
     case OpType::kPad: case OpType::kConcat: case OpType::kResizeBilinear:
     case OpType::kResizeNearest: case OpType::kReshape: case OpType::kSqueeze:
-    case OpType::kExpandDims: case OpType::kIdentity:
+    case OpType::kExpandDims: case OpType::kIdentity: case OpType::kStridedSlice: case OpType::kSlice:
+    case OpType::kTranspose: case OpType::kDepthToSpace:
       return Planner::kSimple;
     default:
       return Planner::kNone;

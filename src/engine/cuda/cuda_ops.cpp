@@ -13,6 +13,8 @@
 #include "engine/cuda/resize.cuh"
 #include "engine/cuda/softmax.cuh"
 #include "engine/cuda/unary.cuh"
+#include "engine/cuda/walk.cuh"
+#include "engine/ops/infer_fns.h"
 #include "engine/ops/op_util.h"
 
 namespace fk::engine::cuda {
@@ -198,8 +200,85 @@ bool SupportsSimple(const ir::Graph& g, const ir::Node& n) {
   if (op == OpType::kResizeBilinear || op == OpType::kResizeNearest)
     return AllFloat(g, n, 0, 1) && rank == 4;
   if (IsCopy(op)) return g.value(n.inputs[0]).dtype == DType::kFloat32 && AllFloat(g, n, 0, 0);
+  // Strided gathers (LaunchWalk): constant slice bounds / perm; the walk's rank is the input's
+  // (DepthToSpace: 6, its NHWC view [N,H,b,W,b,C/b^2]).
+  if (op == OpType::kStridedSlice)
+    return n.inputs.size() == 4 && AllFloat(g, n, 0, 1) && ConstInput(g, n, 1) && ConstInput(g, n, 2) &&
+           ConstInput(g, n, 3) && rank >= 1 && rank <= kMaxRank;
+  if (op == OpType::kSlice)
+    return n.inputs.size() == 3 && AllFloat(g, n, 0, 1) && ConstInput(g, n, 1) && ConstInput(g, n, 2) &&
+           rank >= 1 && rank <= kMaxRank;
+  if (op == OpType::kTranspose)
+    return AllFloat(g, n, 0, 1) && rank >= 1 && rank <= kMaxRank &&
+           (n.attrs.has("perm") || (n.inputs.size() == 2 && ConstInput(g, n, 1)));
+  if (op == OpType::kDepthToSpace) return AllFloat(g, n, 0, 1) && rank == 4;
   return false;
 }
+
+namespace {
+// StridedSlice / Slice / Transpose / DepthToSpace as one strided gather over the output.
+Result<WalkDesc> MakeWalk(const PlanArgs& a) {
+  const ir::Node& n = a.node;
+  const Shape& xs = a.in[0].shape;
+  const Shape& ys = a.out[0].shape;
+  const std::vector<int64_t> ist = ops::RowStrides(xs);
+  WalkDesc d;
+  std::vector<int64_t> dims, steps;
+  int64_t offset = 0;
+  auto ints = [&](size_t i) { return ops::TensorToInts(a.graph.value(n.inputs[i]).constant); };
+  if (n.op == OpType::kStridedSlice || n.op == OpType::kSlice) {
+    std::vector<int64_t> begin, stride, size;
+    if (n.op == OpType::kStridedSlice) {
+      const std::vector<int64_t> b = ints(1), e = ints(2), s = ints(3);
+      ops::StridedSliceSpec spec;
+      FK_RETURN_IF_ERROR(ops::ComputeStridedSlice(n, xs, static_cast<int64_t>(b.size()), &b, &e, &s, &spec));
+      if (Shape(spec.final_shape) != ys)
+        return ops::NodeError(n, "cuda: planned output " + ys.ToString() + " != computed " +
+                                     Shape(spec.final_shape).ToString());
+      begin = spec.begin;
+      stride = spec.stride;
+      size = spec.size;
+    } else {
+      begin = ints(1);
+      size = ints(2);
+      FK_RETURN_IF_ERROR(ops::ResolveSlice(n, xs, begin, &size));
+      stride.assign(begin.size(), 1);
+      if (Shape(size) != ys) return ops::NodeError(n, "cuda: planned output " + ys.ToString() + " != " + Shape(size).ToString());
+    }
+    if (begin.size() != ist.size() || size.size() != ist.size()) return ops::NodeError(n, "cuda: slice rank mismatch");
+    for (size_t r = 0; r < ist.size(); ++r) {
+      offset += begin[r] * ist[r];
+      dims.push_back(size[r]);
+      steps.push_back(stride[r] * ist[r]);
+    }
+  } else if (n.op == OpType::kTranspose) {
+    const Tensor* perm_t = n.inputs.size() > 1 ? &a.graph.value(n.inputs[1]).constant : nullptr;
+    std::vector<int64_t> perm;
+    FK_RETURN_IF_ERROR(ops::TransposePerm(n, xs.rank(), perm_t, &perm));
+    for (size_t r = 0; r < perm.size(); ++r) {
+      dims.push_back(xs[static_cast<int>(perm[r])]);
+      steps.push_back(ist[static_cast<size_t>(perm[r])]);
+    }
+    if (Shape(dims) != ys) return ops::NodeError(n, "cuda: planned output " + ys.ToString() + " != " + Shape(dims).ToString());
+  } else {  // DepthToSpace, TF DCR: out[n, h*b+i, w*b+j, c] = in[n, h, w, (i*b+j)*C' + c]
+    const int64_t b = n.attrs.i("block_size");
+    if (xs.rank() != 4 || b < 2 || xs[3] % (b * b) != 0)
+      return ops::NodeError(n, "needs rank-4 input with channels divisible by block_size^2");
+    const int64_t H = xs[1], W = xs[2], C = xs[3], CO = C / (b * b);
+    if (ys != Shape{xs[0], H * b, W * b, CO}) return ops::NodeError(n, "cuda: planned output " + ys.ToString());
+    dims = {xs[0], H, b, W, b, CO};
+    steps = {H * W * C, W * C, b * CO, C, CO, 1};
+  }
+  if (dims.size() > static_cast<size_t>(kMaxRank)) return ops::NodeError(n, "cuda: walk rank > 6");
+  d.rank = static_cast<int>(dims.size());
+  d.offset = offset;
+  for (int r = 0; r < d.rank; ++r) {
+    d.dims[r] = dims[static_cast<size_t>(r)];
+    d.steps[r] = steps[static_cast<size_t>(r)];
+  }
+  return d;
+}
+}  // namespace
 
 Result<KernelPtr> PlanSimple(const PlanArgs& a) {
   const ir::Node& n = a.node;
@@ -282,6 +361,13 @@ Result<KernelPtr> PlanSimple(const PlanArgs& a) {
     if (d.out_n != ny) return ops::NodeError(n, "planned reduction output mismatch " + ys.ToString());
     fn = [d, e](const CudaKernel& self, auto in, auto out, ExecContext& c) {
       return LaunchReduce(self.In(in, 0).data, out[0].data, d, e, c.stream);
+    };
+  } else if (op == OpType::kStridedSlice || op == OpType::kSlice || op == OpType::kTranspose ||
+             op == OpType::kDepthToSpace) {
+    FK_ASSIGN_OR_RETURN(WalkDesc d, MakeWalk(a));
+    const size_t es = ElemSize(e);
+    fn = [d, es](const CudaKernel& self, auto in, auto out, ExecContext& c) {
+      return LaunchWalk(self.In(in, 0).data, out[0].data, d, es, c.stream);
     };
   } else if (op == OpType::kPad) {
     const std::vector<int64_t> p = ops::TensorToInts(a.graph.value(n.inputs[1]).constant);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Selftest at every precision (text + auto JSON), the server on the GPU (fast and balanced, batching
+# on, detector batching off/auto, 16 and 64 clients) and diag.sh fr_feature, in one device call:
+#   run(command="bash scripts/gpu/run_check.sh", carry=[".device"])   (~4 min on an H100)
+# SERVER=0 / DIAG=0 leave out the server rows / the diag (the selftests alone: ~1 min).
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export PYTHONUNBUFFERED=1
+ONLY_ENV=1 . "$ROOT/scripts/gpu/run_gpu.sh" > /dev/null 2>&1
+for p in fp32 tf32 auto fp16; do
+  step "selftest_$p" 60 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples" > /dev/null
+  grep -E '^(detector|pipeline)|models pass' "$OUT/selftest_$p.log"
+done
+FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision auto --runs 5 --photos "$DEV/samples" --json \
+  > "$OUT/selftest_auto.json" 2> "$OUT/selftest_auto_json.err"
+[ "${SERVER:-1}" = 1 ] && for t in ${SERVER_TIERS:-fast balanced}; do
+  step "server_$t" 100 "$FK" bench server --device cuda --tier "$t" --images "$DEV/samples" --batching 32 \
+    --detect-batching 1,0 --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/server_$t" > /dev/null
+  grep -E '^\| facekit' "$OUT/server_$t.log"
+done
+[ "${DIAG:-1}" = 1 ] && timeout 90 bash "$ROOT/scripts/gpu/diag.sh" fr_feature:128,112,112,3 > "$OUT/diag.log" 2>&1
+cat "$STEPS"
+tar -C "$OUT" --exclude=results.tgz -czf /tmp/r.tgz . && find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} + &&
+  mv /tmp/r.tgz "$OUT/results.tgz"
