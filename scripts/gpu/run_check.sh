@@ -2,7 +2,8 @@
 # Selftest at every precision (text + auto JSON), the server on the GPU (fast and balanced, batching
 # on, detector batching off/auto, 16 and 64 clients) and diag.sh fr_feature, in one device call:
 #   run(command="bash scripts/gpu/run_check.sh", carry=[".device"])   (~4 min on an H100)
-# SERVER=0 / DIAG=0 leave out the server rows / the diag (the selftests alone: ~1 min).
+# SERVER=0 / SPEED=0 / DIAG=0 leave out the server rows / eval speed / the diag (the selftests alone:
+# ~1 min); SERVER_AB=1 adds the server A/B of FK_CUDA_GRAPHS=4 and FK_PAD_BATCH=0.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PYTHONUNBUFFERED=1
@@ -18,6 +19,19 @@ FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision auto --runs 5 --photo
     --detect-batching 1,0 --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/server_$t" > /dev/null
   grep -E '^\| facekit' "$OUT/server_$t.log"
 done
+# The tiers on the GPU end to end, each tier's template latency (one face per Embed call) and the
+# CPU time per stage (what is left on the host with the models on the GPU).
+[ "${SPEED:-1}" = 1 ] && step speed_tiers 120 "$FK" eval speed --images "$DEV/samples" --tier all --device cuda \
+  --peer none --repeat 3 --template-latency 50 --stages --out "$OUT/speed" > /dev/null
+# Server A/B of two switches added without a GPU: FK_CUDA_GRAPHS=4 (default 2), FK_PAD_BATCH=0 (default on).
+if [ "${SERVER_AB:-0}" = 1 ]; then
+  for ab in default graphs4 pad0; do
+    case $ab in default) e="" ;; graphs4) e="FK_CUDA_GRAPHS=4" ;; pad0) e="FK_PAD_BATCH=0" ;; esac
+    step "server_ab_$ab" 60 env $e "$FK" bench server --device cuda --tier balanced --images "$DEV/samples" \
+      --batching 32 --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/server_ab_$ab" > /dev/null
+    grep -E '^\| facekit' "$OUT/server_ab_$ab.log"
+  done
+fi
 [ "${DIAG:-1}" = 1 ] && timeout 90 bash "$ROOT/scripts/gpu/diag.sh" fr_feature:128,112,112,3 > "$OUT/diag.log" 2>&1
 cat "$STEPS"
 tar -C "$OUT" --exclude=results.tgz -czf /tmp/r.tgz . && find "$OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} + &&

@@ -38,7 +38,7 @@ const std::vector<std::string> kValueFlags = {"--config", "--tier",   "--models"
                                               "--pairs",  "--limit",  "--calibration-out", "--calibration",
                                               "--max-side", "--repeat", "--detector", "--labels",
                                               "--deepface", "--lfw", "--samples", "--peer", "--device",
-                                              "--attributes"};
+                                              "--attributes", "--template-latency"};
 
 int Fail(const char* cmd, const Status& s) {
   std::fprintf(stderr, "facekit %s: %s\n", cmd, s.ToString().c_str());
@@ -898,6 +898,7 @@ int EvalSpeed(const Args& args) {
     std::fprintf(stderr, "usage: facekit eval speed --images DIR|FILES... [--tier T[,T...]|all] [--threads N] [--repeat R]\n"
                          "       [--out docs/benchmarks] [--peer human|none] [--detector D] [--no-small-faces] [--stages]\n"
                          "  --stages: CPU ms per photo of decode, detect, tiles, facemesh, embed (one extra pass per stage)\n"
+                         "  --template-latency N: ms per template of one face (Embed of each photo's largest face, N runs)\n"
                          "  --peer human (default): the Human library (TF.js wasm, Node) on the same photos,\n"
                          "  tests/reference/human/human_speed.mjs (npm ci there, or scripts/install_deps.sh)\n");
     return 2;
@@ -923,7 +924,8 @@ int EvalSpeed(const Args& args) {
     }
   }
   json results = json::array();
-  std::ostringstream rows, stage_rows;
+  std::ostringstream rows, stage_rows, latency_rows;
+  const int latency_runs = IntFlag(args, "--template-latency", 0);
   std::map<std::string, int> fk_counts;  // faces per photo (first tier, first round)
   std::string detector_id;
   double best_fk_seconds = 1e30, best_fk_pixels_seconds = 1e30;
@@ -979,6 +981,39 @@ int EvalSpeed(const Args& args) {
               {"faces_per_s", faces / s}, {"ms_per_photo", 1000 * s / photos}, {"round_seconds", rounds},
               {"from_pixels", {{"photos", decoded.size()}, {"faces", pixel_faces}, {"seconds", sp},
                                {"ms_per_photo", 1000 * sp / std::max<size_t>(decoded.size(), 1)}}}};
+    // --template-latency N: one template of one face (the photo's largest) per Embed() call, the
+    // tier's whole recognizer (fusion parts and flip TTA included), N timed calls per photo after
+    // one warm-up: median per photo, then the median and worst over the photos.
+    if (latency_runs > 0) {
+      std::vector<double> per_photo;
+      for (const auto& im : decoded) {
+        auto res = (*e)->Process(im);
+        if (!res.ok() || res->empty()) continue;
+        const Face* big = &(*res)[0];
+        for (const Face& f : *res)
+          if (f.box.width() * f.box.height() > big->box.width() * big->box.height()) big = &f;
+        if (!(*e)->Embed(im, *big).ok()) continue;  // warm-up
+        std::vector<double> ms;
+        for (int k = 0; k < latency_runs; ++k) {
+          const auto t0 = std::chrono::steady_clock::now();
+          if (!(*e)->Embed(im, *big).ok()) break;
+          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        if (ms.empty()) continue;
+        std::sort(ms.begin(), ms.end());
+        per_photo.push_back(ms[ms.size() / 2]);
+      }
+      if (!per_photo.empty()) {
+        std::sort(per_photo.begin(), per_photo.end());
+        const double med = per_photo[per_photo.size() / 2], worst = per_photo.back();
+        j["template_latency_ms"] = {{"median", med}, {"worst_photo", worst}, {"photos", per_photo.size()},
+                                    {"runs_per_photo", latency_runs}};
+        std::fprintf(stderr, "eval speed: %-9s template latency (one face, Embed): median %.3f ms, worst photo %.3f ms\n",
+                     tn.c_str(), med, worst);
+        latency_rows << "| " << tn << " | " << (*e)->recognizer() << ((*e)->flip_tta() ? " + flip" : "") << " | "
+                     << per_photo.size() << " | " << Fmt(med, 3) << " | " << Fmt(worst, 3) << " |\n";
+      }
+    }
     if (HasFlag(args, "--stages")) {
       auto st = StageTimes(c, files);
       if (!st.ok()) return Fail("eval", st.status());
@@ -1071,6 +1106,12 @@ int EvalSpeed(const Args& args) {
          << Fmt(1000 * ps / std::max(1, peer_json.value("photos", 1)), 1) << " | "
          << Fmt(1000 * ps / std::max(1, peer_json.value("photos", 1)), 1) << " (its only input) |\n";
     }
+    if (!latency_rows.str().empty())
+      md << "\nTemplate latency (`--template-latency " << latency_runs
+         << "`): one `FaceEngine::Embed()` of each photo's largest face — alignment, the crop, the tier's recognizer "
+            "(fusion parts and flip TTA included) — median of the timed calls per photo, then over the photos:\n\n"
+         << "| tier | recognizer | photos | median ms | worst photo ms |\n|---|---|---|---|---|\n"
+         << latency_rows.str();
     if (!stage_rows.str().empty())
       md << "\nCPU ms per photo by stage (`--stages`: process CPU time, one pass, by difference of engines that "
             "switch the stages on one at a time; detect = full view + keypoint pass; tiles = the small-face tile pass; "

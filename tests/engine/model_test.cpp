@@ -72,7 +72,9 @@ TEST_P(HumanModel, RunsBatch1And3OnRef) {
     EXPECT_EQ(a.shape()[0], 1);
     EXPECT_EQ(b.shape()[0], 3);
     for (int d = 1; d < spec.rank(); ++d) {
-      if (spec[d] >= 0) EXPECT_EQ(a.shape()[d], spec[d]);
+      if (spec[d] >= 0) {
+        EXPECT_EQ(a.shape()[d], spec[d]);
+      }
       EXPECT_EQ(a.shape()[d], b.shape()[d]);
     }
     double scale = 0;

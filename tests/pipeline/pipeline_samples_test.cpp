@@ -812,8 +812,9 @@ TEST(FaceEngineDevice, CudaWithoutGpuFailsClearlyOrFallsBack) {
   auto cpu_faces = (*ce)->ProcessFile(Sample("sample1.jpg"));
   ASSERT_TRUE(cpu_faces.ok());
   ASSERT_EQ(faces->size(), cpu_faces->size());
-  if (!gpu)  // the fallback is the CPU engine: the same templates
+  if (!gpu) {  // the fallback is the CPU engine: the same templates
     for (size_t i = 0; i < faces->size(); ++i) EXPECT_GT(*CompareTemplates((*faces)[i].templ, (*cpu_faces)[i].templ), 0.9999f);
+  }
 }
 
 }  // namespace
