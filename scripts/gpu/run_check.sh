@@ -3,16 +3,17 @@
 # on, detector batching off/auto, 16 and 64 clients) and diag.sh fr_feature, in one device call:
 #   run(command="bash scripts/gpu/run_check.sh", carry=[".device"])   (~4 min on an H100)
 # SERVER=0 / SPEED=0 / DIAG=0 leave out the server rows / eval speed / the diag (the selftests alone:
-# ~1 min); SERVER_AB=1 adds the server A/B of FK_CUDA_GRAPHS=4 and FK_PAD_BATCH=0.
+# ~1 min); SERVER_AB=1 adds the server A/B of FK_CUDA_GRAPHS=4 and FK_PAD_BATCH=0, SYNC_AB=1 the
+# FK_CUDA_SYNC=auto|block|yield A/B (server rows, template latency); SELFTEST=0 skips the selftests.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PYTHONUNBUFFERED=1
 ONLY_ENV=1 . "$ROOT/scripts/gpu/run_gpu.sh" > /dev/null 2>&1
-for p in fp32 tf32 auto fp16; do
+[ "${SELFTEST:-1}" = 1 ] && for p in fp32 tf32 auto fp16; do
   step "selftest_$p" 60 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples" > /dev/null
   grep -E '^(detector|pipeline)|models pass' "$OUT/selftest_$p.log"
 done
-FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision auto --runs 5 --photos "$DEV/samples" --json \
+[ "${SELFTEST:-1}" = 1 ] && FK_CUDA_VERBOSE=1 "$FK" selftest --device cuda --precision auto --runs 5 --photos "$DEV/samples" --json \
   > "$OUT/selftest_auto.json" 2> "$OUT/selftest_auto_json.err"
 [ "${SERVER:-1}" = 1 ] && for t in ${SERVER_TIERS:-fast balanced}; do
   step "server_$t" 100 "$FK" bench server --device cuda --tier "$t" --images "$DEV/samples" --batching 32 \
@@ -30,6 +31,19 @@ if [ "${SERVER_AB:-0}" = 1 ]; then
     step "server_ab_$ab" 60 env $e "$FK" bench server --device cuda --tier balanced --images "$DEV/samples" \
       --batching 32 --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/server_ab_$ab" > /dev/null
     grep -E '^\| facekit' "$OUT/server_ab_$ab.log"
+  done
+fi
+# How threads wait for the GPU (FK_CUDA_SYNC, default: the runtime's auto = spin here): server rows
+# and the balanced tier's template latency per mode.
+if [ "${SYNC_AB:-0}" = 1 ]; then
+  for m in auto block yield; do
+    e=""; [ "$m" != auto ] && e="FK_CUDA_SYNC=$m"
+    step "sync_server_$m" 60 env $e "$FK" bench server --device cuda --tier balanced --images "$DEV/samples" \
+      --batching 32 --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/sync_server_$m" > /dev/null
+    grep -E '^\| facekit' "$OUT/sync_server_$m.log"
+    step "sync_latency_$m" 60 env $e "$FK" eval speed --images "$DEV/samples" --tier fast,balanced --device cuda \
+      --peer none --repeat 2 --template-latency 50 --out "$OUT/sync_speed_$m" > /dev/null
+    grep -E 'template latency|photos/s' "$OUT/sync_latency_$m.log"
   done
 fi
 [ "${DIAG:-1}" = 1 ] && timeout 90 bash "$ROOT/scripts/gpu/diag.sh" fr_feature:128,112,112,3 > "$OUT/diag.log" 2>&1

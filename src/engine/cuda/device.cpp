@@ -3,9 +3,11 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "engine/cuda/cuda_common.h"
@@ -234,6 +236,27 @@ Result<int> DeviceCount() {
   return n;
 }
 
+namespace {
+// $FK_CUDA_SYNC=spin|yield|block: how a host thread waits for the GPU (cudaSetDeviceFlags on the
+// device's primary context; the runtime overwrites the flags of an initialised context). Unset =
+// the runtime's auto, which spins while the process has fewer contexts than cores: every thread
+// in cudaStreamSynchronize then holds a core. A/B for servers (docs/cuda.md).
+void ApplySyncFlags() {
+  const char* e = std::getenv("FK_CUDA_SYNC");
+  if (!e || !*e) return;
+  const std::string v = e;
+  const unsigned f = v == "spin"    ? cudaDeviceScheduleSpin
+                     : v == "yield" ? cudaDeviceScheduleYield
+                     : v == "block" ? cudaDeviceScheduleBlockingSync
+                                    : cudaDeviceScheduleAuto;
+  const cudaError_t r = cudaSetDeviceFlags(f);
+  if (r != cudaSuccess) {
+    cudaGetLastError();
+    std::fprintf(stderr, "facekit: FK_CUDA_SYNC=%s not applied: cudaSetDeviceFlags: %s\n", e, cudaGetErrorString(r));
+  }
+}
+}  // namespace
+
 Result<DeviceInfo> ProbeDevice(int gpu_index) {
   FK_ASSIGN_OR_RETURN(int n, DeviceCount());
   if (gpu_index < 0 || gpu_index >= n)
@@ -258,6 +281,7 @@ Result<DeviceInfo> ProbeDevice(int gpu_index) {
   int prev = 0;
   cudaGetDevice(&prev);
   if (cudaSetDevice(gpu_index) == cudaSuccess) {
+    ApplySyncFlags();
     size_t fr = 0, tot = 0;
     e = cudaMemGetInfo(&fr, &tot);
     if (e != cudaSuccess) {
