@@ -334,6 +334,7 @@ class Recognizer {
                                           std::vector<Image>* arcface_chips = nullptr) const;
   const RecognizerSpec& spec() const { return spec_; }
   bool arcface_112() const { return spec_.chip_size == 112 && spec_.face_scale == 1.f && spec_.y_shift == 0.f; }
+  bool on_gpu() const { return model_->backend_name() == "cuda"; }
 
  private:
   // Per face: the L2-normalised sum of its views' L2-normalised embeddings.

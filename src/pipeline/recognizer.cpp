@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 
 #include "pipeline/pipeline_internal.h"
 
@@ -189,14 +190,33 @@ Result<std::vector<FaceTemplate>> Embedder::Embed(const Image& image, std::span<
 Result<std::vector<FaceTemplate>> Embedder::Embed(std::span<const ImagePoints> images, bool flip,
                                                   std::vector<Image>* arcface_chips) const {
   if (!fusion_) return parts_[0]->Embed(images, flip, arcface_chips);
+  std::vector<std::vector<Image>*> chips(parts_.size(), nullptr);  // the first ArcFace-112 part writes them
+  for (size_t p = 0; p < parts_.size(); ++p)
+    if (parts_[p]->arcface_112()) {
+      chips[p] = arcface_chips;
+      break;
+    }
+  // Parts on a GPU run at once (the other parts on threads of their own: warps on the CPU, model
+  // runs on separate streams), so a fusion's latency is its slowest part's, not the sum. On the
+  // CPU the parts run one after the other: each model run already uses every core.
+  bool gpu = parts_.size() > 1;
+  for (const auto& r : parts_) gpu = gpu && r->on_gpu();
+  std::vector<std::future<Result<std::vector<FaceTemplate>>>> pending;
+  if (gpu)
+    for (size_t p = 1; p < parts_.size(); ++p)
+      pending.push_back(std::async(std::launch::async, [&, p] { return parts_[p]->Embed(images, flip, chips[p]); }));
   std::vector<std::vector<FaceTemplate>> per_part;
-  bool chips_done = false;
-  for (const auto& r : parts_) {
-    std::vector<Image>* chips = !chips_done && r->arcface_112() ? arcface_chips : nullptr;
-    chips_done = chips_done || chips != nullptr;
-    FK_ASSIGN_OR_RETURN(std::vector<FaceTemplate> t, r->Embed(images, flip, chips));
-    per_part.push_back(std::move(t));
+  Status first_error = OkStatus();
+  for (size_t p = 0; p < parts_.size(); ++p) {
+    Result<std::vector<FaceTemplate>> t =
+        (gpu && p > 0) ? pending[p - 1].get() : parts_[p]->Embed(images, flip, chips[p]);
+    if (!t.ok()) {
+      if (first_error.ok()) first_error = t.status();
+      continue;  // the other parts' threads are still joined (get) before returning
+    }
+    per_part.push_back(std::move(t).value());
   }
+  FK_RETURN_IF_ERROR(first_error);
   size_t faces = 0;
   for (const ImagePoints& im : images) faces += im.pts.size();
   std::vector<FaceTemplate> out;
