@@ -242,6 +242,10 @@ struct Face {
   FaceAttributes attributes;         // what FaceConfig::attributes asked for
 };
 
+// The face with the largest box area (the first of equal ones), nullptr when there is none: the
+// face a 1:1 photo, an enrolment photo or a CLI command takes.
+const Face* LargestFace(const std::vector<Face>& faces);
+
 struct VerifyResult {
   float similarity = 0.f;  // cosine
   // Estimated false-accept rate at this similarity from the model's ROC table (fraction

@@ -103,6 +103,13 @@ Result<FaceTemplate> FaceTemplate::Load(const std::string& path) {
   return t;
 }
 
+const Face* LargestFace(const std::vector<Face>& faces) {
+  const Face* best = nullptr;
+  for (const Face& f : faces)
+    if (!best || f.box.width() * f.box.height() > best->box.width() * best->box.height()) best = &f;
+  return best;
+}
+
 Result<float> CompareTemplates(const FaceTemplate& a, const FaceTemplate& b) {
   if (a.empty() || b.empty()) return InvalidArgument("cannot compare an empty template");
   if (a.model != b.model || a.model_version != b.model_version)

@@ -98,13 +98,6 @@ json GalleryJson(const GalleryInfo& g) {
           {"created_at", g.created_at}};
 }
 
-const Face* Largest(const std::vector<Face>& faces) {
-  const Face* best = nullptr;
-  for (const Face& f : faces)
-    if (!best || f.box.width() * f.box.height() > best->box.width() * best->box.height()) best = &f;
-  return best;
-}
-
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -586,7 +579,7 @@ void Server::Impl::Routes() {
           photo->set_attributes(AttributeConfig{});  // verification answers with templates only
           auto faces = batcher->Process(*photo);
           if (!faces.ok()) return SendError(res, faces.status()), 0;
-          const Face* f = Largest(*faces);
+          const Face* f = LargestFace(*faces);
           if (!f) return SendError(res, 422, InvalidArgument(std::string("no face found in image '") + name + "'")), 0;
           t[k] = f->templ;
           ++nfaces;
@@ -789,7 +782,7 @@ void Server::Impl::Routes() {
                 if (!photo.ok()) return SendDecodeError(res, photo.status()), 0;
                 auto faces = batcher->Process(*photo);
                 if (!faces.ok()) return SendError(res, faces.status()), 0;
-                const Face* f = Largest(*faces);
+                const Face* f = LargestFace(*faces);
                 if (!f) return SendError(res, 422, InvalidArgument("no face found in the photo")), 0;
                 TemplateInput in;
                 in.vector = f->templ.data;

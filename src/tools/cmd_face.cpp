@@ -143,11 +143,7 @@ int PickFace(const std::vector<Face>& faces, const Args& args) {
   if (faces.empty()) return -1;
   const int k = IntFlag(args, "--face", -1);
   if (k >= 0) return k < static_cast<int>(faces.size()) ? k : -1;
-  int best = 0;
-  for (size_t i = 1; i < faces.size(); ++i)
-    if (faces[i].box.width() * faces[i].box.height() > faces[best].box.width() * faces[best].box.height())
-      best = static_cast<int>(i);
-  return best;
+  return static_cast<int>(LargestFace(faces) - faces.data());
 }
 
 }  // namespace
@@ -989,9 +985,7 @@ int EvalSpeed(const Args& args) {
       for (const auto& im : decoded) {
         auto res = (*e)->Process(im);
         if (!res.ok() || res->empty()) continue;
-        const Face* big = &(*res)[0];
-        for (const Face& f : *res)
-          if (f.box.width() * f.box.height() > big->box.width() * big->box.height()) big = &f;
+        const Face* big = LargestFace(*res);
         if (!(*e)->Embed(im, *big).ok()) continue;  // warm-up
         std::vector<double> ms;
         for (int k = 0; k < latency_runs; ++k) {

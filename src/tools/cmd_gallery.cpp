@@ -124,9 +124,7 @@ Result<LoadedTemplates> TemplatesFromImages(const std::vector<std::string>& imag
   for (const std::string& path : images) {
     FK_ASSIGN_OR_RETURN(std::vector<Face> faces, (*engine)->ProcessFile(path));
     if (faces.empty()) return NotFound("no face found in '" + path + "'");
-    const Face* best = &faces[0];
-    for (const Face& f : faces)
-      if (f.box.width() * f.box.height() > best->box.width() * best->box.height()) best = &f;
+    const Face* best = LargestFace(faces);
     if (best->templ.data.empty()) return Internal("no template computed for '" + path + "'");
     out.rows.push_back(best->templ.data);
     out.model_id = best->templ.model;

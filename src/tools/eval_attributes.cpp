@@ -64,11 +64,8 @@ Result<std::vector<Labelled>> ReadLabelled(const std::string& dir, const std::st
 }
 
 int Largest(const std::vector<Face>& faces) {
-  int best = -1;
-  for (size_t i = 0; i < faces.size(); ++i)
-    if (best < 0 || faces[i].box.width() * faces[i].box.height() > faces[best].box.width() * faces[best].box.height())
-      best = static_cast<int>(i);
-  return best;
+  const Face* f = LargestFace(faces);
+  return f ? static_cast<int>(f - faces.data()) : -1;
 }
 
 Seen FromFace(const Face& f) {

@@ -283,7 +283,9 @@ TEST_P(GalleryBackendTest, SearchWhileEnrollingSameHandle) {
   for (int i = 0; i < 40; ++i) {
     one[0].vector = RandVec(16, rng);
     ASSERT_TRUE(g->Enroll("s" + std::to_string(i), kModel, one).ok());
-    if (i % 4 == 3) ASSERT_TRUE(g->DeleteSubject("s" + std::to_string(i - 1)).ok());
+    if (i % 4 == 3) {
+      ASSERT_TRUE(g->DeleteSubject("s" + std::to_string(i - 1)).ok());
+    }
   }
   stop = true;
   reader.join();

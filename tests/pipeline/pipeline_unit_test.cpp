@@ -84,6 +84,18 @@ TEST(FaceConfig, ClearErrors) {
   EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
 }
 
+TEST(LargestFace, LargestBoxAreaFirstOfEqualOnesNullWhenNone) {
+  EXPECT_EQ(LargestFace({}), nullptr);
+  std::vector<Face> faces(4);
+  faces[0].box = {0, 0, 10, 10};    // 100
+  faces[1].box = {5, 5, 25, 15};    // 200
+  faces[2].box = {0, 0, 20, 10};    // 200, equal: the first one wins
+  faces[3].box = {0, 0, 12, 12};    // 144
+  EXPECT_EQ(LargestFace(faces), &faces[1]);
+  faces[3].box = {0, 0, 30, 30};
+  EXPECT_EQ(LargestFace(faces), &faces[3]);
+}
+
 TEST(BlazeFace, AnchorsMatchHuman) {
   // Human's generateAnchors(256): strides 16 (2 per cell, 16x16) then 32 (6 per cell, 8x8).
   auto a = pipeline::BlazeFaceAnchors(256);
