@@ -116,6 +116,12 @@ struct SubjectInfo {
   int64_t num_templates = 0;
 };
 
+// One page of a gallery's subjects (Gallery::ListSubjects with offset / limit / after).
+struct SubjectPage {
+  std::vector<SubjectInfo> subjects;  // ordered by external id
+  int64_t total = 0;                  // subjects in the gallery
+};
+
 struct TemplateInfo {
   int64_t id = 0;
   int64_t subject_id = 0;
@@ -238,7 +244,12 @@ class Gallery {
   Result<SubjectInfo> AddSubject(const std::string& external_id, const std::string& display_name = "",
                                  const std::string& metadata_json = "");
   Result<SubjectInfo> GetSubject(const std::string& external_id);
-  Result<std::vector<SubjectInfo>> ListSubjects();
+  Result<std::vector<SubjectInfo>> ListSubjects();  // every subject, ordered by external id
+  // A page in the same order: the subjects whose external id sorts after `after` ("" = from the
+  // first; keyset paging, as fast at the millionth page as at the first), then `offset` skipped,
+  // at most `limit` (1..100000; InvalidArgument otherwise). The database does the paging: a page
+  // costs its own rows, not the gallery's.
+  Result<SubjectPage> ListSubjects(int64_t offset, int64_t limit, const std::string& after = "");
   Status DeleteSubject(const std::string& external_id);  // and its templates
 
   // Enrolls templates of `model` for a subject, in one transaction; returns the new

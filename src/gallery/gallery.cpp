@@ -507,13 +507,12 @@ Result<SubjectInfo> Gallery::GetSubject(const std::string& external_id) {
   return FindSubjectLocked(impl_->db->sql.get(), impl_->info.id, impl_->info.name, external_id);
 }
 
-Result<std::vector<SubjectInfo>> Gallery::ListSubjects() {
-  std::lock_guard lock(impl_->db->mu);
-  FK_ASSIGN_OR_RETURN(Stmt s, impl_->db->sql->Prepare(
-                                  "SELECT s.id, s.external_id, s.display_name, s.metadata, s.created_at, "
-                                  "(SELECT count(*) FROM templates t WHERE t.subject_id=s.id) "
-                                  "FROM subjects s WHERE s.gallery_id=? ORDER BY s.external_id"));
-  s.Bind(1, impl_->info.id);
+namespace {
+constexpr const char* kSubjectColumns =
+    "SELECT s.id, s.external_id, s.display_name, s.metadata, s.created_at, "
+    "(SELECT count(*) FROM templates t WHERE t.subject_id=s.id) FROM subjects s ";
+
+Result<std::vector<SubjectInfo>> ReadSubjects(Stmt& s) {
   std::vector<SubjectInfo> out;
   for (;;) {
     FK_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -528,6 +527,38 @@ Result<std::vector<SubjectInfo>> Gallery::ListSubjects() {
     out.push_back(std::move(si));
   }
   return out;
+}
+}  // namespace
+
+Result<SubjectPage> Gallery::ListSubjects(int64_t offset, int64_t limit, const std::string& after) {
+  if (offset < 0 || limit < 1 || limit > 100000)
+    return InvalidArgument("gallery '" + impl_->info.name + "': subject page needs offset >= 0 and limit 1..100000 (got " +
+                           std::to_string(offset) + ", " + std::to_string(limit) + ")");
+  std::lock_guard lock(impl_->db->mu);
+  SubjectPage page;
+  {
+    FK_ASSIGN_OR_RETURN(Stmt c, impl_->db->sql->Prepare("SELECT count(*) FROM subjects WHERE gallery_id=?"));
+    c.Bind(1, impl_->info.id);
+    FK_ASSIGN_OR_RETURN(bool row, c.Step());
+    page.total = row ? c.Int(0) : 0;
+  }
+  FK_ASSIGN_OR_RETURN(Stmt s, impl_->db->sql->Prepare(std::string(kSubjectColumns) +
+                                                     "WHERE s.gallery_id=? AND s.external_id > ? "
+                                                     "ORDER BY s.external_id LIMIT ? OFFSET ?"));
+  s.Bind(1, impl_->info.id);
+  s.Bind(2, after);
+  s.Bind(3, limit);
+  s.Bind(4, offset);
+  FK_ASSIGN_OR_RETURN(page.subjects, ReadSubjects(s));
+  return page;
+}
+
+Result<std::vector<SubjectInfo>> Gallery::ListSubjects() {
+  std::lock_guard lock(impl_->db->mu);
+  FK_ASSIGN_OR_RETURN(Stmt s, impl_->db->sql->Prepare(std::string(kSubjectColumns) +
+                                                     "WHERE s.gallery_id=? ORDER BY s.external_id"));
+  s.Bind(1, impl_->info.id);
+  return ReadSubjects(s);
 }
 
 Status Gallery::DeleteSubject(const std::string& external_id) {

@@ -668,7 +668,9 @@ void Server::Impl::Routes() {
     else SendJson(res, 200, {{"deleted", name}});
     RecordStatus(res.status);
   });
-  // Subjects, a page at a time: ?offset=0&limit=100 (limit <= 10000), in enrolment order.
+  // Subjects, a page at a time, ordered by external id: ?limit=100 (<= 10000) and either
+  // ?offset=N or ?after=ID (keyset: the page after that id; `next_after` of a full page says where
+  // the next one starts). The database pages (Gallery::ListSubjects(offset, limit, after)).
   http.Get(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/subjects)", [this, subject_json](const httplib::Request& req,
                                                                                httplib::Response& res) {
     if (!AuthenticateAdmin(req, res, /*admin=*/false)) return;
@@ -683,16 +685,18 @@ void Server::Impl::Routes() {
       SendError(res, g.status());
       return RecordStatus(res.status);
     }
-    auto list = (*g)->ListSubjects();
-    if (!list.ok()) {
-      SendError(res, list.status());
+    const std::string after = req.has_param("after") ? req.get_param_value("after") : "";
+    auto page = (*g)->ListSubjects(offset, limit, after);
+    if (!page.ok()) {
+      SendError(res, page.status());
       return RecordStatus(res.status);
     }
     json arr = json::array();
-    for (size_t i = static_cast<size_t>(offset); i < list->size() && arr.size() < static_cast<size_t>(limit); ++i)
-      arr.push_back(subject_json((*list)[i]));
-    SendJson(res, 200, {{"gallery", req.matches[1]}, {"total", list->size()}, {"offset", offset},
-                        {"subjects", arr}});
+    for (const SubjectInfo& s : page->subjects) arr.push_back(subject_json(s));
+    json body = {{"gallery", req.matches[1]}, {"total", page->total}, {"offset", offset}, {"subjects", arr}};
+    if (!after.empty()) body["after"] = after;
+    if (static_cast<long long>(page->subjects.size()) == limit) body["next_after"] = page->subjects.back().external_id;
+    SendJson(res, 200, body);
     RecordStatus(200);
   });
   // One subject with its templates.

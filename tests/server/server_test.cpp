@@ -538,6 +538,18 @@ TEST_F(ServerTest, GalleriesAreAdministeredOverHttp) {
   list = json::parse(r->body);
   ASSERT_EQ(list["subjects"].size(), 1u);
   EXPECT_EQ(list["subjects"][0]["external_id"], "ben");
+  EXPECT_EQ(list["total"].get<int>(), 2);
+  // Keyset paging: a full page says where the next one starts.
+  r = cli.Get("/v1/galleries/staff/subjects?limit=1", Auth(kKey2));
+  list = json::parse(r->body);
+  ASSERT_EQ(list["next_after"], "ann");
+  r = cli.Get("/v1/galleries/staff/subjects?limit=1&after=ann", Auth(kKey2));
+  list = json::parse(r->body);
+  ASSERT_EQ(list["subjects"].size(), 1u);
+  EXPECT_EQ(list["subjects"][0]["external_id"], "ben");
+  r = cli.Get("/v1/galleries/staff/subjects?limit=5&after=ben", Auth(kKey2));
+  EXPECT_EQ(json::parse(r->body)["subjects"].size(), 0u);
+  EXPECT_FALSE(json::parse(r->body).contains("next_after"));
   EXPECT_EQ(cli.Get("/v1/galleries/staff/subjects?limit=0", Auth())->status, 400);
   r = cli.Get("/v1/galleries/staff/subjects/ann", Auth(kKey2));
   ASSERT_EQ(r->status, 200) << r->body;
