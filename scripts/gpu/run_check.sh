@@ -24,6 +24,10 @@ done
 # CPU time per stage (what is left on the host with the models on the GPU).
 [ "${SPEED:-1}" = 1 ] && step speed_tiers 120 "$FK" eval speed --images "$DEV/samples" --tier all --device cuda \
   --peer none --repeat 3 --template-latency 50 --stages --out "$OUT/speed" > /dev/null
+# The CPU time per stage with threads sleeping while the GPU works (FK_CUDA_SYNC=block): with the
+# default (spin) the waits count as CPU time, which hides what GPU pre-processing would save.
+[ "${SPEED:-1}" = 1 ] && FK_CUDA_SYNC=block step speed_stages_block 120 "$FK" eval speed --images "$DEV/samples" \
+  --tier fast,balanced --device cuda --peer none --repeat 2 --stages --out "$OUT/speed_block" > /dev/null
 # Server A/B of two switches added without a GPU: FK_CUDA_GRAPHS=4 (default 2), FK_PAD_BATCH=0 (default on).
 if [ "${SERVER_AB:-0}" = 1 ]; then
   for ab in default graphs4 pad0; do
