@@ -35,8 +35,16 @@ Status DnnlErrorToStatus(const char* call, const char* file, int line, const dnn
 }
 
 Status ExceptionToStatus(const char* call, const char* file, int line, const std::exception& e) {
-  return Internal("`" + CallText(call) + "` threw (" + file + ":" + std::to_string(line) +
-                  "): " + e.what());
+  // Appended piecewise: GCC 12 warns (-Wrestrict, a false positive) on "`" + std::string.
+  std::string msg = "`";
+  msg += CallText(call);
+  msg += "` threw (";
+  msg += file;
+  msg += ":";
+  msg += std::to_string(line);
+  msg += "): ";
+  msg += e.what();
+  return Internal(msg);
 }
 
 Result<const dnnl::engine*> CpuEngine() {

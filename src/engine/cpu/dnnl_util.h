@@ -136,6 +136,23 @@ inline dnnl::memory Wrap(const dnnl::memory::desc& md, const dnnl::engine& eng, 
   return dnnl::memory(md, eng, const_cast<void*>(t.raw()));
 }
 
+// A one-input primitive whose source and destination have one descriptor (eltwise, softmax).
+template <typename Prim>
+class SameShapeKernel final : public DnnlKernel {
+ public:
+  using DnnlKernel::DnnlKernel;
+  Prim prim;
+  dnnl::memory::desc md;
+
+ protected:
+  void Execute(std::span<const Tensor> in, std::span<Tensor> out, dnnl::stream& s,
+               std::unordered_map<int, dnnl::memory>& args) const override {
+    args[DNNL_ARG_SRC] = Wrap(md, engine(), in[0]);
+    args[DNNL_ARG_DST] = Wrap(md, engine(), out[0]);
+    prim.execute(s, args);
+  }
+};
+
 // Primitive attributes every CPU kernel uses: user scratchpad.
 dnnl::primitive_attr BaseAttr();
 

@@ -17,20 +17,7 @@ namespace {
 
 constexpr int64_t kShortAxis = 16;
 
-class SoftmaxKernel final : public DnnlKernel {
- public:
-  using DnnlKernel::DnnlKernel;
-  dnnl::softmax_forward prim;
-  dnnl::memory::desc md;
-
- protected:
-  void Execute(std::span<const Tensor> in, std::span<Tensor> out, dnnl::stream& s,
-               std::unordered_map<int, dnnl::memory>& args) const override {
-    args[DNNL_ARG_SRC] = Wrap(md, engine(), in[0]);
-    args[DNNL_ARG_DST] = Wrap(md, engine(), out[0]);
-    prim.execute(s, args);
-  }
-};
+using SoftmaxKernel = SameShapeKernel<dnnl::softmax_forward>;
 
 class ShortSoftmaxKernel final : public DnnlKernel {
  public:

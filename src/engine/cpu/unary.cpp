@@ -40,20 +40,7 @@ bool GetSpec(const ir::Node& node, EltwiseSpec* s) {
   }
 }
 
-class EltwiseKernel final : public DnnlKernel {
- public:
-  using DnnlKernel::DnnlKernel;
-  dnnl::eltwise_forward prim;
-  dnnl::memory::desc md;
-
- protected:
-  void Execute(std::span<const Tensor> in, std::span<Tensor> out, dnnl::stream& s,
-               std::unordered_map<int, dnnl::memory>& args) const override {
-    args[DNNL_ARG_SRC] = Wrap(md, engine(), in[0]);
-    args[DNNL_ARG_DST] = Wrap(md, engine(), out[0]);
-    prim.execute(s, args);
-  }
-};
+using EltwiseKernel = SameShapeKernel<dnnl::eltwise_forward>;
 
 class PreluKernel final : public DnnlKernel {
  public:
