@@ -1,12 +1,14 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -200,6 +202,7 @@ struct Server::Impl {
   std::unique_ptr<JobScheduler> scheduler;
   std::unique_ptr<DynamicBatcher<DetectedPhoto, std::vector<Face>>> batcher;
   std::unique_ptr<GalleryDb> db;
+  std::atomic<uint64_t> export_seq{0};  // unique names of export/import staging files
   std::mutex galleries_mu;
   // Open galleries (their search indexes), shared with the requests using them: a gallery
   // deleted over HTTP leaves the map at once and goes when its last request ends.
@@ -667,6 +670,72 @@ void Server::Impl::Routes() {
     if (!st.ok()) SendError(res, st);
     else SendJson(res, 200, {{"deleted", name}});
     RecordStatus(res.status);
+  });
+  // Export (GET, admin): the gallery in the export format of docs/gallery.md ("facekit-gallery"
+  // JSONL v1, what `facekit gallery export` writes), streamed from a temporary file. Import (POST
+  // /v1/galleries/import[?name=NEW], admin): such a file as the body, a new gallery in one
+  // transaction (all or nothing); the request size limit (max_request_bytes) bounds it.
+  http.Get(R"(/v1/galleries/([A-Za-z0-9_.\-]+)/export)", [this](const httplib::Request& req,
+                                                                   httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/true)) return;
+    const std::string name = req.matches[1];
+    std::error_code ec;
+    const std::filesystem::path tmp = std::filesystem::temp_directory_path(ec) /
+                                      ("facekit-export-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(export_seq.fetch_add(1)) + ".jsonl");
+    const Status st = db->ExportGallery(name, tmp.string());
+    const auto size = st.ok() ? std::filesystem::file_size(tmp, ec) : 0;
+    if (!st.ok() || ec) {
+      std::filesystem::remove(tmp, ec);
+      SendError(res, st.ok() ? Internal("export of '" + name + "' wrote no readable file") : st);
+      return RecordStatus(res.status);
+    }
+    auto in = std::make_shared<std::ifstream>(tmp, std::ios::binary);
+    res.set_header("Content-Disposition", "attachment; filename=\"" + name + ".facekit-gallery.jsonl\"");
+    res.set_content_provider(
+        static_cast<size_t>(size), "application/x-ndjson",
+        [in](size_t offset, size_t length, httplib::DataSink& sink) {
+          std::vector<char> buf(std::min<size_t>(length, 1 << 20));
+          in->seekg(static_cast<std::streamoff>(offset));
+          in->read(buf.data(), static_cast<std::streamsize>(buf.size()));
+          const std::streamsize got = in->gcount();
+          return got > 0 && sink.write(buf.data(), static_cast<size_t>(got));
+        },
+        [in, tmp](bool) {
+          in->close();
+          std::error_code e;
+          std::filesystem::remove(tmp, e);
+        });
+    RecordStatus(200);
+  });
+  http.Post("/v1/galleries/import", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!AuthenticateAdmin(req, res, /*admin=*/true)) return;
+    if (req.body.empty()) {
+      SendError(res, InvalidArgument("expected a gallery export file (GET /v1/galleries/G/export) as the body"));
+      return RecordStatus(res.status);
+    }
+    std::error_code ec;
+    const std::filesystem::path tmp = std::filesystem::temp_directory_path(ec) /
+                                      ("facekit-import-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(export_seq.fetch_add(1)) + ".jsonl");
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      out.write(req.body.data(), static_cast<std::streamsize>(req.body.size()));
+      if (!out) {
+        std::filesystem::remove(tmp, ec);
+        SendError(res, Internal("could not stage the import in " + tmp.string()));
+        return RecordStatus(res.status);
+      }
+    }
+    const std::string name = req.has_param("name") ? req.get_param_value("name") : "";
+    auto g = db->ImportGallery(tmp.string(), name);
+    std::filesystem::remove(tmp, ec);
+    if (!g.ok()) {
+      SendError(res, g.status());
+      return RecordStatus(res.status);
+    }
+    SendJson(res, 201, GalleryJson(*g));
+    RecordStatus(201);
   });
   // Subjects, a page at a time, ordered by external id: ?limit=100 (<= 10000) and either
   // ?offset=N or ?after=ID (keyset: the page after that id; `next_after` of a full page says where

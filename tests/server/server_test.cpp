@@ -584,6 +584,26 @@ TEST_F(ServerTest, GalleriesAreAdministeredOverHttp) {
   EXPECT_EQ(best_of(b), "");  // no template left to match
   EXPECT_EQ(cli.Delete("/v1/galleries/staff/templates/99999", Auth())->status, 404);
 
+  // Export and import over HTTP (admin): the copy has the same subjects and templates.
+  EXPECT_EQ(cli.Get("/v1/galleries/staff/export", Auth(kKey2))->status, 403);
+  r = cli.Get("/v1/galleries/staff/export", Auth());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->get_header_value("Content-Disposition").find("staff.facekit-gallery.jsonl"), std::string::npos);
+  const std::string exported = r->body;
+  ASSERT_FALSE(exported.empty());
+  EXPECT_EQ(cli.Post("/v1/galleries/import?name=copy", Auth(kKey2), exported, "application/x-ndjson")->status, 403);
+  r = cli.Post("/v1/galleries/import?name=copy", Auth(), exported, "application/x-ndjson");
+  ASSERT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(json::parse(r->body)["subjects"].get<int>(), 1);  // ben (ann was deleted above)
+  r = cli.Get("/v1/galleries/copy/subjects/ben", Auth());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["templates"].get<int>(), 0);
+  EXPECT_EQ(cli.Post("/v1/galleries/import?name=copy", Auth(), exported, "application/x-ndjson")->status, 409);
+  EXPECT_EQ(cli.Post("/v1/galleries/import?name=bad", Auth(), std::string("not an export"), "application/x-ndjson")->status / 100, 4);
+  EXPECT_EQ(cli.Get("/v1/galleries/bad", Auth())->status, 404);  // nothing half-imported
+  EXPECT_EQ(cli.Get("/v1/galleries/nosuch/export", Auth())->status, 404);
+  ASSERT_EQ(cli.Delete("/v1/galleries/copy", Auth())->status, 200);
+
   EXPECT_EQ(cli.Delete("/v1/galleries/staff", Auth(kKey2))->status, 403);
   r = cli.Delete("/v1/galleries/staff", Auth());
   ASSERT_EQ(r->status, 200) << r->body;
