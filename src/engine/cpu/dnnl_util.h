@@ -136,19 +136,19 @@ inline dnnl::memory Wrap(const dnnl::memory::desc& md, const dnnl::engine& eng, 
   return dnnl::memory(md, eng, const_cast<void*>(t.raw()));
 }
 
-// A one-input primitive whose source and destination have one descriptor (eltwise, softmax).
+// A primitive with one source and one destination (eltwise, softmax, pooling, reduction).
 template <typename Prim>
-class SameShapeKernel final : public DnnlKernel {
+class SrcDstKernel final : public DnnlKernel {
  public:
   using DnnlKernel::DnnlKernel;
   Prim prim;
-  dnnl::memory::desc md;
+  dnnl::memory::desc src_md, dst_md;
 
  protected:
   void Execute(std::span<const Tensor> in, std::span<Tensor> out, dnnl::stream& s,
                std::unordered_map<int, dnnl::memory>& args) const override {
-    args[DNNL_ARG_SRC] = Wrap(md, engine(), in[0]);
-    args[DNNL_ARG_DST] = Wrap(md, engine(), out[0]);
+    args[DNNL_ARG_SRC] = Wrap(src_md, engine(), in[0]);
+    args[DNNL_ARG_DST] = Wrap(dst_md, engine(), out[0]);
     prim.execute(s, args);
   }
 };

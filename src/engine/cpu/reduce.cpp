@@ -12,20 +12,7 @@
 namespace fk::engine::cpu {
 namespace {
 
-class ReduceKernel final : public DnnlKernel {
- public:
-  using DnnlKernel::DnnlKernel;
-  dnnl::primitive prim;
-  dnnl::memory::desc src_md, dst_md;
-
- protected:
-  void Execute(std::span<const Tensor> in, std::span<Tensor> out, dnnl::stream& s,
-               std::unordered_map<int, dnnl::memory>& args) const override {
-    args[DNNL_ARG_SRC] = Wrap(src_md, engine(), in[0]);
-    args[DNNL_ARG_DST] = Wrap(dst_md, engine(), out[0]);
-    prim.execute(s, args);
-  }
-};
+using ReduceKernel = SrcDstKernel<dnnl::primitive>;
 
 dnnl::algorithm Algorithm(ir::OpType op) {
   switch (op) {

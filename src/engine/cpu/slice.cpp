@@ -13,7 +13,6 @@
 #include "engine/cpu/copy_rows.h"
 #include "engine/cpu/cpu_ops.h"
 #include "engine/cpu/dnnl_util.h"
-#include "engine/ops/infer_fns.h"
 #include "engine/ops/op_util.h"
 
 namespace fk::engine::cpu {
@@ -153,46 +152,13 @@ Result<std::unique_ptr<Kernel>> PlanSlice(const PlanArgs& a) {
   if (ys.num_elements() == 0) return MakeEmptyKernel();
   if (a.inputs[0].dtype != a.outputs[0].dtype)
     return InvalidArgument(NodeContext(node) + ": output dtype differs from the input's");
-  std::vector<int64_t> begin, stride, size;
-  if (node.op == ir::OpType::kStridedSlice) {
-    std::vector<int64_t> b, e, s;
-    if (!ConstantInts(a.graph, node.inputs[1], &b) || !ConstantInts(a.graph, node.inputs[2], &e) ||
-        !ConstantInts(a.graph, node.inputs[3], &s))
-      return Unsupported(NodeContext(node) + ": the CPU backend needs constant begin/end/strides");
-    ops::StridedSliceSpec spec;
-    FK_RETURN_IF_ERROR(ops::ComputeStridedSlice(node, xs, static_cast<int64_t>(b.size()), &b, &e, &s, &spec));
-    if (Shape(spec.final_shape) != ys)
-      return InvalidArgument(NodeContext(node) + ": planned output shape " + ys.ToString() + " != computed " +
-                             Shape(spec.final_shape).ToString());
-    begin = spec.begin;
-    stride = spec.stride;
-    size = spec.size;
-  } else {
-    std::vector<int64_t> sz;
-    if (!ConstantInts(a.graph, node.inputs[1], &begin) || !ConstantInts(a.graph, node.inputs[2], &sz))
-      return Unsupported(NodeContext(node) + ": the CPU backend needs constant begin/size");
-    FK_RETURN_IF_ERROR(ops::ResolveSlice(node, xs, begin, &sz));
-    stride.assign(begin.size(), 1);
-    size = sz;
-    if (Shape(size) != ys)
-      return InvalidArgument(NodeContext(node) + ": planned output shape " + ys.ToString() + " != " +
-                             Shape(size).ToString());
-  }
-  const int r = xs.rank();
-  if (static_cast<int>(begin.size()) != r || static_cast<int>(size.size()) != r)
-    return InvalidArgument(NodeContext(node) + ": slice spec rank differs from the input's");
+  FK_ASSIGN_OR_RETURN(ops::GatherWalk w, ops::ResolveGatherWalk(a.graph, node, xs, ys));
   auto k = std::make_unique<SliceKernel>();
   k->name = node.name;
   k->elem = DTypeSize(a.inputs[0].dtype);
   k->in_elements = xs.num_elements();
-  const auto ist = ops::RowStrides(xs);
-  std::vector<int64_t> steps(static_cast<size_t>(r));
-  for (int d = 0; d < r; ++d) {
-    const size_t u = static_cast<size_t>(d);
-    k->offset += begin[u] * ist[u];
-    steps[u] = stride[u] * ist[u];
-  }
-  FK_RETURN_IF_ERROR(SetWalk(node, size, steps, k.get()));
+  k->offset = w.offset;
+  FK_RETURN_IF_ERROR(SetWalk(node, w.dims, w.steps, k.get()));
   return std::unique_ptr<Kernel>(std::move(k));
 }
 
@@ -204,34 +170,8 @@ bool SupportsTranspose(const ir::Graph& graph, const ir::Node& node) {
   return rank >= 1 && rank <= 8;
 }
 
-// A transpose is the same walk: output dims in order, each stepping its input dim's stride.
-Result<std::unique_ptr<Kernel>> PlanTranspose(const PlanArgs& a) {
-  const ir::Node& node = a.node;
-  const Shape& xs = a.inputs[0].shape;
-  const Shape& ys = a.outputs[0].shape;
-  if (ys.num_elements() == 0) return MakeEmptyKernel();
-  if (a.inputs[0].dtype != a.outputs[0].dtype)
-    return InvalidArgument(NodeContext(node) + ": output dtype differs from the input's");
-  const Tensor* perm_t = node.inputs.size() > 1 ? &a.graph.value(node.inputs[1]).constant : nullptr;
-  if (!node.attrs.has("perm") && perm_t && perm_t->empty())
-    return Unsupported(NodeContext(node) + ": the CPU backend needs a constant perm");
-  std::vector<int64_t> perm;
-  FK_RETURN_IF_ERROR(ops::TransposePerm(node, xs.rank(), perm_t, &perm));
-  const auto ist = ops::RowStrides(xs);
-  std::vector<int64_t> size(static_cast<size_t>(xs.rank())), steps(size.size());
-  for (size_t d = 0; d < size.size(); ++d) {
-    size[d] = xs[static_cast<int>(perm[d])];
-    steps[d] = ist[static_cast<size_t>(perm[d])];
-  }
-  if (Shape(size) != ys)
-    return InvalidArgument(NodeContext(node) + ": planned output shape " + ys.ToString() + " != computed " +
-                           Shape(size).ToString());
-  auto k = std::make_unique<SliceKernel>();
-  k->name = node.name;
-  k->elem = DTypeSize(a.inputs[0].dtype);
-  k->in_elements = xs.num_elements();
-  FK_RETURN_IF_ERROR(SetWalk(node, size, steps, k.get()));
-  return std::unique_ptr<Kernel>(std::move(k));
-}
+// A transpose is the same walk (ops::ResolveGatherWalk): output dims in order, each stepping its
+// input dim's stride.
+Result<std::unique_ptr<Kernel>> PlanTranspose(const PlanArgs& a) { return PlanSlice(a); }
 
 }  // namespace fk::engine::cpu

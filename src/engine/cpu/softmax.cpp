@@ -17,7 +17,7 @@ namespace {
 
 constexpr int64_t kShortAxis = 16;
 
-using SoftmaxKernel = SameShapeKernel<dnnl::softmax_forward>;
+using SoftmaxKernel = SrcDstKernel<dnnl::softmax_forward>;
 
 class ShortSoftmaxKernel final : public DnnlKernel {
  public:
@@ -96,8 +96,8 @@ Result<std::unique_ptr<Kernel>> PlanSoftmax(const PlanArgs& a) {
   }
   auto k = std::make_unique<SoftmaxKernel>(a.node.name, a.options.num_threads, eng);
   FK_DNNL_CHECK({
-    k->md = PlainDesc(xs);
-    dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, k->md, static_cast<int>(axis));
+    k->src_md = k->dst_md = PlainDesc(xs);
+    dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, k->src_md, static_cast<int>(axis));
     dnnl::softmax_forward::primitive_desc pd(d, BaseAttr(), *eng);
     k->prim = dnnl::softmax_forward(pd);
     k->SetScratchpadFrom(pd);

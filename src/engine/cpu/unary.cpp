@@ -40,7 +40,7 @@ bool GetSpec(const ir::Node& node, EltwiseSpec* s) {
   }
 }
 
-using EltwiseKernel = SameShapeKernel<dnnl::eltwise_forward>;
+using EltwiseKernel = SrcDstKernel<dnnl::eltwise_forward>;
 
 class PreluKernel final : public DnnlKernel {
  public:
@@ -115,8 +115,8 @@ Result<std::unique_ptr<Kernel>> PlanUnary(const PlanArgs& a) {
   FK_ASSIGN_OR_RETURN(const dnnl::engine* eng, CpuEngine());
   auto k = std::make_unique<EltwiseKernel>(a.node.name, a.options.num_threads, eng);
   FK_DNNL_CHECK({
-    k->md = dnnl::memory::desc({n}, dt::f32, tag::a);
-    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, spec.alg, k->md, spec.alpha,
+    k->src_md = k->dst_md = dnnl::memory::desc({n}, dt::f32, tag::a);
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, spec.alg, k->src_md, spec.alpha,
                                   spec.beta);
     dnnl::eltwise_forward::primitive_desc pd(d, BaseAttr(), *eng);
     k->prim = dnnl::eltwise_forward(pd);

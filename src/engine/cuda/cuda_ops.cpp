@@ -14,7 +14,6 @@
 #include "engine/cuda/softmax.cuh"
 #include "engine/cuda/unary.cuh"
 #include "engine/cuda/walk.cuh"
-#include "engine/ops/infer_fns.h"
 #include "engine/ops/op_util.h"
 
 namespace fk::engine::cuda {
@@ -221,46 +220,10 @@ Result<WalkDesc> MakeWalk(const PlanArgs& a) {
   const ir::Node& n = a.node;
   const Shape& xs = a.in[0].shape;
   const Shape& ys = a.out[0].shape;
-  const std::vector<int64_t> ist = ops::RowStrides(xs);
   WalkDesc d;
   std::vector<int64_t> dims, steps;
   int64_t offset = 0;
-  auto ints = [&](size_t i) { return ops::TensorToInts(a.graph.value(n.inputs[i]).constant); };
-  if (n.op == OpType::kStridedSlice || n.op == OpType::kSlice) {
-    std::vector<int64_t> begin, stride, size;
-    if (n.op == OpType::kStridedSlice) {
-      const std::vector<int64_t> b = ints(1), e = ints(2), s = ints(3);
-      ops::StridedSliceSpec spec;
-      FK_RETURN_IF_ERROR(ops::ComputeStridedSlice(n, xs, static_cast<int64_t>(b.size()), &b, &e, &s, &spec));
-      if (Shape(spec.final_shape) != ys)
-        return ops::NodeError(n, "cuda: planned output " + ys.ToString() + " != computed " +
-                                     Shape(spec.final_shape).ToString());
-      begin = spec.begin;
-      stride = spec.stride;
-      size = spec.size;
-    } else {
-      begin = ints(1);
-      size = ints(2);
-      FK_RETURN_IF_ERROR(ops::ResolveSlice(n, xs, begin, &size));
-      stride.assign(begin.size(), 1);
-      if (Shape(size) != ys) return ops::NodeError(n, "cuda: planned output " + ys.ToString() + " != " + Shape(size).ToString());
-    }
-    if (begin.size() != ist.size() || size.size() != ist.size()) return ops::NodeError(n, "cuda: slice rank mismatch");
-    for (size_t r = 0; r < ist.size(); ++r) {
-      offset += begin[r] * ist[r];
-      dims.push_back(size[r]);
-      steps.push_back(stride[r] * ist[r]);
-    }
-  } else if (n.op == OpType::kTranspose) {
-    const Tensor* perm_t = n.inputs.size() > 1 ? &a.graph.value(n.inputs[1]).constant : nullptr;
-    std::vector<int64_t> perm;
-    FK_RETURN_IF_ERROR(ops::TransposePerm(n, xs.rank(), perm_t, &perm));
-    for (size_t r = 0; r < perm.size(); ++r) {
-      dims.push_back(xs[static_cast<int>(perm[r])]);
-      steps.push_back(ist[static_cast<size_t>(perm[r])]);
-    }
-    if (Shape(dims) != ys) return ops::NodeError(n, "cuda: planned output " + ys.ToString() + " != " + Shape(dims).ToString());
-  } else {  // DepthToSpace, TF DCR: out[n, h*b+i, w*b+j, c] = in[n, h, w, (i*b+j)*C' + c]
+  if (n.op == OpType::kDepthToSpace) {  // TF DCR: out[n, h*b+i, w*b+j, c] = in[n, h, w, (i*b+j)*C' + c]
     const int64_t b = n.attrs.i("block_size");
     if (xs.rank() != 4 || b < 2 || xs[3] % (b * b) != 0)
       return ops::NodeError(n, "needs rank-4 input with channels divisible by block_size^2");
@@ -268,6 +231,11 @@ Result<WalkDesc> MakeWalk(const PlanArgs& a) {
     if (ys != Shape{xs[0], H * b, W * b, CO}) return ops::NodeError(n, "cuda: planned output " + ys.ToString());
     dims = {xs[0], H, b, W, b, CO};
     steps = {H * W * C, W * C, b * CO, C, CO, 1};
+  } else {  // StridedSlice, Slice, Transpose: the walk the CPU backend runs too
+    FK_ASSIGN_OR_RETURN(ops::GatherWalk w, ops::ResolveGatherWalk(a.graph, n, xs, ys));
+    dims = std::move(w.dims);
+    steps = std::move(w.steps);
+    offset = w.offset;
   }
   if (dims.size() > static_cast<size_t>(kMaxRank)) return ops::NodeError(n, "cuda: walk rank > 6");
   d.rank = static_cast<int>(dims.size());

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "engine/ops/infer_fns.h"
 #include "engine/ops/shape_inference.h"
 
 namespace fk::ops {
@@ -322,6 +323,63 @@ Status ComputeStridedSlice(const ir::Node& node, const Shape& in, int64_t sparse
     }
   }
   return OkStatus();
+}
+
+Result<GatherWalk> ResolveGatherWalk(const ir::Graph& graph, const ir::Node& node, const Shape& xs,
+                                     const Shape& ys) {
+  auto constant = [&](size_t i, std::vector<int64_t>* out) {
+    if (i >= node.inputs.size() || node.inputs[i] == ir::kNoValue) return false;
+    const ir::Value& v = graph.value(node.inputs[i]);
+    if (!v.is_constant() || (v.constant.dtype() != DType::kInt32 && v.constant.dtype() != DType::kInt64)) return false;
+    *out = TensorToInts(v.constant);
+    return true;
+  };
+  const std::vector<int64_t> ist = RowStrides(xs);
+  GatherWalk w;
+  if (node.op == ir::OpType::kTranspose) {
+    const Tensor* perm_t = node.inputs.size() > 1 ? &graph.value(node.inputs[1]).constant : nullptr;
+    if (!node.attrs.has("perm") && perm_t && perm_t->empty())
+      return Unsupported(NodeLabel(node) + ": needs a constant perm");
+    std::vector<int64_t> perm;
+    FK_RETURN_IF_ERROR(TransposePerm(node, xs.rank(), perm_t, &perm));
+    for (int64_t p : perm) {
+      w.dims.push_back(xs[static_cast<int>(p)]);
+      w.steps.push_back(ist[static_cast<size_t>(p)]);
+    }
+    if (Shape(w.dims) != ys)
+      return NodeError(node, "planned output shape " + ys.ToString() + " != computed " + Shape(w.dims).ToString());
+    return w;
+  }
+  std::vector<int64_t> begin, stride, size;
+  if (node.op == ir::OpType::kStridedSlice) {
+    std::vector<int64_t> b, e, s;
+    if (!constant(1, &b) || !constant(2, &e) || !constant(3, &s))
+      return Unsupported(NodeLabel(node) + ": needs constant begin/end/strides");
+    StridedSliceSpec spec;
+    FK_RETURN_IF_ERROR(ComputeStridedSlice(node, xs, static_cast<int64_t>(b.size()), &b, &e, &s, &spec));
+    if (Shape(spec.final_shape) != ys)
+      return NodeError(node, "planned output shape " + ys.ToString() + " != computed " +
+                                 Shape(spec.final_shape).ToString());
+    begin = spec.begin;
+    stride = spec.stride;
+    size = spec.size;
+  } else if (node.op == ir::OpType::kSlice) {
+    if (!constant(1, &begin) || !constant(2, &size)) return Unsupported(NodeLabel(node) + ": needs constant begin/size");
+    FK_RETURN_IF_ERROR(ResolveSlice(node, xs, begin, &size));
+    stride.assign(begin.size(), 1);
+    if (Shape(size) != ys)
+      return NodeError(node, "planned output shape " + ys.ToString() + " != " + Shape(size).ToString());
+  } else {
+    return NodeError(node, "not a StridedSlice, Slice or Transpose");
+  }
+  if (begin.size() != ist.size() || size.size() != ist.size())
+    return NodeError(node, "slice spec rank differs from the input's");
+  for (size_t d = 0; d < ist.size(); ++d) {
+    w.offset += begin[d] * ist[d];
+    w.steps.push_back(stride[d] * ist[d]);
+  }
+  w.dims = size;
+  return w;
 }
 
 }  // namespace fk::ops

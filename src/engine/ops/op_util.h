@@ -72,6 +72,17 @@ Status ComputeStridedSlice(const ir::Node& node, const Shape& in, int64_t sparse
 Status ResolveSlice(const ir::Node& node, const Shape& in, const std::vector<int64_t>& begin,
                     std::vector<int64_t>* size);
 
+// StridedSlice, Slice and Transpose as a strided walk of the input, which the CPU and CUDA
+// backends both run: `dims` row-major over the output (input rank), `steps` input elements per
+// step of each dim (negative for reversed slices), `offset` the input element of output element 0.
+// Bounds / perm come from the node's constant inputs (Unsupported when one is not a constant);
+// InvalidArgument when the walk disagrees with the planned output shape `ys`.
+struct GatherWalk {
+  std::vector<int64_t> dims, steps;
+  int64_t offset = 0;
+};
+Result<GatherWalk> ResolveGatherWalk(const ir::Graph& graph, const ir::Node& node, const Shape& xs, const Shape& ys);
+
 // Row-major strides of a shape (in elements).
 std::vector<int64_t> RowStrides(const Shape& s);
 
