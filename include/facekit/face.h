@@ -294,6 +294,17 @@ struct DetectBatchingStats {
   int queued = 0;             // photos waiting now
 };
 
+// One step of a FaceEngine (FaceEngine::StepTimes()): milliseconds summed over every thread and
+// call since the engine was created. wall_ms includes waits (a GPU run's synchronisation);
+// cpu_ms is the calling threads' CPU time (a CPU model's worker threads not included). items:
+// photos (decode), regions (detect_input / detect_run) or faces (the others).
+struct StepTime {
+  std::string step;  // decode, detect_input, detect_run, mesh_crop, mesh_run, embed_crop, embed_run,
+                     // attributes_crop, attributes_run, quality
+  double wall_ms = 0, cpu_ms = 0;
+  int64_t calls = 0, items = 0;
+};
+
 struct ProcessStats {
   double decode_cpu_ms = 0;  // every decode of the file, both passes
   int decodes = 0;           // 1, or 2 when small faces asked for a finer second decode
@@ -387,6 +398,9 @@ class FaceEngine {
   std::string description() const;     // one line: tier, models, backend
   // Counters of the detector batching across threads (FaceConfig::detect_batching).
   DetectBatchingStats detect_batching_stats() const;
+  // Where this engine's time went, step by step, since it was created (every thread; the
+  // difference of two calls gives an interval). Always the same steps in the same order.
+  std::vector<StepTime> StepTimes() const;
 
   struct Impl;
 

@@ -161,6 +161,7 @@ Result<std::vector<FaceAttributes>> AttributeModels::Run(std::span<const Attribu
   constexpr int k = kAttributeCropSize;
   const int64_t per = int64_t{k} * k * 3;
   Tensor input(DType::kFloat32, Shape({n, k, k, 3}));
+  std::optional<StepScope> step(std::in_place, Step::kAttrCrop, n);
   for (int i = 0; i < n; ++i) {
     const AttributeCrop& c = crops[need[i]];
     if (!c.image) return InvalidArgument("attributes: crop " + std::to_string(need[i]) + " has no image");
@@ -169,6 +170,7 @@ Result<std::vector<FaceAttributes>> AttributeModels::Run(std::span<const Attribu
                                               vision::Normalize::ZeroOne(), input.data<float>() + i * per, 0.f,
                                               /*antialias=*/true));
   }
+  step.reset();
   FK_ASSIGN_OR_RETURN(std::vector<FaceAttributes> got, RunOnCrops(input, need_want));
   for (int i = 0; i < n; ++i) out[need[i]] = std::move(got[i]);
   return out;
@@ -188,6 +190,7 @@ Result<std::vector<FaceAttributes>> AttributeModels::RunOnCrops(const Tensor& cr
                                 "' are loaded (FaceConfig::attributes)");
   std::vector<FaceAttributes> out(static_cast<size_t>(n));
   if (n == 0) return out;
+  const StepScope step(Step::kAttrRun, n);  // the resizes to each model's input included
   // The crops that want `part`, in order.
   std::vector<int64_t> idx;
   auto select = [&](bool AttributeConfig::*part) {

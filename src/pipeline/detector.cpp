@@ -237,6 +237,7 @@ Status FaceDetector::RunInput(const Tensor& input, bool pixels, std::span<const 
                               std::vector<std::vector<Detection>>* out) const {
   out->assign(regions.size(), {});
   if (regions.empty()) return OkStatus();
+  const StepScope step(Step::kDetectRun, static_cast<int64_t>(regions.size()));
   auto outs = pixels ? RunPixelBytes(*model_, input, InputNorm()) : model_->Run({input});
   if (!outs.ok()) return outs.status();
   return DecodeOutputs(*outs, regions, out);
@@ -245,6 +246,7 @@ Status FaceDetector::RunInput(const Tensor& input, bool pixels, std::span<const 
 Result<Tensor> FaceDetector::CropRegions(std::span<const ImageRegion> regions) const {
   // Every element is written: no zero fill (10 fr_detect regions are 9 MB of floats).
   const int n = static_cast<int>(regions.size());
+  const StepScope step(Step::kDetectInput, n);
   const int64_t per = int64_t{width_} * height_ * 3;
   const bool pixels = PixelInputs(*model_);
   Tensor floats = Tensor::Uninitialized(DType::kFloat32, Shape({n, height_, width_, 3}));

@@ -30,6 +30,9 @@ struct FaceEngine::Impl {
   using DetectBatcher = DynamicBatcher<pipeline::DetectorInput, std::vector<pipeline::Detection>>;
   std::unique_ptr<DetectBatcher> detect_batcher;
   int detect_max_batch = 1;
+  // FaceEngine::StepTimes(): bound to the calling thread by every public entry point (and the
+  // detect batcher's workers), recorded into by the stages (pipeline/step_times.h).
+  mutable pipeline::StepCounters steps;
 
   // The detector on `image`: through the batcher when there is one (the input is prepared on
   // this thread, the model run shared with other callers' photos), else directly.
@@ -145,9 +148,14 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
       o.workers = b.workers;
       FK_RETURN_IF_ERROR(o.Validate("detect_batching"));
       const pipeline::FaceDetector* d = impl->detector.get();
+      pipeline::StepCounters* steps = &impl->steps;
       FK_ASSIGN_OR_RETURN(impl->detect_batcher,
                           Impl::DetectBatcher::Create(
-                              [d](std::span<pipeline::DetectorInput* const> p) { return d->DetectPrepared(p); }, o));
+                              [d, steps](std::span<pipeline::DetectorInput* const> p) {
+                                const pipeline::StepScope::Binding bind(steps);
+                                return d->DetectPrepared(p);
+                              },
+                              o));
     }
   }
 
@@ -238,12 +246,14 @@ constexpr size_t kMaxBatchFacesDevice = 64;
 }  // namespace
 
 Result<std::vector<Face>> FaceEngine::Process(const Image& image) const {
+  const pipeline::StepScope::Binding bind(&impl_->steps);
   Impl::Prepared p;
   FK_RETURN_IF_ERROR(impl_->Prepare(image, &p));
   return impl_->Finish(p.crop(), std::move(p.dets));
 }
 
 std::vector<Result<std::vector<Face>>> FaceEngine::ProcessBatch(std::span<const Image* const> images) const {
+  const pipeline::StepScope::Binding bind(&impl_->steps);
   const Impl& m = *impl_;
   const size_t n = images.size();
   std::vector<Impl::Prepared> prep(n);
@@ -289,6 +299,7 @@ std::vector<Result<std::vector<Face>>> FaceEngine::ProcessBatch(std::span<const 
 }
 
 std::vector<Result<std::vector<Face>>> FaceEngine::FinishBatch(std::span<DetectedPhoto* const> photos) const {
+  const pipeline::StepScope::Binding bind(&impl_->steps);
   const size_t n = photos.size();
   std::vector<Impl::Prepared*> ptrs(n, nullptr);
   std::vector<Status> status(n);
@@ -460,6 +471,7 @@ Result<std::vector<std::vector<Face>>> FaceEngine::Impl::FinishBatch(
     for (size_t p = 0, k = 0; p < photos.size(); ++p)
       for (Face& f : out[p]) f.attributes = std::move(attrs[k++]);
   }
+  std::optional<pipeline::StepScope> quality(std::in_place, pipeline::Step::kQuality, static_cast<int64_t>(total));
   for (size_t p = 0, k = 0; p < photos.size(); ++p) {
     const Image& image = *photos[p].image;
     std::vector<Face>& faces = out[p];
@@ -498,7 +510,9 @@ Status FaceEngine::Impl::PrepareDecoded(const Decoder& decode, DecodeOptions opt
   if (opts.max_side == 0) opts.max_side = cfg.max_image_side;
   opts.target_max_side = kDetectSide;
   double t0 = ThreadCpuMs();
+  std::optional<pipeline::StepScope> step(std::in_place, pipeline::Step::kDecode, 1);
   FK_ASSIGN_OR_RETURN(out->decoded, decode(opts));
+  step.reset();
   st.decode_cpu_ms += ThreadCpuMs() - t0;
   st.decodes = 1;
   const Image& work = out->decoded;
@@ -522,7 +536,9 @@ Status FaceEngine::Impl::PrepareDecoded(const Decoder& decode, DecodeOptions opt
     DecodeOptions hi = opts;
     hi.target_max_side = static_cast<int>(std::ceil(side * kCropFaceSide / std::max(smallest, 1.f)));
     t0 = ThreadCpuMs();
+    step.emplace(pipeline::Step::kDecode, 0);  // the same photo's second decode
     FK_ASSIGN_OR_RETURN(Image full, decode(hi));
+    step.reset();
     st.decode_cpu_ms += ThreadCpuMs() - t0;
     st.decodes = 2;
     st.crop_width = full.width();
@@ -545,6 +561,7 @@ Status FaceEngine::Impl::PrepareDecoded(const Decoder& decode, DecodeOptions opt
 // file has more pixels. Portraits and most photos need one cheap decode (entropy decoding
 // is then about all of the cost); small faces in large photos get full resolution.
 Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path, ProcessStats* stats) const {
+  const pipeline::StepScope::Binding bind(&impl_->steps);
   DetectedPhoto::Impl d;
   DecodeOptions opts;
   opts.max_side = impl_->cfg.max_image_side;
@@ -559,6 +576,7 @@ Result<std::vector<Face>> FaceEngine::ProcessFile(const std::string& path, Proce
 
 Result<DetectedPhoto> FaceEngine::DetectEncoded(std::span<const uint8_t> encoded, const DecodeOptions& options,
                                                 const std::string& name) const {
+  const pipeline::StepScope::Binding bind(&impl_->steps);
   DetectedPhoto photo;
   photo.impl_ = std::make_unique<DetectedPhoto::Impl>();
   FK_RETURN_IF_ERROR(impl_->PrepareDecoded(
@@ -567,6 +585,7 @@ Result<DetectedPhoto> FaceEngine::DetectEncoded(std::span<const uint8_t> encoded
 }
 
 Result<FaceTemplate> FaceEngine::Embed(const Image& image, const Face& face) const {
+  const pipeline::StepScope::Binding bind(&impl_->steps);
   if (!impl_->recognizer) return FailedPrecondition("this engine was created with \"embed\": false");
   const float sx = static_cast<float>(image.width()) / image.source_width();
   const float sy = static_cast<float>(image.height()) / image.source_height();
@@ -621,6 +640,8 @@ int FaceEngine::template_dim() const {
 }
 bool FaceEngine::flip_tta() const { return impl_->recognizer && impl_->flip; }
 std::string FaceEngine::detector() const { return impl_->detector_id; }
+
+std::vector<StepTime> FaceEngine::StepTimes() const { return impl_->steps.Snapshot(); }
 
 DetectBatchingStats FaceEngine::detect_batching_stats() const {
   DetectBatchingStats s;

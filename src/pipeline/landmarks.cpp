@@ -78,6 +78,7 @@ Status RunMeshCrops(const Model& model, std::span<const MeshCrop> crops, std::ve
   std::vector<vision::Affine2x3> inverse(crops.size());
   const bool pixels = PixelInputs(model);
   const vision::Normalize norm = vision::Normalize::ZeroOne();
+  std::optional<StepScope> step(std::in_place, Step::kMeshCrop, n);
   for (int i = 0; i < n; ++i) {
     const MeshCrop& c = crops[i];
     const vision::Affine2x3 to_chip = SquareCropTransform(c.cx, c.cy, c.side, c.angle, kMeshSize);
@@ -85,6 +86,7 @@ Status RunMeshCrops(const Model& model, std::span<const MeshCrop> crops, std::ve
     FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, to_chip, kMeshSize, kMeshSize, CropNorm(pixels, norm),
                                               input.data<float>() + i * per, 0.f, /*antialias=*/true));
   }
+  step.emplace(Step::kMeshRun, n);
   FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(model, input, norm, pixels));
   const float* mesh = nullptr;
   const float* flag = nullptr;

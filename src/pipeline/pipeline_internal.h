@@ -5,6 +5,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "facekit/engine.h"
 #include "facekit/face.h"
 #include "facekit/image.h"
+#include "pipeline/step_times.h"
 #include "vision/geometry.h"
 #include "vision/image_ops.h"
 

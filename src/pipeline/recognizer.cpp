@@ -202,9 +202,13 @@ Result<std::vector<FaceTemplate>> Embedder::Embed(std::span<const ImagePoints> i
   bool gpu = parts_.size() > 1;
   for (const auto& r : parts_) gpu = gpu && r->on_gpu();
   std::vector<std::future<Result<std::vector<FaceTemplate>>>> pending;
+  StepCounters* steps = StepScope::Bound();  // the caller's engine's, for the parts' threads
   if (gpu)
     for (size_t p = 1; p < parts_.size(); ++p)
-      pending.push_back(std::async(std::launch::async, [&, p] { return parts_[p]->Embed(images, flip, chips[p]); }));
+      pending.push_back(std::async(std::launch::async, [&, p] {
+        const StepScope::Binding bind(steps);
+        return parts_[p]->Embed(images, flip, chips[p]);
+      }));
   std::vector<std::vector<FaceTemplate>> per_part;
   Status first_error = OkStatus();
   for (size_t p = 0; p < parts_.size(); ++p) {
@@ -314,6 +318,7 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
   // 8-bit path (NHWC models only): the warp in pixel values, rounded to bytes by RunNormalized.
   const bool pixels = !nchw_ && PixelInputs(*model_);
   const vision::Normalize warp_norm = CropNorm(pixels, spec_.norm);
+  std::optional<StepScope> step(std::in_place, Step::kEmbedCrop, faces);
   for (int f = 0; f < faces; ++f) {
     FK_ASSIGN_OR_RETURN(vision::Affine2x3 m, vision::EstimateSimilarity(pts[f], canon));
     float* dst = hwc.data() + int64_t{f} * views * per;
@@ -342,6 +347,7 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
           for (int c = 0; c < 3; ++c) m2[(int64_t{y} * S + x) * 3 + c] = dst[(int64_t{y} * S + (S - 1 - x)) * 3 + c];
     }
   }
+  step.emplace(Step::kEmbedRun, faces);
   std::vector<Tensor> outs;
   if (nchw_) {  // ONNX models that keep their NCHW input: floats, re-laid out
     Tensor input(DType::kFloat32, Shape({n, 3, S, S}));

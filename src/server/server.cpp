@@ -910,6 +910,15 @@ json Server::Impl::StatusJson() {
                                {"queued", d.queued}};
   }
   {
+    // Where the engine's time went since the start, step by step (FaceEngine::StepTimes): wall
+    // and calling-thread CPU seconds summed over threads; the batch workers run mesh_*, embed_*,
+    // attributes_* and quality, the request threads decode and detect_*.
+    json steps = json::object();
+    for (const StepTime& t : engine->StepTimes())
+      steps[t.step] = {{"wall_s", t.wall_ms / 1e3}, {"cpu_s", t.cpu_ms / 1e3}, {"calls", t.calls}, {"items", t.items}};
+    j["steps"] = steps;
+  }
+  {
     std::lock_guard<std::mutex> lock(stats_mu);
     json codes = json::object();
     for (const auto& [code, n] : by_status) codes[std::to_string(code)] = n;
@@ -1001,6 +1010,14 @@ std::string Server::Impl::MetricsText(const json& j) {
     o << "facekit_detect_batches_total " << num(d["batches"]) << "\n";
     metric("facekit_detect_batch_photos_total", "counter", "Photos detected in those runs.");
     o << "facekit_detect_batch_photos_total " << num(d["photos"]) << "\n";
+  }
+  if (j.contains("steps")) {
+    metric("facekit_step_seconds_total", "counter", "Engine time by pipeline step, wall seconds summed over threads.");
+    for (const auto& [name, v] : j["steps"].items())
+      o << "facekit_step_seconds_total{step=\"" << name << "\"} " << num(v["wall_s"]) << "\n";
+    metric("facekit_step_cpu_seconds_total", "counter", "Engine time by pipeline step, calling-thread CPU seconds.");
+    for (const auto& [name, v] : j["steps"].items())
+      o << "facekit_step_cpu_seconds_total{step=\"" << name << "\"} " << num(v["cpu_s"]) << "\n";
   }
   const json& g = j["gpu"];
   metric("facekit_gpu_available", "gauge", "1 when NVML reports the GPUs.");

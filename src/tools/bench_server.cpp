@@ -181,6 +181,11 @@ struct Row {
   double mean_batch = 0;
   double cpu_util = 0;  // CPU seconds / wall seconds (1.0 = one core busy)
   double gpu_util = -1;
+  // facekit: the engine's steps over the run (GET /status "steps"), wall / CPU ms per photo
+  // summed over threads, and the batch workers' busy share (busy seconds / workers / wall).
+  std::vector<std::string> step_names;
+  std::vector<double> step_wall_ms, step_cpu_ms;
+  double workers_busy = -1;
 };
 
 std::string Fmt(const char* f, double v) {
@@ -288,6 +293,18 @@ int BenchServer(const Args& args) {
         const double db = (*after)["batching"]["batches"].get<double>() - (*before)["batching"]["batches"].get<double>();
         const double dp = (*after)["batching"]["photos"].get<double>() - (*before)["batching"]["photos"].get<double>();
         row.mean_batch = db > 0 ? dp / db : 0;
+        const double photos_done = (*after)["requests"]["photos"].get<double>() - (*before)["requests"]["photos"].get<double>();
+        if (after->contains("steps") && before->contains("steps") && photos_done > 0)
+          for (const auto& [name, v] : (*after)["steps"].items()) {
+            const json& b0 = (*before)["steps"][name];
+            row.step_names.push_back(name);
+            row.step_wall_ms.push_back(1e3 * (v["wall_s"].get<double>() - b0["wall_s"].get<double>()) / photos_done);
+            row.step_cpu_ms.push_back(1e3 * (v["cpu_s"].get<double>() - b0["cpu_s"].get<double>()) / photos_done);
+          }
+        const int workers = (*after)["batching"]["workers"].get<int>();
+        if (workers > 0)
+          row.workers_busy = ((*after)["batching"]["busy_s"].get<double>() - (*before)["batching"]["busy_s"].get<double>()) /
+                             (workers * wall);
         const json& d0 = (*before)["batching"]["detect"];
         const json& d1 = (*after)["batching"]["detect"];
         if (d1.value("enabled", false)) {
@@ -368,6 +385,11 @@ int BenchServer(const Args& args) {
       j["detect_batch"] = r.detect_batch;
       j["detect_max_batch"] = r.detect_resolved;
       j["detect_mean_batch"] = r.detect_mean_batch;
+      json steps = json::object();
+      for (size_t k = 0; k < r.step_names.size(); ++k)
+        steps[r.step_names[k]] = {{"wall_ms_per_photo", r.step_wall_ms[k]}, {"cpu_ms_per_photo", r.step_cpu_ms[k]}};
+      j["steps"] = steps;
+      if (r.workers_busy >= 0) j["workers_busy"] = r.workers_busy;
     }
     j["cpu_util"] = r.cpu_util;
     if (r.gpu_util >= 0) j["gpu_util_pct"] = r.gpu_util;
@@ -420,6 +442,28 @@ int BenchServer(const Args& args) {
   if (!peer_note.empty()) md << "\nPeer note: " << peer_note << "\n";
   md << "\nCPU (cores): CPU seconds per wall second of the process running the server and the load client "
         "(for the peer: the Node process + the load client).\n";
+  // Where facekit's time went (GET /status "steps" before and after each row).
+  std::vector<std::string> step_names;
+  for (const Row& r : rows)
+    if (r.system == "facekit" && !r.step_names.empty()) step_names = r.step_names;
+  if (!step_names.empty()) {
+    md << "\nWhere the time goes (facekit rows; GET /status `steps`): ms per photo by engine step, wall / "
+          "calling-thread CPU, summed over threads (wall includes waiting for the GPU). The request threads decode and "
+          "run detect_*; the batch workers run mesh_*, embed_*, attributes_* and quality. Workers busy: batch workers' "
+          "busy time / (workers x wall).\n\n| max batch | clients | workers busy";
+    for (const auto& n : step_names) md << " | " << n;
+    md << " |\n|---:|---:|---:";
+    for (size_t k = 0; k < step_names.size(); ++k) md << "|---:";
+    md << "|\n";
+    for (const Row& r : rows) {
+      if (r.system != "facekit" || r.step_names != step_names) continue;
+      md << "| " << r.max_batch << " | " << r.concurrency << " | "
+         << (r.workers_busy >= 0 ? Fmt("%.0f%%", 100 * r.workers_busy) : std::string("-"));
+      for (size_t k = 0; k < step_names.size(); ++k)
+        md << " | " << Fmt("%.2f", r.step_wall_ms[k]) << " / " << Fmt("%.2f", r.step_cpu_ms[k]);
+      md << " |\n";
+    }
+  }
   std::printf("%s", md.str().c_str());
   if (auto out = FlagValue(args, "--out"); !out.empty()) {
     fs::create_directories(out, ec);

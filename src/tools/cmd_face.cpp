@@ -920,7 +920,8 @@ int EvalSpeed(const Args& args) {
     }
   }
   json results = json::array();
-  std::ostringstream rows, stage_rows, latency_rows;
+  std::ostringstream rows, stage_rows, latency_rows, step_rows;
+  std::vector<std::string> step_names;
   const int latency_runs = IntFlag(args, "--template-latency", 0);
   std::map<std::string, int> fk_counts;  // faces per photo (first tier, first round)
   std::string detector_id;
@@ -946,6 +947,8 @@ int EvalSpeed(const Args& args) {
     size_t photos = files.size(), faces = 0;
     double s = 1e30;
     std::vector<double> rounds;
+    const std::vector<StepTime> steps0 = (*e)->StepTimes();
+    json steps_json;
     for (int r = 0; r < repeat; ++r) {
       size_t round_faces = 0;
       const auto t0 = std::chrono::steady_clock::now();
@@ -960,6 +963,25 @@ int EvalSpeed(const Args& args) {
     }
     detector_id = (*e)->detector();
     best_fk_seconds = std::min(best_fk_seconds, s);
+    {  // Where the ProcessFile rounds' time went, step by step (FaceEngine::StepTimes), per photo.
+      const std::vector<StepTime> steps1 = (*e)->StepTimes();
+      const double per = 1.0 / (static_cast<double>(photos) * repeat);
+      json sj = json::array();
+      step_rows << "| " << tn;
+      double wall_total = 0;
+      for (size_t k = 0; k < steps1.size() && k < steps0.size(); ++k) {
+        const double wall = (steps1[k].wall_ms - steps0[k].wall_ms) * per;
+        const double cpu = (steps1[k].cpu_ms - steps0[k].cpu_ms) * per;
+        const double items = static_cast<double>(steps1[k].items - steps0[k].items) * per;
+        wall_total += wall;
+        sj.push_back({{"step", steps1[k].step}, {"wall_ms_per_photo", wall}, {"cpu_ms_per_photo", cpu},
+                      {"items_per_photo", items}});
+        step_rows << " | " << Fmt(wall, 2) << " / " << Fmt(cpu, 2);
+        if (tn == tier_names[0]) step_names.push_back(steps1[k].step);
+      }
+      step_rows << " | " << Fmt(wall_total, 1) << " |\n";
+      steps_json = sj;
+    }
     // Same rounds from decoded pixels (Process() on the images the peer is given).
     double sp = 1e30;
     size_t pixel_faces = 0;
@@ -976,7 +998,8 @@ int EvalSpeed(const Args& args) {
               {"faces", faces},       {"seconds", s},                       {"photos_per_s", photos / s},
               {"faces_per_s", faces / s}, {"ms_per_photo", 1000 * s / photos}, {"round_seconds", rounds},
               {"from_pixels", {{"photos", decoded.size()}, {"faces", pixel_faces}, {"seconds", sp},
-                               {"ms_per_photo", 1000 * sp / std::max<size_t>(decoded.size(), 1)}}}};
+                               {"ms_per_photo", 1000 * sp / std::max<size_t>(decoded.size(), 1)}}},
+              {"steps", steps_json}};
     // --template-latency N: one template of one face (the photo's largest) per Embed() call, the
     // tier's whole recognizer (fusion parts and flip TTA included), N timed calls per photo after
     // one warm-up: median per photo, then the median and worst over the photos.
@@ -1106,6 +1129,16 @@ int EvalSpeed(const Args& args) {
             "(fusion parts and flip TTA included) — median of the timed calls per photo, then over the photos:\n\n"
          << "| tier | recognizer | photos | median ms | worst photo ms |\n|---|---|---|---|---|\n"
          << latency_rows.str();
+    if (!step_rows.str().empty()) {
+      md << "\nWhere the time goes (`FaceEngine::StepTimes()` over the timed ProcessFile rounds): ms per photo by step, "
+            "wall / calling-thread CPU (wall includes waiting for the device; a CPU model's worker threads are not in "
+            "the CPU figure; *_crop = the warps and resizes that make model inputs; mesh_* includes fr_detect's facemesh "
+            "verification of unsure faces):\n\n| tier";
+      for (const auto& n : step_names) md << " | " << n;
+      md << " | wall total |\n|---";
+      for (size_t k = 0; k <= step_names.size(); ++k) md << "|---";
+      md << "|\n" << step_rows.str();
+    }
     if (!stage_rows.str().empty())
       md << "\nCPU ms per photo by stage (`--stages`: process CPU time, one pass, by difference of engines that "
             "switch the stages on one at a time; detect = full view + keypoint pass; tiles = the small-face tile pass; "

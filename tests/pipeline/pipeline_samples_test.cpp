@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -179,6 +180,60 @@ TEST(PipelineSamples, ProcessFileDecodesAtTheScaleItNeeds) {
   ASSERT_TRUE(e->ProcessFile(Sample("samples.jpg"), &st).ok());
   EXPECT_EQ(st.decodes, 2);
   EXPECT_GT(st.crop_width, st.detect_width);
+}
+
+// FaceEngine::StepTimes(): every step the pipeline ran is counted with its items (photos,
+// regions, faces), and nothing else; Process() (decoded pixels) never counts a decode.
+TEST(PipelineSamples, StepTimesCountWhatThePipelineRan) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
+  auto e = MakeEngine(/*embed=*/true);
+  ASSERT_NE(e, nullptr);
+  auto by_name = [](const std::vector<StepTime>& v) {
+    std::map<std::string, StepTime> m;
+    for (const StepTime& t : v) m[t.step] = t;
+    return m;
+  };
+  const auto s0 = by_name(e->StepTimes());
+  ASSERT_EQ(s0.size(), 10u);
+  for (const auto& [name, t] : s0) {
+    EXPECT_EQ(t.calls, 0) << name;
+    EXPECT_EQ(t.wall_ms, 0.0) << name;
+  }
+  ProcessStats st;
+  auto faces = e->ProcessFile(Sample("sample1.jpg"), &st);
+  ASSERT_TRUE(faces.ok()) << faces.status().ToString();
+  ASSERT_FALSE(faces->empty());
+  const auto s1 = by_name(e->StepTimes());
+  const int64_t n = static_cast<int64_t>(faces->size());
+  EXPECT_EQ(s1.at("decode").calls, st.decodes);
+  EXPECT_EQ(s1.at("decode").items, 1);
+  EXPECT_GT(s1.at("decode").wall_ms, 0.0);
+  EXPECT_GT(s1.at("decode").cpu_ms, 0.0);
+  EXPECT_GE(s1.at("detect_input").items, 1);  // the full view, plus tiles
+  EXPECT_EQ(s1.at("detect_input").items, s1.at("detect_run").items);
+  EXPECT_GE(s1.at("mesh_crop").items, n);     // + re-levelled tilted faces
+  EXPECT_EQ(s1.at("mesh_crop").items, s1.at("mesh_run").items);
+  EXPECT_EQ(s1.at("embed_crop").items, n);
+  EXPECT_EQ(s1.at("embed_run").items, n);
+  EXPECT_EQ(s1.at("embed_crop").calls, 1);     // one batched warp pass and run per photo
+  EXPECT_EQ(s1.at("quality").items, n);
+  EXPECT_EQ(s1.at("attributes_crop").calls, 0);  // none asked for
+  EXPECT_EQ(s1.at("attributes_run").calls, 0);
+  for (const char* step : {"detect_input", "detect_run", "mesh_crop", "mesh_run", "embed_crop", "embed_run"})
+    EXPECT_GT(s1.at(step).wall_ms, 0.0) << step;
+  // Process() of decoded pixels: no decode, the rest again.
+  DecodeOptions o;
+  auto im = DecodeImageFile(Sample("sample1.jpg"), o);
+  ASSERT_TRUE(im.ok());
+  auto again = e->Process(*im);
+  ASSERT_TRUE(again.ok());
+  const auto s2 = by_name(e->StepTimes());
+  EXPECT_EQ(s2.at("decode").calls, s1.at("decode").calls);
+  EXPECT_EQ(s2.at("embed_crop").items, n + static_cast<int64_t>(again->size()));
+  // Another engine's counters are its own.
+  auto other = MakeEngine(/*embed=*/false);
+  ASSERT_NE(other, nullptr);
+  for (const StepTime& t : other->StepTimes()) EXPECT_EQ(t.calls, 0) << t.step;
 }
 
 // The quality estimate reuses the recognizer's 112-px ArcFace chip when there is one (fast and

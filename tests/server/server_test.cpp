@@ -360,6 +360,14 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatched) {
   EXPECT_EQ(s["requests"]["by_status"]["200"].get<int>(), 40);
   EXPECT_EQ(s["jobs"]["running"].get<int>(), 0);
   EXPECT_FALSE(s["gpu"]["available"].get<bool>() && s["gpu"]["gpus"].empty());
+  // The engine's steps: 40 photos decoded on the request threads, their faces cut and embedded
+  // by the batch workers (templates=0 still makes them: quality uses the chip).
+  ASSERT_TRUE(s.contains("steps")) << s.dump();
+  EXPECT_EQ(s["steps"]["decode"]["items"].get<int>(), 40);
+  EXPECT_GT(s["steps"]["decode"]["wall_s"].get<double>(), 0.0);
+  EXPECT_GT(s["steps"]["mesh_crop"]["items"].get<int>(), 0);
+  EXPECT_GE(s["steps"]["quality"]["items"].get<int>(), s["steps"]["embed_crop"]["items"].get<int>() > 0 ? 1 : 0);
+  EXPECT_LE(s["steps"]["mesh_run"]["calls"].get<int>(), 2 * s["batching"]["batches"].get<int>() + 40);
   // /status needs a key too.
   r = cli.Get("/status");
   ASSERT_TRUE(r);
@@ -372,6 +380,7 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatched) {
   EXPECT_NE(r->body.find("facekit_batch_photos_total 40\n"), std::string::npos) << r->body;
   EXPECT_NE(r->body.find("facekit_jobs_running 0\n"), std::string::npos) << r->body;
   EXPECT_NE(r->body.find("facekit_request_latency_ms{quantile=\"0.99\"}"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("facekit_step_seconds_total{step=\"mesh_crop\"} "), std::string::npos) << r->body;
   EXPECT_EQ(cli.Get("/metrics")->status, 401);
 }
 
