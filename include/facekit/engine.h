@@ -24,6 +24,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,6 +83,27 @@ struct PixelNormalization {
   bool reverse_channels = false;
 };
 
+// A photo for Model::RunWarps: 8-bit RGB rows, borrowed for the call.
+struct PixelImage {
+  const uint8_t* data = nullptr;
+  int width = 0, height = 0;
+  int64_t stride = 0;  // bytes per row (>= 3 * width)
+};
+
+// One crop of Model::RunWarps, cut as vision::WarpAffine cuts it (vision::PlanWarp gives the
+// fields): output pixel (j, i) samples the source bilinearly at inv * (j + 0.5, i + 0.5) (with
+// `mirror`, j -> width - 1 - j first: the left-right mirrored chip). With box > 1 the source is
+// the box x box average of the region [x0, x1) x [y0, y1) of the photo and inv maps into that
+// smaller image (the antialias prefilter).
+struct CropWarp {
+  int image = 0;                        // index into RunWarps' images
+  double inv[6] = {1, 0, 0, 0, 1, 0};  // chip -> source: x = a*ox + b*oy + c, y = d*ox + e*oy + f
+  int box = 1;                          // 1..64
+  int x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // the box region, inside the photo (box > 1)
+  bool mirror = false;
+  float border = 0.f;  // pixel value (0..255) outside the source
+};
+
 struct TensorSpec {
   std::string name;
   DType dtype = DType::kFloat32;
@@ -104,6 +126,14 @@ class Model {
   // non-uint8 tensor, a shape Run would refuse, a non-float or non-NHWC model input, C > 4, or
   // a scale/offset whose size is neither 1 nor C or that is not finite.
   Result<std::vector<Tensor>> RunPixels(const std::vector<Tensor>& pixels, const PixelNormalization& norm) const;
+  // Like RunPixels for a model with one [N, H, W, 3] float32 input, the pixels being N crops of
+  // `images` (crops[n] -> sample n), cut as vision::WarpAffine cuts them (8-bit values, bit for
+  // bit). On a GPU the photos are uploaded once per call and the crops cut there (only the
+  // photos' bytes cross the bus, no crop is made on the CPU); elsewhere the host cuts them.
+  // InvalidArgument for a model that is not so, an empty or bad image, a crop naming no image, a
+  // box region outside its photo, a non-finite transform, or a normalisation RunPixels refuses.
+  Result<std::vector<Tensor>> RunWarps(std::span<const PixelImage> images, std::span<const CropWarp> crops,
+                                       int height, int width, const PixelNormalization& norm) const;
 
   // The backend the model runs on ("ref", "cpu", "cuda"); individual nodes may run on "ref".
   // With allow_cpu_fallback and no usable GPU this is the CPU backend, not "cuda".

@@ -26,6 +26,7 @@
 
 #include "engine/ir/graph.h"
 #include "engine/pixel_transform.h"
+#include "engine/warp_sample.h"
 #include "facekit/status.h"
 #include "facekit/tensor.h"
 
@@ -81,6 +82,15 @@ class GraphRunner {
                            std::span<Tensor> outputs) const {
     (void)pixels, (void)transforms, (void)outputs;
     return Unsupported("this graph runner takes float inputs only");
+  }
+  // Like RunPixels for the single input, its pixels being crops of `images` cut on the device
+  // (Model::RunWarps; engine/warp_sample.h has the arithmetic, the host's reference). Inputs are
+  // validated by the executor. Unsupported when the runner cannot; the executor then cuts the
+  // crops on the host and calls RunPixels.
+  virtual Status RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops,
+                          const PixelTransform& transform, std::span<Tensor> outputs) const {
+    (void)images, (void)crops, (void)transform, (void)outputs;
+    return Unsupported("this graph runner cuts no crops");
   }
   // One line for `facekit inspect` / logs (mode, steps on the device, host round trips).
   virtual std::string Describe() const { return {}; }

@@ -688,12 +688,13 @@ Result<std::vector<Tensor>> Executor::RunValidated(const std::vector<Tensor>& in
   return Execute(*plan, inputs, /*keep_all=*/false);
 }
 
-Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixels, const std::vector<float>& scale,
-                                                const std::vector<float>& offset, bool reverse_channels) const {
-  const auto& ins = graph_.inputs();
-  if (pixels.size() != ins.size())
-    return InvalidArgument("the model takes " + std::to_string(ins.size()) + " input(s), got " +
-                           std::to_string(pixels.size()) + " pixel tensor(s)");
+namespace {
+
+// The normalisation of one pixel input of `channels` channels (RunPixels / RunWarps); `what`
+// names the input in errors.
+Result<PixelTransform> MakePixelTransform(int64_t channels, const std::vector<float>& scale,
+                                          const std::vector<float>& offset, bool reverse_channels,
+                                          const std::string& what) {
   auto finite = [](const std::vector<float>& v) {
     return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
   };
@@ -705,6 +706,33 @@ Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixel
       if (!std::isfinite(255.f * std::fabs(sc) + std::fabs(of)))
         return InvalidArgument("pixel normalisation: 255 * scale + offset overflows float (scale " +
                                std::to_string(sc) + ", offset " + std::to_string(of) + ")");
+  if (channels > 4) return InvalidArgument(what + ": " + std::to_string(channels) + " channels; pixels take 1 to 4");
+  auto sized = [&](const std::vector<float>& v, const char* name) -> Status {
+    if (v.size() == 1 || static_cast<int64_t>(v.size()) == channels) return OkStatus();
+    return InvalidArgument(std::string("pixel normalisation: ") + name + " has " + std::to_string(v.size()) +
+                           " values; " + what + " has " + std::to_string(channels) + " channels (give 1 or " +
+                           std::to_string(channels) + ")");
+  };
+  FK_RETURN_IF_ERROR(sized(scale, "scale"));
+  FK_RETURN_IF_ERROR(sized(offset, "offset"));
+  PixelTransform pt;
+  pt.channels = static_cast<int>(channels);
+  pt.reverse = reverse_channels;
+  for (int k = 0; k < pt.channels; ++k) {
+    pt.scale[k] = scale.size() == 1 ? scale[0] : scale[static_cast<size_t>(k)];
+    pt.offset[k] = offset.size() == 1 ? offset[0] : offset[static_cast<size_t>(k)];
+  }
+  return pt;
+}
+
+}  // namespace
+
+Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixels, const std::vector<float>& scale,
+                                                const std::vector<float>& offset, bool reverse_channels) const {
+  const auto& ins = graph_.inputs();
+  if (pixels.size() != ins.size())
+    return InvalidArgument("the model takes " + std::to_string(ins.size()) + " input(s), got " +
+                           std::to_string(pixels.size()) + " pixel tensor(s)");
   std::vector<PixelTransform> transforms(pixels.size());
   for (size_t i = 0; i < ins.size(); ++i) {
     const ir::Value& spec = graph_.value(ins[i]);
@@ -727,23 +755,7 @@ Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixel
       if (t.shape()[d] <= 0)
         return InvalidArgument(what + ": pixel shape " + t.shape().ToString() + " has no elements");
     }
-    const int64_t c = t.shape()[3];
-    if (c > 4) return InvalidArgument(what + ": " + std::to_string(c) + " channels; RunPixels takes 1 to 4");
-    auto sized = [&](const std::vector<float>& v, const char* name) -> Status {
-      if (v.size() == 1 || static_cast<int64_t>(v.size()) == c) return OkStatus();
-      return InvalidArgument(std::string("pixel normalisation: ") + name + " has " + std::to_string(v.size()) +
-                             " values; " + what + " has " + std::to_string(c) + " channels (give 1 or " +
-                             std::to_string(c) + ")");
-    };
-    FK_RETURN_IF_ERROR(sized(scale, "scale"));
-    FK_RETURN_IF_ERROR(sized(offset, "offset"));
-    PixelTransform& pt = transforms[i];
-    pt.channels = static_cast<int>(c);
-    pt.reverse = reverse_channels;
-    for (int k = 0; k < pt.channels; ++k) {
-      pt.scale[k] = scale.size() == 1 ? scale[0] : scale[static_cast<size_t>(k)];
-      pt.offset[k] = offset.size() == 1 ? offset[0] : offset[static_cast<size_t>(k)];
-    }
+    FK_ASSIGN_OR_RETURN(transforms[i], MakePixelTransform(t.shape()[3], scale, offset, reverse_channels, what));
   }
   // A device runner takes the bytes and normalises on the device.
   if (backend_ && backend_->name() != std::string("cpu") && backend_->name() != std::string("ref")) {
@@ -768,6 +780,77 @@ Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixel
     floats.push_back(std::move(f));
   }
   return RunValidated(floats);
+}
+
+Result<std::vector<Tensor>> Executor::RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops,
+                                               int height, int width, const std::vector<float>& scale,
+                                               const std::vector<float>& offset, bool reverse_channels) const {
+  const auto& ins = graph_.inputs();
+  if (ins.size() != 1)
+    return InvalidArgument("RunWarps: the model takes " + std::to_string(ins.size()) +
+                           " inputs; crops make one [N, H, W, 3] input (use RunPixels)");
+  const ir::Value& spec = graph_.value(ins[0]);
+  const std::string what = "input '" + spec.name + "'";
+  if (spec.dtype != DType::kFloat32 || spec.shape.rank() != 4 || (spec.shape[3] >= 0 && spec.shape[3] != 3))
+    return InvalidArgument(what + " is " + DTypeName(spec.dtype) + " " + spec.shape.ToString() +
+                           ": RunWarps makes float32 [N, H, W, 3] inputs only");
+  if (height < 1 || width < 1 || (spec.shape[1] >= 0 && spec.shape[1] != height) ||
+      (spec.shape[2] >= 0 && spec.shape[2] != width))
+    return InvalidArgument(what + " is " + spec.shape.ToString() + ": crops of " + std::to_string(width) + "x" +
+                           std::to_string(height) + " do not fit it");
+  if (crops.empty()) return InvalidArgument("RunWarps: no crops");
+  if (spec.shape[0] >= 0 && spec.shape[0] != static_cast<int64_t>(crops.size()))
+    return InvalidArgument(what + " takes a batch of " + std::to_string(spec.shape[0]) + ", got " +
+                           std::to_string(crops.size()) + " crops");
+  for (size_t i = 0; i < images.size(); ++i) {
+    const WarpSource& im = images[i];
+    if (!im.data || im.width < 1 || im.height < 1 || im.stride < 3 * int64_t{im.width})
+      return InvalidArgument("RunWarps: image " + std::to_string(i) + " is empty or its row stride (" +
+                             std::to_string(im.stride) + " bytes) is below 3 x its width (" +
+                             std::to_string(im.width) + ")");
+  }
+  for (size_t k = 0; k < crops.size(); ++k) {
+    const WarpDesc& c = crops[k];
+    const std::string which = "RunWarps: crop " + std::to_string(k);
+    if (c.image < 0 || static_cast<size_t>(c.image) >= images.size())
+      return InvalidArgument(which + " names image " + std::to_string(c.image) + " of " +
+                             std::to_string(images.size()));
+    for (double v : c.inv)
+      if (!std::isfinite(v)) return InvalidArgument(which + " has a transform that is not finite");
+    if (!std::isfinite(c.border)) return InvalidArgument(which + " has a border value that is not finite");
+    if (c.box < 1 || c.box > 64) return InvalidArgument(which + ": box " + std::to_string(c.box) + " is not 1..64");
+    const WarpSource& im = images[static_cast<size_t>(c.image)];
+    if (c.box > 1 && !(c.x0 >= 0 && c.y0 >= 0 && c.x0 < c.x1 && c.y0 < c.y1 && c.x1 <= im.width && c.y1 <= im.height))
+      return InvalidArgument(which + ": box region (" + std::to_string(c.x0) + "," + std::to_string(c.y0) + ")-(" +
+                             std::to_string(c.x1) + "," + std::to_string(c.y1) + ") is empty or outside its " +
+                             std::to_string(im.width) + "x" + std::to_string(im.height) + " image");
+  }
+  FK_ASSIGN_OR_RETURN(const PixelTransform transform, MakePixelTransform(3, scale, offset, reverse_channels, what));
+  const Shape shape({static_cast<int64_t>(crops.size()), height, width, 3});
+  // A device runner uploads the photos and cuts the crops there.
+  if (backend_ && backend_->name() != std::string("cpu") && backend_->name() != std::string("ref")) {
+    FK_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan({shape}));
+    if (plan->runner) {
+      std::vector<Tensor> outs;
+      for (ValueId v : graph_.outputs())
+        outs.emplace_back(plan->info[static_cast<size_t>(v)].dtype, plan->info[static_cast<size_t>(v)].shape);
+      const Status st = plan->runner->RunWarps(images, crops, transform, outs);
+      if (st.ok()) return outs;
+      if (st.code() != StatusCode::kUnsupported) return st;
+    }
+  }
+  // On the host: the same arithmetic, then RunPixels.
+  Tensor px = Tensor::Uninitialized(DType::kUInt8, shape);
+  const int64_t per = int64_t{height} * width * 3;
+  std::vector<uint8_t> scratch;
+  for (size_t k = 0; k < crops.size(); ++k) {
+    const WarpDesc& c = crops[k];
+    const WarpSource& im = images[static_cast<size_t>(c.image)];
+    if (c.box > 1)
+      scratch.resize(static_cast<size_t>(BoxOutSize(c.x1 - c.x0, c.box)) * BoxOutSize(c.y1 - c.y0, c.box) * 3);
+    WarpToBytesHost(im, c, width, height, px.data<uint8_t>() + static_cast<int64_t>(k) * per, scratch.data());
+  }
+  return RunPixels({px}, scale, offset, reverse_channels);
 }
 
 Result<std::vector<Tensor>> Executor::RunAll(const std::vector<Tensor>& inputs) const {

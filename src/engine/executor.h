@@ -103,6 +103,13 @@ class Executor {
   Result<std::vector<Tensor>> RunPixels(const std::vector<Tensor>& pixels, const std::vector<float>& scale,
                                         const std::vector<float>& offset, bool reverse_channels) const;
 
+  // Model::RunWarps: the single [N, H, W, 3] float input made of N crops of `images`, 8-bit
+  // (engine/warp_sample.h), then normalised as RunPixels. A device runner cuts them on the device
+  // (GraphRunner::RunWarps); otherwise the host cuts them and RunPixels runs.
+  Result<std::vector<Tensor>> RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops,
+                                       int height, int width, const std::vector<float>& scale,
+                                       const std::vector<float>& offset, bool reverse_channels) const;
+
   // Like Run, but returns every value of the graph indexed by ValueId (constants included;
   // values that were not computed are empty). For `facekit bisect`.
   Result<std::vector<Tensor>> RunAll(const std::vector<Tensor>& inputs) const;

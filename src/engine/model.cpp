@@ -293,4 +293,41 @@ Result<std::vector<Tensor>> Model::RunPixels(const std::vector<Tensor>& pixels, 
   });
 }
 
+Result<std::vector<Tensor>> Model::RunWarps(std::span<const PixelImage> images, std::span<const CropWarp> crops,
+                                            int height, int width, const PixelNormalization& norm) const {
+  const int64_t n = static_cast<int64_t>(crops.size());
+  const int64_t padded = impl_->pad_batch && n > 0 ? RoundBatch(n) : n;
+  std::vector<engine::WarpDesc> descs(static_cast<size_t>(padded));
+  for (int64_t k = 0; k < padded; ++k) {
+    engine::WarpDesc& d = descs[static_cast<size_t>(k)];
+    if (k >= n) {  // a zero sample (as RunPixels pads): every tap outside the source, border 0
+      d.inv[0] = d.inv[1] = d.inv[3] = d.inv[4] = 0.0;
+      d.inv[2] = d.inv[5] = -1e9;
+      continue;
+    }
+    const CropWarp& c = crops[static_cast<size_t>(k)];
+    d.image = c.image;
+    for (int t = 0; t < 6; ++t) d.inv[t] = c.inv[t];
+    d.box = c.box;
+    d.x0 = c.x0, d.y0 = c.y0, d.x1 = c.x1, d.y1 = c.y1;
+    d.mirror = c.mirror;
+    d.border = c.border;
+  }
+  std::vector<engine::WarpSource> sources(images.size());
+  for (size_t i = 0; i < images.size(); ++i)
+    sources[i] = {images[i].data, images[i].width, images[i].height, images[i].stride};
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, impl_->executor->RunWarps(sources, descs, height, width, norm.scale,
+                                                                          norm.offset, norm.reverse_channels));
+  if (padded == n) return outs;
+  for (Tensor& o : outs) {
+    if (o.shape().rank() < 1 || o.shape()[0] != padded) continue;
+    std::vector<int64_t> dims = o.shape().dims();
+    dims[0] = n;
+    Tensor cut = Tensor::Uninitialized(o.dtype(), Shape(dims));
+    std::memcpy(cut.raw(), o.raw(), cut.nbytes());
+    o = std::move(cut);
+  }
+  return outs;
+}
+
 }  // namespace fk

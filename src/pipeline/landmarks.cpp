@@ -74,20 +74,33 @@ Status RunMeshCrops(const Model& model, std::span<const MeshCrop> crops, std::ve
   if (crops.empty()) return OkStatus();
   const int n = static_cast<int>(crops.size());
   const int64_t per = int64_t{kMeshSize} * kMeshSize * 3;
-  Tensor input(DType::kFloat32, Shape({n, kMeshSize, kMeshSize, 3}));
   std::vector<vision::Affine2x3> inverse(crops.size());
   const bool pixels = PixelInputs(model);
   const vision::Normalize norm = vision::Normalize::ZeroOne();
   std::optional<StepScope> step(std::in_place, Step::kMeshCrop, n);
-  for (int i = 0; i < n; ++i) {
-    const MeshCrop& c = crops[i];
-    const vision::Affine2x3 to_chip = SquareCropTransform(c.cx, c.cy, c.side, c.angle, kMeshSize);
-    FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
-    FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, to_chip, kMeshSize, kMeshSize, CropNorm(pixels, norm),
-                                              input.data<float>() + i * per, 0.f, /*antialias=*/true));
+  std::vector<Tensor> outs;
+  if (ModelCrops(model)) {  // the model cuts them (on a GPU: from the photos uploaded once)
+    CropBatch batch;
+    for (int i = 0; i < n; ++i) {
+      const MeshCrop& c = crops[i];
+      const vision::Affine2x3 to_chip = SquareCropTransform(c.cx, c.cy, c.side, c.angle, kMeshSize);
+      FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
+      FK_RETURN_IF_ERROR(batch.Add(*c.image, to_chip, kMeshSize, kMeshSize));
+    }
+    step.emplace(Step::kMeshRun, n);
+    FK_ASSIGN_OR_RETURN(outs, batch.Run(model, kMeshSize, kMeshSize, norm));
+  } else {
+    Tensor input(DType::kFloat32, Shape({n, kMeshSize, kMeshSize, 3}));
+    for (int i = 0; i < n; ++i) {
+      const MeshCrop& c = crops[i];
+      const vision::Affine2x3 to_chip = SquareCropTransform(c.cx, c.cy, c.side, c.angle, kMeshSize);
+      FK_ASSIGN_OR_RETURN(inverse[i], to_chip.Inverse());
+      FK_RETURN_IF_ERROR(vision::WarpAffineInto(*c.image, to_chip, kMeshSize, kMeshSize, CropNorm(pixels, norm),
+                                                input.data<float>() + i * per, 0.f, /*antialias=*/true));
+    }
+    step.emplace(Step::kMeshRun, n);
+    FK_ASSIGN_OR_RETURN(outs, RunNormalized(model, input, norm, pixels));
   }
-  step.emplace(Step::kMeshRun, n);
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunNormalized(model, input, norm, pixels));
   const float* mesh = nullptr;
   const float* flag = nullptr;
   for (const auto& t : outs) {

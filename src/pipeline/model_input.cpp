@@ -25,12 +25,44 @@ Tensor ToPixelBytes(const Tensor& pixel_values) {
   return px;
 }
 
-Result<std::vector<Tensor>> RunPixelBytes(const Model& model, const Tensor& bytes, const vision::Normalize& norm) {
+PixelNormalization PixelNormOf(const vision::Normalize& norm) {
   PixelNormalization pn;
   pn.scale.assign(norm.scale.begin(), norm.scale.end());
   pn.offset.assign(norm.offset.begin(), norm.offset.end());
   pn.reverse_channels = norm.order == vision::ChannelOrder::kBGR;
-  return model.RunPixels({bytes}, pn);
+  return pn;
+}
+
+Result<std::vector<Tensor>> RunPixelBytes(const Model& model, const Tensor& bytes, const vision::Normalize& norm) {
+  return model.RunPixels({bytes}, PixelNormOf(norm));
+}
+
+bool ModelCrops(const Model& model) {
+  const char* e = std::getenv("FK_MODEL_CROPS");
+  return e && *e == '1' && PixelInputs(model);
+}
+
+Status CropBatch::Add(const Image& image, const vision::Affine2x3& src_to_dst, int out_w, int out_h, bool mirror) {
+  FK_ASSIGN_OR_RETURN(const vision::WarpPlan plan, vision::PlanWarp(image, src_to_dst, out_w, out_h, /*antialias=*/true));
+  FK_ASSIGN_OR_RETURN(const vision::Affine2x3 inv, plan.to_dst.Inverse());
+  CropWarp c;
+  const auto it = std::find(photos_.begin(), photos_.end(), &image);
+  c.image = static_cast<int>(it - photos_.begin());
+  if (it == photos_.end()) {
+    photos_.push_back(&image);
+    images_.push_back({image.row(0), image.width(), image.height(), static_cast<int64_t>(image.stride())});
+  }
+  const double f[6] = {inv.a, inv.b, inv.c, inv.d, inv.e, inv.f};
+  std::copy(f, f + 6, c.inv);
+  c.box = plan.box;
+  c.x0 = plan.x0, c.y0 = plan.y0, c.x1 = plan.x1, c.y1 = plan.y1;
+  c.mirror = mirror;
+  crops_.push_back(c);
+  return OkStatus();
+}
+
+Result<std::vector<Tensor>> CropBatch::Run(const Model& model, int out_h, int out_w, const vision::Normalize& norm) const {
+  return model.RunWarps(images_, crops_, out_h, out_w, PixelNormOf(norm));
 }
 
 Result<std::vector<Tensor>> RunNormalized(const Model& model, const Tensor& input, const vision::Normalize& norm,

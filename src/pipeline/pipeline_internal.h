@@ -40,6 +40,28 @@ Result<std::vector<Tensor>> RunNormalized(const Model& model, const Tensor& inpu
 // clamped to 0..255, as vision's 8-bit crops round), and the model run on such bytes.
 Tensor ToPixelBytes(const Tensor& pixel_values);
 Result<std::vector<Tensor>> RunPixelBytes(const Model& model, const Tensor& bytes, const vision::Normalize& norm);
+// The model's normalisation of 8-bit pixels (Model::RunPixels / RunWarps) from a vision::Normalize.
+PixelNormalization PixelNormOf(const vision::Normalize& norm);
+
+// Crops cut by the model (Model::RunWarps: on a GPU, from the photo uploaded once) rather than by
+// vision::WarpAffineInto on the CPU, for facemesh and the recognizers: $FK_MODEL_CROPS=1 and a
+// model that takes 8-bit pixels (PixelInputs). Off by default until measured on a GPU
+// (docs/cuda.md); the crops are the same bytes either way (tests: WarpAffine.SharedSampler...,
+// PipelineSamples.ModelCropsGiveTheSameFaces).
+bool ModelCrops(const Model& model);
+// The photos and crops of one RunWarps call: Add() plans the crop of `image` by `src_to_dst`
+// (vision::PlanWarp, antialias as the CPU crop) into an out x out chip.
+class CropBatch {
+ public:
+  Status Add(const Image& image, const vision::Affine2x3& src_to_dst, int out_w, int out_h, bool mirror = false);
+  Result<std::vector<Tensor>> Run(const Model& model, int out_h, int out_w, const vision::Normalize& norm) const;
+  size_t size() const { return crops_.size(); }
+
+ private:
+  std::vector<const Image*> photos_;
+  std::vector<PixelImage> images_;
+  std::vector<CropWarp> crops_;
+};
 
 // ---- detection -------------------------------------------------------------------------
 

@@ -314,6 +314,20 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
   const int S = spec_.chip_size;
   const int64_t per = int64_t{S} * S * 3;
   const auto canon = CanonicalPoints(spec_);
+  if (!nchw_ && ModelCrops(*model_)) {
+    // The model cuts the chips (on a GPU: from the photos uploaded once); the mirrored view is a
+    // mirrored crop. No 8-bit chips come back: the quality estimate warps its own.
+    std::optional<StepScope> step(std::in_place, Step::kEmbedCrop, faces);
+    CropBatch batch;
+    for (int f = 0; f < faces; ++f) {
+      FK_ASSIGN_OR_RETURN(vision::Affine2x3 m, vision::EstimateSimilarity(pts[f], canon));
+      FK_RETURN_IF_ERROR(batch.Add(*from[f], m, S, S));
+      if (flip) FK_RETURN_IF_ERROR(batch.Add(*from[f], m, S, S, /*mirror=*/true));
+    }
+    step.emplace(Step::kEmbedRun, faces);
+    FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, batch.Run(*model_, S, S, spec_.norm));
+    return Templates(outs, faces, views);
+  }
   std::vector<float> hwc(static_cast<size_t>(n * per));
   // 8-bit path (NHWC models only): the warp in pixel values, rounded to bytes by RunNormalized.
   const bool pixels = !nchw_ && PixelInputs(*model_);

@@ -165,10 +165,11 @@ Status WarpRaw(const Image& src, const Affine2x3& src_to_dst, int out_w, int out
 }
 
 // Antialiasing for strong shrinks: area-average the source region the chip needs by about
-// k = floor(1 / scale), and return the smaller image with the transform adjusted to it.
-// Leaves *small empty when no prefilter is needed.
-Status Prefilter(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, Image* small,
-                 Affine2x3* small_to_dst) {
+// k = floor(1 / scale); the plan's to_dst maps the smaller image to the chip. Box 1 when no
+// prefilter is needed.
+Status Prefilter(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, WarpPlan* plan) {
+  plan->box = 1;
+  plan->to_dst = src_to_dst;
   const double scale = src_to_dst.Scale();
   if (!(scale < 0.5)) return OkStatus();
   FK_ASSIGN_OR_RETURN(const Affine2x3 inv, src_to_dst.Inverse());
@@ -189,30 +190,38 @@ Status Prefilter(const Image& src, const Affine2x3& src_to_dst, int out_w, int o
   // Integer k x k box averages over the region (16-bit sums; ~5x faster than the general area
   // resampler, which cost ~1 ms per 112-px chip cut from a 400-px face). Output pixel c covers
   // [rx0 + c*k, rx0 + c*k + k); the last one is partial when k does not divide the region, but
-  // it lies in the margin, beyond the bilinear support of the chip.
-  const int ik = static_cast<int>(k);
-  *small = DownscaleBoxRegion(src, static_cast<int>(rx0), static_cast<int>(ry0), static_cast<int>(rx1),
-                              static_cast<int>(ry1), ik);
-  if (small->empty()) return OkStatus();
-  const Affine2x3 small_to_src{k, 0, rx0, 0, k, ry0};
-  *small_to_dst = Compose(src_to_dst, small_to_src);
+  // it lies in the margin, beyond the bilinear support of the chip. DownscaleBoxRegion takes
+  // k <= 64 (its 16-bit sums).
+  const int ik = std::min(64, static_cast<int>(k));
+  plan->box = ik;
+  plan->x0 = static_cast<int>(rx0), plan->y0 = static_cast<int>(ry0);
+  plan->x1 = static_cast<int>(rx1), plan->y1 = static_cast<int>(ry1);
+  const Affine2x3 small_to_src{static_cast<double>(ik), 0, rx0, 0, static_cast<double>(ik), ry0};
+  plan->to_dst = Compose(src_to_dst, small_to_src);
   return OkStatus();
 }
 
 template <typename Emit>
 Status Warp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
             const std::array<float, 3>& border, bool antialias, Emit&& emit) {
-  FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
-  if (antialias) {
-    Image small;
-    Affine2x3 small_to_dst;
-    FK_RETURN_IF_ERROR(Prefilter(src, src_to_dst, out_w, out_h, &small, &small_to_dst));
-    if (!small.empty()) return WarpRaw(small, small_to_dst, out_w, out_h, border, emit);
+  FK_ASSIGN_OR_RETURN(const WarpPlan plan, PlanWarp(src, src_to_dst, out_w, out_h, antialias));
+  if (plan.box > 1) {
+    const Image small = DownscaleBoxRegion(src, plan.x0, plan.y0, plan.x1, plan.y1, plan.box);
+    return WarpRaw(small, plan.to_dst, out_w, out_h, border, emit);
   }
   return WarpRaw(src, src_to_dst, out_w, out_h, border, emit);
 }
 
 }  // namespace
+
+Result<WarpPlan> PlanWarp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, bool antialias) {
+  FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
+  FK_RETURN_IF_ERROR(src_to_dst.Inverse().status());
+  WarpPlan plan;
+  plan.to_dst = src_to_dst;
+  if (antialias) FK_RETURN_IF_ERROR(Prefilter(src, src_to_dst, out_w, out_h, &plan));
+  return plan;
+}
 
 Result<Image> WarpAffine(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h,
                          Rgb border, bool antialias) {

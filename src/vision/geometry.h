@@ -70,6 +70,18 @@ Result<Tensor> WarpAffineToTensor(const Image& src, const Affine2x3& src_to_dst,
                                   int out_h, const Normalize& norm, float border = 0.f,
                                   bool antialias = false);
 
+// How WarpAffine samples (so another implementation, e.g. a GPU kernel through Model::RunWarps,
+// can cut the same crop): with box > 1 the region [x0, x1) x [y0, y1) of the source is first
+// box-averaged (DownscaleBoxRegion) and `to_dst` maps that smaller image to the chip; with box 1
+// `to_dst` is src_to_dst on the source itself.
+struct WarpPlan {
+  int box = 1;
+  int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  Affine2x3 to_dst;
+};
+// InvalidArgument for an empty source, a chip smaller than 1x1 or a singular transform.
+Result<WarpPlan> PlanWarp(const Image& src, const Affine2x3& src_to_dst, int out_w, int out_h, bool antialias);
+
 // The ArcFace/InsightFace 112x112 5-point template exactly as published (insightface
 // `arcface_dst`), in OpenCV's convention where integer coordinates are pixel centres.
 inline constexpr std::array<Point2f, 5> kArcFace112TemplateOpenCV = {{

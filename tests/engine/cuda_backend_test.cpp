@@ -19,6 +19,7 @@
 #include "engine/ref/ref_backend.h"
 #include "facekit/device.h"
 #include "engine/pixel_transform.h"
+#include "engine/warp_sample.h"
 #include "facekit/engine.h"
 #include "op_cases.h"
 #ifdef FK_HAVE_CUDA
@@ -1013,6 +1014,87 @@ TEST(CudaModelLoad, RunPixelsOnTheGpuEqualsRunOnHostNormalisedFloats) {
           // Same input bits, same kernels: equal up to run-to-run noise of the GPU kernels.
           EXPECT_LE(worst, 1e-5 * scale) << "output " << k << " run " << run;
         }
+      }
+    }
+  }
+}
+
+// Model::RunWarps on the GPU (photos uploaded once, box averages and warps as kernels,
+// engine/cuda/warp.cu) cuts the crops the host cuts (engine/warp_sample.h, itself equal to
+// vision::WarpAffine bit for bit): its outputs equal RunPixels of the host's crops on the same
+// GPU model, in every run mode. 37 crops of two photos (a row stride wider than the pixels, box
+// prefilters 2..5, mirrored crops, crops past the border); batch padding runs them as 64.
+TEST(CudaModelLoad, RunWarpsOnTheGpuCutsTheHostsCrops) {
+  FK_REQUIRE_GPU();
+  const std::string path = SmallModel();
+  FK_REQUIRE_MODEL(path);
+  std::vector<uint8_t> a(640 * 480 * 3), b(300 * (200 * 3 + 12));
+  uint32_t r = 3;
+  for (auto* v : {&a, &b})
+    for (auto& x : *v) x = static_cast<uint8_t>((r = r * 1664525u + 1013904223u) >> 24);
+  const std::vector<PixelImage> images = {{a.data(), 640, 480, 640 * 3}, {b.data(), 200, 300, 200 * 3 + 12}};
+  for (const char* mode : {"staged", "resident", "graph"}) {
+    SCOPED_TRACE(mode);
+    ModelOptions o;
+    o.backend = "cuda";
+    o.device.precision = "fp32";
+    o.cuda_run = mode;
+    auto m = Model::Load(path, o);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    const int size = static_cast<int>((*m)->inputs()[0].shape[1]);
+    std::vector<CropWarp> crops;
+    for (int k = 0; k < 37; ++k) {
+      CropWarp c;
+      c.image = k % 2;
+      const PixelImage& im = images[static_cast<size_t>(c.image)];
+      const double s = 0.4 + 0.3 * (k % 7);  // source pixels per chip pixel
+      const double ang = 0.05 * (k % 5 - 2);
+      const double cx = im.width * (0.1 + 0.09 * (k % 11)), cy = im.height * (0.2 + 0.07 * (k % 9));
+      const double i6[6] = {s * std::cos(ang), -s * std::sin(ang), cx, s * std::sin(ang), s * std::cos(ang), cy};
+      for (int t = 0; t < 6; ++t) c.inv[t] = i6[t];
+      if (s >= 2.0) {  // a box prefilter over a region around the crop
+        c.box = static_cast<int>(s);
+        c.x0 = std::max(0, static_cast<int>(cx) - 10), c.y0 = std::max(0, static_cast<int>(cy) - 10);
+        c.x1 = std::min(im.width, static_cast<int>(cx + s * size) + 10);
+        c.y1 = std::min(im.height, static_cast<int>(cy + s * size) + 10);
+        for (int t = 0; t < 6; ++t) c.inv[t] /= c.box;
+        c.inv[2] = (cx - c.x0) / c.box, c.inv[5] = (cy - c.y0) / c.box;
+      }
+      c.mirror = k % 3 == 0;
+      c.border = k % 4 == 0 ? 99.f : 0.f;
+      crops.push_back(c);
+    }
+    Tensor px(DType::kUInt8, Shape{37, size, size, 3});
+    std::vector<uint8_t> scratch(640 * 480 * 3);
+    for (size_t k = 0; k < crops.size(); ++k) {
+      const CropWarp& c = crops[k];
+      engine::WarpDesc d;
+      d.image = c.image;
+      for (int t = 0; t < 6; ++t) d.inv[t] = c.inv[t];
+      d.box = c.box, d.x0 = c.x0, d.y0 = c.y0, d.x1 = c.x1, d.y1 = c.y1, d.mirror = c.mirror, d.border = c.border;
+      const PixelImage& im = images[static_cast<size_t>(c.image)];
+      engine::WarpToBytesHost({im.data, im.width, im.height, im.stride}, d, size, size,
+                              px.data<uint8_t>() + static_cast<int64_t>(k) * size * size * 3, scratch.data());
+    }
+    PixelNormalization norm;
+    norm.scale = {2.f / 255.f};
+    norm.offset = {-1.f};
+    auto want = (*m)->RunPixels({px}, norm);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    for (int run = 0; run < 3; ++run) {
+      auto have = (*m)->RunWarps(images, crops, size, size, norm);
+      ASSERT_TRUE(have.ok()) << have.status().ToString();
+      ASSERT_EQ(have->size(), want->size());
+      for (size_t k = 0; k < want->size(); ++k) {
+        const Tensor& x = (*want)[k];
+        const Tensor& y = (*have)[k];
+        ASSERT_EQ(x.shape(), y.shape());
+        double worst = 0, scale = 1;
+        for (int64_t i = 0; i < x.num_elements(); ++i) {
+          worst = std::max(worst, std::fabs(double(x.data<float>()[i]) - y.data<float>()[i]));
+          scale = std::max(scale, std::fabs(double(x.data<float>()[i])));
+        }
+        EXPECT_LE(worst, 1e-5 * scale) << "output " << k << " run " << run;
       }
     }
   }

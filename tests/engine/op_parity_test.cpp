@@ -336,8 +336,9 @@ TEST(OpParity, ReferenceRunsEveryCase) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ASSERT_TRUE(r->supported);
     ASSERT_EQ(r->outputs.size(), 1u);
-    if (r->outputs[0].dtype() == DType::kFloat32)
+    if (r->outputs[0].dtype() == DType::kFloat32) {
       for (float v : testing::ToFloats(r->outputs[0])) ASSERT_TRUE(std::isfinite(v));
+    }
   }
   for (size_t i = 0; i < op_seen.size(); ++i)
     EXPECT_TRUE(op_seen[i]) << "no parity case for op " << ir::OpTypeName(static_cast<ir::OpType>(i));

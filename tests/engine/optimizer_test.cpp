@@ -42,7 +42,9 @@ ir::Graph OptimizeAndCompare(const ir::Graph& g, const std::vector<Tensor>& in, 
   EXPECT_EQ(a.size(), b.size());
   for (size_t k = 0; k < a.size() && k < b.size(); ++k) {
     EXPECT_EQ(a[k].shape(), b[k].shape());
-    if (a[k].shape() == b[k].shape()) EXPECT_LE(MaxAbsDiff(a[k], b[k]), tol) << "output " << k;
+    if (a[k].shape() == b[k].shape()) {
+      EXPECT_LE(MaxAbsDiff(a[k], b[k]), tol) << "output " << k;
+    }
   }
   return opt;
 }

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 
 #include "engine/executor.h"
 #include "engine/pixel_transform.h"
+#include "engine/warp_sample.h"
 #include "facekit/engine.h"
 #include "graph_builder.h"
 #include "../test_assets.h"
@@ -168,6 +170,133 @@ TEST(PixelInput, ModelRunPixelsEqualsRunOnNormalisedFloats) {
         ASSERT_EQ((*have)[o2].data<float>()[i], (*want)[o2].data<float>()[i]) << "output " << o2 << " element " << i;
     }
   }
+}
+
+// Model::RunWarps on the host: the crops cut by engine/warp_sample.h (checked against
+// vision::WarpAffine bit for bit in WarpAffine.SharedSamplerOfRunWarpsEqualsItBitForBit), then
+// RunPixels: outputs equal RunPixels of the same crops cut beforehand, bit for bit. Two photos
+// (one with a row stride wider than its pixels), a box-prefiltered crop, a mirrored crop, a crop
+// past the border; batch padding (pad_batch 1: 3 crops run as 4) cuts the outputs back to 3.
+struct WarpPhotos {
+  std::vector<uint8_t> a, b;
+  std::vector<PixelImage> images;
+  WarpPhotos() {
+    a.resize(90 * 70 * 3);
+    b.resize(64 * (50 * 3 + 9));  // stride 159 > 150
+    uint32_t r = 17;
+    for (auto* v : {&a, &b})
+      for (auto& x : *v) x = static_cast<uint8_t>((r = r * 1664525u + 1013904223u) >> 24);
+    images = {{a.data(), 90, 70, 270}, {b.data(), 50, 64, 159}};
+  }
+};
+
+std::vector<CropWarp> SomeCrops(int size) {
+  std::vector<CropWarp> c(3);
+  // 0: photo 0 shrunk 3x through a box-2 prefilter of the region [10, 80) x [5, 65).
+  c[0].image = 0;
+  c[0].box = 2;
+  c[0].x0 = 10, c[0].y0 = 5, c[0].x1 = 80, c[0].y1 = 65;
+  const double s0 = 60.0 / 2 / size;
+  const double i0[6] = {s0, 0.1, 0.5, -0.1, s0, 1.0};
+  for (int k = 0; k < 6; ++k) c[0].inv[k] = i0[k];
+  // 1: photo 1 rotated and enlarged, mirrored.
+  c[1].image = 1;
+  const double i1[6] = {0.6, -0.3, 10.0, 0.3, 0.6, 4.0};
+  for (int k = 0; k < 6; ++k) c[1].inv[k] = i1[k];
+  c[1].mirror = true;
+  // 2: photo 0, half of it past the right border (grey border).
+  c[2].image = 0;
+  const double i2[6] = {1.5, 0, 60.0, 0, 1.5, 20.0};
+  for (int k = 0; k < 6; ++k) c[2].inv[k] = i2[k];
+  c[2].border = 128.f;
+  return c;
+}
+
+TEST(PixelInput, ModelRunWarpsEqualsRunPixelsOfTheHostCrops) {
+  const std::string path = testing::ModelsDir() + "/human/blazeface.json";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not fetched (run the model fetch script)";
+  WarpPhotos photos;
+  for (int pad : {0, 1}) {
+    SCOPED_TRACE("pad_batch " + std::to_string(pad));
+    ModelOptions o;
+    o.backend = "cpu";
+    o.num_threads = 1;
+    o.pad_batch = pad;
+    auto m = Model::Load(path, o);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    const int size = static_cast<int>((*m)->inputs()[0].shape[1]);
+    const std::vector<CropWarp> crops = SomeCrops(size);
+    // The crops cut beforehand with the shared arithmetic.
+    Tensor px(DType::kUInt8, Shape{3, size, size, 3});
+    std::vector<uint8_t> scratch(64 * 64 * 3);
+    for (int k = 0; k < 3; ++k) {
+      const CropWarp& c = crops[static_cast<size_t>(k)];
+      engine::WarpDesc d;
+      d.image = c.image;
+      for (int t = 0; t < 6; ++t) d.inv[t] = c.inv[t];
+      d.box = c.box, d.x0 = c.x0, d.y0 = c.y0, d.x1 = c.x1, d.y1 = c.y1, d.mirror = c.mirror, d.border = c.border;
+      const PixelImage& im = photos.images[static_cast<size_t>(c.image)];
+      engine::WarpToBytesHost({im.data, im.width, im.height, im.stride}, d, size, size,
+                              px.data<uint8_t>() + int64_t{k} * size * size * 3, scratch.data());
+    }
+    PixelNormalization norm;
+    norm.scale = {2.f / 255.f};
+    norm.offset = {-1.f};
+    auto want = (*m)->RunPixels({px}, norm);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    auto have = (*m)->RunWarps(photos.images, crops, size, size, norm);
+    ASSERT_TRUE(have.ok()) << have.status().ToString();
+    ASSERT_EQ(have->size(), want->size());
+    for (size_t o2 = 0; o2 < want->size(); ++o2) {
+      ASSERT_EQ((*have)[o2].shape(), (*want)[o2].shape());
+      EXPECT_EQ((*have)[o2].shape()[0], 3);
+      for (int64_t i = 0; i < (*want)[o2].num_elements(); ++i)
+        ASSERT_EQ((*have)[o2].data<float>()[i], (*want)[o2].data<float>()[i]) << "output " << o2 << " element " << i;
+    }
+    // The crops are not all alike (the test would pass on a constant input otherwise).
+    EXPECT_NE(std::memcmp(px.data<uint8_t>(), px.data<uint8_t>() + size * size * 3, size * size * 3), 0);
+  }
+}
+
+TEST(PixelInput, RunWarpsRefusesBadPhotosAndCropsWithActionableMessages) {
+  auto ex = PassThrough("cpu", Shape{-1, 8, 8, 3});
+  ASSERT_TRUE(ex);
+  WarpPhotos photos;
+  std::vector<engine::WarpSource> src;
+  for (const PixelImage& im : photos.images) src.push_back({im.data, im.width, im.height, im.stride});
+  auto expect_error = [&](const Result<std::vector<Tensor>>& r, const std::string& needle) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+  };
+  engine::WarpDesc good;
+  const std::vector<engine::WarpDesc> one = {good};
+  auto ok = ex->RunWarps(src, one, 8, 8, {1.f}, {0.f}, false);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  // The identity crop of photo 0 is its top-left 8x8 pixels.
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 24; ++x)
+      ASSERT_EQ((*ok)[0].data<float>()[y * 24 + x], static_cast<float>(photos.a[static_cast<size_t>(y * 270 + x)]));
+  expect_error(ex->RunWarps(src, {}, 8, 8, {1.f}, {0.f}, false), "no crops");
+  expect_error(ex->RunWarps(src, one, 8, 9, {1.f}, {0.f}, false), "do not fit");
+  engine::WarpDesc bad = good;
+  bad.image = 2;
+  expect_error(ex->RunWarps(src, std::vector<engine::WarpDesc>{bad}, 8, 8, {1.f}, {0.f}, false), "names image 2 of 2");
+  bad = good;
+  bad.inv[2] = std::numeric_limits<double>::quiet_NaN();
+  expect_error(ex->RunWarps(src, std::vector<engine::WarpDesc>{bad}, 8, 8, {1.f}, {0.f}, false), "not finite");
+  bad = good;
+  bad.box = 2, bad.x0 = 0, bad.y0 = 0, bad.x1 = 91, bad.y1 = 10;
+  expect_error(ex->RunWarps(src, std::vector<engine::WarpDesc>{bad}, 8, 8, {1.f}, {0.f}, false), "outside its 90x70");
+  bad.box = 65;
+  expect_error(ex->RunWarps(src, std::vector<engine::WarpDesc>{bad}, 8, 8, {1.f}, {0.f}, false), "1..64");
+  std::vector<engine::WarpSource> narrow = src;
+  narrow[1].stride = 100;
+  expect_error(ex->RunWarps(narrow, one, 8, 8, {1.f}, {0.f}, false), "stride");
+  expect_error(ex->RunWarps(src, one, 8, 8, {1.f, 2.f}, {0.f}, false), "scale has 2 values");
+  auto four = PassThrough("cpu", Shape{-1, 8, 8, 4});
+  ASSERT_TRUE(four);
+  expect_error(four->RunWarps(src, one, 8, 8, {1.f}, {0.f}, false), "[N, H, W, 3]");
 }
 
 }  // namespace

@@ -319,6 +319,43 @@ TEST(PipelineSamples, EightBitInputsGiveTheFloatPathsFacesAndTemplates) {
 
 // FaceConfig::pixel_inputs chooses the same 8-bit path as $FK_PIXEL_INPUTS (bit for bit), so
 // selftest's CPU reference can take the GPU's inputs; 0 and auto are the float path on the CPU.
+// FK_MODEL_CROPS=1: facemesh's and the recognizer's crops cut by the model (Model::RunWarps; on
+// the CPU its host path, on a GPU the kernels) instead of vision::WarpAffineInto: the same bytes,
+// so the same faces, landmarks and templates, bit for bit (flip TTA's mirrored view included).
+// The step counters show the crops were made (items) by that path as well.
+TEST(PipelineSamples, ModelCropsGiveTheSameFaces) {
+  REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
+  auto img = DecodeImageFile(Sample("sample3.jpg"));
+  ASSERT_TRUE(img.ok());
+  FaceConfig c;
+  c.models_dir = ModelsDir();
+  c.num_threads = 2;
+  c.calibration = "none";
+  c.pixel_inputs = 1;
+  c.flip_tta = true;
+  auto e = FaceEngine::Create(c);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  auto cpu_crops = (*e)->Process(*img);
+  ::setenv("FK_MODEL_CROPS", "1", 1);
+  auto model_crops = (*e)->Process(*img);
+  ::unsetenv("FK_MODEL_CROPS");
+  ASSERT_TRUE(cpu_crops.ok()) << cpu_crops.status().ToString();
+  ASSERT_TRUE(model_crops.ok()) << model_crops.status().ToString();
+  ASSERT_FALSE(cpu_crops->empty());
+  ASSERT_EQ(cpu_crops->size(), model_crops->size());
+  for (size_t i = 0; i < cpu_crops->size(); ++i) {
+    const Face& a = (*cpu_crops)[i];
+    const Face& b = (*model_crops)[i];
+    ASSERT_EQ(a.mesh.size(), b.mesh.size()) << "face " << i;
+    for (size_t k = 0; k < a.mesh.size(); ++k) {
+      EXPECT_EQ(a.mesh[k].x, b.mesh[k].x) << "face " << i << " point " << k;
+      EXPECT_EQ(a.mesh[k].y, b.mesh[k].y) << "face " << i << " point " << k;
+    }
+    EXPECT_EQ(a.templ.data, b.templ.data) << "face " << i;
+    EXPECT_EQ(a.quality.score, b.quality.score) << "face " << i;
+  }
+}
+
 TEST(PipelineSamples, PixelInputsConfigSelectsTheEightBitPath) {
   REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
   auto img = DecodeImageFile(Sample("sample2.jpg"));

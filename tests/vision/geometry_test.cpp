@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "engine/warp_sample.h"
 #include "test_images.h"
 
 namespace fk::vision {
@@ -270,6 +271,62 @@ TEST(Template, FlipLandmarksMatchesFlippedImage) {
     EXPECT_EQ(flipped.at(int(fp[k].x), int(fp[k].y))[0], 50 * (kSwap[k] + 1)) << k;
   const auto back = FlipLandmarks5(fp, static_cast<float>(w));
   for (int k = 0; k < 5; ++k) EXPECT_FLOAT_EQ(back[k].x, pts[k].x);
+}
+
+// engine/warp_sample.h (the arithmetic of Model::RunWarps, on the host and in the GPU kernels)
+// cuts what WarpAffine cuts, bit for bit, from the fields PlanWarp gives: shrinks with and
+// without the antialias box prefilter (box 2..9), enlargements, rotations, crops that leave the
+// image, the mirrored chip, a border colour.
+TEST(WarpAffine, SharedSamplerOfRunWarpsEqualsItBitForBit) {
+  const Image src = NoiseImage(331, 257, 7);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> scale(0.1, 2.5), angle(-0.8, 0.8), pos(-60, 390);
+  int prefiltered = 0, outside = 0;
+  for (int t = 0; t < 60; ++t) {
+    const int ow = 16 + t % 5 * 23, oh = 16 + t % 3 * 31;
+    const Affine2x3 m = Compose(Affine2x3::Translation(ow / 2.0, oh / 2.0),
+                                Compose(Affine2x3::Similarity(scale(rng), angle(rng)),
+                                        Affine2x3::Translation(-pos(rng), -pos(rng) * 0.7)));
+    for (bool antialias : {false, true}) {
+      SCOPED_TRACE("case " + std::to_string(t) + (antialias ? " antialias" : ""));
+      const float border = t % 4 == 0 ? 37.f : 0.f;
+      auto want = WarpAffine(src, m, ow, oh, Rgb{37, 37, 37}, antialias);
+      if (border == 0.f) want = WarpAffine(src, m, ow, oh, Rgb{}, antialias);
+      ASSERT_TRUE(want.ok());
+      auto plan = PlanWarp(src, m, ow, oh, antialias);
+      ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+      auto inv = plan->to_dst.Inverse();
+      ASSERT_TRUE(inv.ok());
+      engine::WarpDesc d;
+      const double f[6] = {inv->a, inv->b, inv->c, inv->d, inv->e, inv->f};
+      for (int k = 0; k < 6; ++k) d.inv[k] = f[k];
+      d.box = plan->box;
+      d.x0 = plan->x0, d.y0 = plan->y0, d.x1 = plan->x1, d.y1 = plan->y1;
+      d.border = border;
+      prefiltered += d.box > 1;
+      const engine::WarpSource ws{src.row(0), src.width(), src.height(), static_cast<int64_t>(src.stride())};
+      std::vector<uint8_t> scratch(d.box > 1 ? static_cast<size_t>(engine::BoxOutSize(d.x1 - d.x0, d.box)) *
+                                                   engine::BoxOutSize(d.y1 - d.y0, d.box) * 3
+                                             : 0);
+      Image got(ow, oh);
+      engine::WarpToBytesHost(ws, d, ow, oh, got.row(0), scratch.data());
+      EXPECT_EQ(MaxAbsDiff(got, *want), 0);
+      // The mirrored chip is the chip mirrored.
+      d.mirror = true;
+      Image mirrored(ow, oh);
+      engine::WarpToBytesHost(ws, d, ow, oh, mirrored.row(0), scratch.data());
+      EXPECT_EQ(MaxAbsDiff(mirrored, FlipHorizontal(*want)), 0);
+      // Some chips reach past the image (border / edge taps).
+      const Point2f c = inv->Apply({0.f, 0.f});
+      outside += c.x < 0 || c.y < 0;
+    }
+  }
+  EXPECT_GE(prefiltered, 5);  // the box path was exercised (9 of the 60 antialiased cases)
+  EXPECT_GT(outside, 5);
+  // PlanWarp refuses what WarpAffine refuses.
+  EXPECT_FALSE(PlanWarp(Image(), Affine2x3::Identity(), 8, 8, true).ok());
+  EXPECT_FALSE(PlanWarp(src, Affine2x3::Scaling(0, 1), 8, 8, true).ok());
+  EXPECT_FALSE(PlanWarp(src, Affine2x3::Identity(), 0, 8, false).ok());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_kernel.h"
 #include "engine/cuda/pixels.cuh"
+#include "engine/cuda/warp.cuh"
 #include "engine/executor.h"  // PlanMemory
 
 namespace fk::engine::cuda {
@@ -40,6 +41,11 @@ std::string MiB(size_t b) {
 struct Inputs {
   std::span<const Tensor> tensors;
   std::span<const PixelTransform> pixels;
+  // Model::RunWarps: the single input cut from `images` by `crops` on the device, normalised by
+  // crop_transform (tensors empty).
+  std::span<const WarpSource> images;
+  std::span<const WarpDesc> crops;
+  const PixelTransform* crop_transform = nullptr;
 };
 
 class CudaGraphRunnerImpl final : public GraphRunner {
@@ -209,18 +215,34 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   }
 
   Status Run(std::span<const Tensor> inputs, std::span<Tensor> outputs) const override {
-    return RunImpl(Inputs{inputs, {}}, outputs);
+    Inputs in;
+    in.tensors = inputs;
+    return RunImpl(in, outputs);
   }
 
   Status RunPixels(std::span<const Tensor> pixels, std::span<const PixelTransform> transforms,
                    std::span<Tensor> outputs) const override {
     if (transforms.size() != pixels.size() || pixels.empty())
       return Internal("graph runner: one pixel transform per input expected");
-    return RunImpl(Inputs{pixels, transforms}, outputs);
+    Inputs in;
+    in.tensors = pixels;
+    in.pixels = transforms;
+    return RunImpl(in, outputs);
+  }
+
+  Status RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops, const PixelTransform& transform,
+                  std::span<Tensor> outputs) const override {
+    if (crops.empty() || g_->inputs().size() != 1) return Internal("graph runner: RunWarps needs one input and crops");
+    Inputs in;
+    in.images = images;
+    in.crops = crops;
+    in.crop_transform = &transform;
+    return RunImpl(in, outputs);
   }
 
   Status RunImpl(const Inputs& inputs, std::span<Tensor> outputs) const {
-    if (inputs.tensors.size() != g_->inputs().size() || outputs.size() != g_->outputs().size())
+    const size_t given = inputs.crops.empty() ? inputs.tensors.size() : 1;
+    if (given != g_->inputs().size() || outputs.size() != g_->outputs().size())
       return Internal("graph runner: wrong number of inputs/outputs");
     if (mode_ == "graph" && all_gpu_) {
       // An idle captured instance, or capture a new one (up to max_instances_); else eager.
@@ -353,7 +375,74 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     return "node '" + s.node->name + "' (" + ir::OpTypeName(s.node->op) + ") on " + s.backend;
   }
 
+  // RunWarps' input: the photos uploaded once (packed rows), the box averages and the warps as
+  // kernels into an 8-bit buffer of the input's shape, normalised into the float input slot.
+  Status CopyInWarps(char* base, const Inputs& in, ExecContext& ctx) const {
+    const ValueId v = g_->inputs()[0];
+    const size_t off = offset_[static_cast<size_t>(v)];
+    if (off == SIZE_MAX) return OkStatus();  // unused input
+    const Shape& shape = (*info_)[static_cast<size_t>(v)].shape;
+    const int64_t n = static_cast<int64_t>(in.crops.size());
+    if (shape.rank() != 4 || shape[0] != n || shape[3] != 3 ||
+        static_cast<size_t>(shape.num_elements()) * sizeof(float) != Bytes(v))
+      return Internal("graph runner: " + std::to_string(n) + " crops for an input planned as " + shape.ToString());
+    const int out_h = static_cast<int>(shape[1]), out_w = static_cast<int>(shape[2]);
+    // Device layout: photos (packed), box images, the job table, the 8-bit crops.
+    auto align = [](size_t b) { return (b + 255) / 256 * 256; };
+    std::vector<size_t> photo_off(in.images.size());
+    size_t bytes = 0;
+    for (size_t i = 0; i < in.images.size(); ++i) {
+      photo_off[i] = bytes;
+      bytes += align(static_cast<size_t>(in.images[i].width) * 3 * static_cast<size_t>(in.images[i].height));
+    }
+    std::vector<WarpJob> jobs(in.crops.size());
+    std::vector<size_t> box_off(in.crops.size(), SIZE_MAX);
+    int64_t max_box = 0;
+    for (size_t k = 0; k < in.crops.size(); ++k) {
+      const WarpDesc& d = in.crops[k];
+      jobs[k].desc = d;
+      if (d.box > 1) {
+        jobs[k].box_w = BoxOutSize(d.x1 - d.x0, d.box);
+        jobs[k].box_h = BoxOutSize(d.y1 - d.y0, d.box);
+        box_off[k] = bytes;
+        bytes += align(static_cast<size_t>(jobs[k].box_w) * jobs[k].box_h * 3);
+        max_box = std::max(max_box, int64_t{jobs[k].box_w} * jobs[k].box_h);
+      }
+    }
+    const size_t jobs_off = bytes;
+    bytes += align(sizeof(WarpJob) * jobs.size());
+    const size_t crops_off = bytes;
+    const size_t crop_bytes = static_cast<size_t>(shape.num_elements());
+    bytes += align(crop_bytes);
+    FK_ASSIGN_OR_RETURN(void* scratch, ctx.Scratch(bytes));
+    char* dev = static_cast<char*>(scratch);
+    for (size_t i = 0; i < in.images.size(); ++i) {
+      const WarpSource& im = in.images[i];
+      const size_t row = static_cast<size_t>(im.width) * 3;
+      FK_CUDA_STATUS(cudaMemcpy2DAsync(dev + photo_off[i], row, im.data, static_cast<size_t>(im.stride), row,
+                                       static_cast<size_t>(im.height), cudaMemcpyHostToDevice, ctx.stream),
+                     "cudaMemcpy2DAsync(H2D, a photo for the crops)");
+    }
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      const WarpSource& im = in.images[static_cast<size_t>(jobs[k].desc.image)];
+      jobs[k].photo = WarpSource{reinterpret_cast<const uint8_t*>(dev + photo_off[static_cast<size_t>(jobs[k].desc.image)]),
+                                 im.width, im.height, int64_t{im.width} * 3};
+      if (box_off[k] != SIZE_MAX) jobs[k].box_out = reinterpret_cast<uint8_t*>(dev + box_off[k]);
+    }
+    // Pageable source: the copy is staged before cudaMemcpyAsync returns, so `jobs` may go.
+    FK_CUDA_STATUS(cudaMemcpyAsync(dev + jobs_off, jobs.data(), sizeof(WarpJob) * jobs.size(), cudaMemcpyHostToDevice,
+                                   ctx.stream),
+                   "cudaMemcpyAsync(H2D, crop table)");
+    const auto* djobs = reinterpret_cast<const WarpJob*>(dev + jobs_off);
+    auto* crops = reinterpret_cast<uint8_t*>(dev + crops_off);
+    FK_RETURN_IF_ERROR(LaunchBoxAverages(djobs, static_cast<int>(jobs.size()), max_box, ctx.stream));
+    FK_RETURN_IF_ERROR(LaunchWarps(djobs, static_cast<int>(jobs.size()), out_w, out_h, crops, ctx.stream));
+    return LaunchPixelsToFloat(crops, base + off, Elem::kF32, static_cast<int64_t>(crop_bytes), *in.crop_transform,
+                               ctx.stream);
+  }
+
   Status CopyIn(char* base, const Inputs& in, ExecContext& ctx) const {
+    if (!in.crops.empty()) return CopyInWarps(base, in, ctx);
     const std::span<const Tensor> inputs = in.tensors;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const ValueId v = g_->inputs()[i];
