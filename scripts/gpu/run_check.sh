@@ -4,7 +4,9 @@
 #   run(command="bash scripts/gpu/run_check.sh", carry=[".device"])   (~4 min on an H100)
 # SERVER=0 / SPEED=0 / DIAG=0 leave out the server rows / eval speed / the diag (the selftests alone:
 # ~1 min); SERVER_AB=1 adds the server A/B of FK_CUDA_GRAPHS=4 and FK_PAD_BATCH=0, SYNC_AB=1 the
-# FK_CUDA_SYNC=auto|block|yield A/B (server rows, template latency); SELFTEST=0 skips the selftests.
+# FK_CUDA_SYNC=auto|block|yield A/B (server rows, template latency); CROPS_AB=1 the FK_MODEL_CROPS=0|1
+# A/B (crops cut on the GPU: eval speed's step table, server rows with their step table and the
+# batch workers' busy share, the RunWarps GPU test); SELFTEST=0 skips the selftests.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PYTHONUNBUFFERED=1
@@ -49,6 +51,23 @@ if [ "${SYNC_AB:-0}" = 1 ]; then
       --peer none --repeat 2 --template-latency 50 --out "$OUT/sync_speed_$m" > /dev/null
     grep -E 'template latency|photos/s' "$OUT/sync_latency_$m.log"
   done
+fi
+# Crops on the GPU (Model::RunWarps, FK_MODEL_CROPS=1; written without a GPU in session 10): the GPU
+# test first, then the step tables and server rows with and without, interleaved.
+if [ "${CROPS_AB:-0}" = 1 ]; then
+  step crops_test 60 "$BIN/bin/fk_engine_tests" --gtest_filter='CudaModelLoad.RunWarps*:PixelInput.*'
+  grep -E '^\[ +(OK|FAILED|SKIPPED) ' "$OUT/crops_test.log"
+  for c in 0 1 0 1; do
+    step "crops_speed_$c" 60 env FK_MODEL_CROPS=$c "$FK" eval speed --images "$DEV/samples" --tier fast,balanced \
+      --device cuda --peer none --repeat 3 --out "$OUT/crops_speed_$c" > /dev/null
+    grep -E 'photos/s' "$OUT/crops_speed_$c.log"
+    step "crops_server_$c" 60 env FK_MODEL_CROPS=$c "$FK" bench server --device cuda --tier balanced \
+      --images "$DEV/samples" --batching 32 --concurrency 16,64 --duration 6 --warmup 3 --no-peer \
+      --out "$OUT/crops_server_$c" > /dev/null
+    grep -E '^\| (facekit|32) ' "$OUT/crops_server_$c.log"
+  done
+  FK_MODEL_CROPS=1 step crops_selftest 60 "$FK" selftest --device cuda --precision auto --runs 5 --photos "$DEV/samples" > /dev/null
+  grep -E '^(detector|pipeline)|models pass' "$OUT/crops_selftest.log"
 fi
 [ "${DIAG:-1}" = 1 ] && timeout 90 bash "$ROOT/scripts/gpu/diag.sh" fr_feature:128,112,112,3 > "$OUT/diag.log" 2>&1
 cat "$STEPS"

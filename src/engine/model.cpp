@@ -247,6 +247,18 @@ int64_t RoundBatch(int64_t n) {
   while (p < n) p *= 2;
   return p;
 }
+// The outputs of a run padded to `padded` samples, cut back to the first n.
+void CutBatch(std::vector<Tensor>* outs, int64_t padded, int64_t n) {
+  for (Tensor& o : *outs) {
+    if (o.shape().rank() < 1 || o.shape()[0] != padded) continue;
+    std::vector<int64_t> dims = o.shape().dims();
+    dims[0] = n;
+    Tensor cut = Tensor::Uninitialized(o.dtype(), Shape(dims));
+    std::memcpy(cut.raw(), o.raw(), cut.nbytes());
+    o = std::move(cut);
+  }
+}
+
 }  // namespace
 
 int64_t Model::PaddedBatch(int64_t n) const { return impl_->pad_batch ? RoundBatch(n) : n; }
@@ -272,14 +284,7 @@ Result<std::vector<Tensor>> Model::Impl::RunPadded(const std::vector<Tensor>& in
     in.push_back(std::move(p));
   }
   FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run(in));
-  for (Tensor& o : outs) {
-    if (o.shape().rank() < 1 || o.shape()[0] != padded) continue;
-    std::vector<int64_t> dims = o.shape().dims();
-    dims[0] = n;
-    Tensor cut = Tensor::Uninitialized(o.dtype(), Shape(dims));
-    std::memcpy(cut.raw(), o.raw(), cut.nbytes());
-    o = std::move(cut);
-  }
+  CutBatch(&outs, padded, n);
   return outs;
 }
 
@@ -319,14 +324,7 @@ Result<std::vector<Tensor>> Model::RunWarps(std::span<const PixelImage> images, 
   FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, impl_->executor->RunWarps(sources, descs, height, width, norm.scale,
                                                                           norm.offset, norm.reverse_channels));
   if (padded == n) return outs;
-  for (Tensor& o : outs) {
-    if (o.shape().rank() < 1 || o.shape()[0] != padded) continue;
-    std::vector<int64_t> dims = o.shape().dims();
-    dims[0] = n;
-    Tensor cut = Tensor::Uninitialized(o.dtype(), Shape(dims));
-    std::memcpy(cut.raw(), o.raw(), cut.nbytes());
-    o = std::move(cut);
-  }
+  CutBatch(&outs, padded, n);
   return outs;
 }
 

@@ -102,9 +102,10 @@ FK_WARP_HD Taps2 AxisTaps(double c, int len) {
 }  // namespace warp_detail
 
 // Output pixel (j, i) of the warp of `src` by `inv` (chip -> source), values 0..255 before
-// rounding: vision::WarpRaw's arithmetic, term by term in the same order.
-FK_WARP_HD void WarpPixel(const WarpSource& src, const double* inv, float border, int j, int i,
-                          float* o) {
+// rounding; border[3]: the RGB value outside the source. vision::WarpAffine's sampler (it calls
+// this), the host reference of RunWarps and the GPU kernel's per-thread work.
+FK_WARP_HD void WarpPixel(const WarpSource& src, const double* inv, const float* border, int j,
+                          int i, float* o) {
   using namespace warp_detail;
   const double ox = j + 0.5, oy = i + 0.5;
   const double sx = DAdd(DAdd(DMul(inv[0], ox), DMul(inv[1], oy)), inv[2]);
@@ -126,7 +127,7 @@ FK_WARP_HD void WarpPixel(const WarpSource& src, const double* inv, float border
     return;
   }
   if (!Finite(sx) || !Finite(sy)) {
-    o[0] = o[1] = o[2] = border;
+    o[0] = border[0], o[1] = border[1], o[2] = border[2];
     return;
   }
   const Taps2 tx = AxisTaps(sx, w), ty = AxisTaps(sy, h);
@@ -145,7 +146,7 @@ FK_WARP_HD void WarpPixel(const WarpSource& src, const double* inv, float border
         const uint8_t* p = r + 3 * static_cast<int64_t>(xs[b]);
         for (int k = 0; k < 3; ++k) acc[k] = Add(acc[k], Mul(wt, static_cast<float>(p[k])));
       } else {
-        for (int k = 0; k < 3; ++k) acc[k] = Add(acc[k], Mul(wt, border));
+        for (int k = 0; k < 3; ++k) acc[k] = Add(acc[k], Mul(wt, border[k]));
       }
     }
   }
@@ -205,7 +206,8 @@ inline void WarpToBytesHost(const WarpSource& photo, const WarpDesc& d, int out_
   for (int i = 0; i < out_h; ++i)
     for (int j = 0; j < out_w; ++j) {
       float v[3];
-      WarpPixel(src, d.inv, d.border, d.mirror ? out_w - 1 - j : j, i, v);
+      const float border[3] = {d.border, d.border, d.border};
+      WarpPixel(src, d.inv, border, d.mirror ? out_w - 1 - j : j, i, v);
       uint8_t* o = dst + (int64_t{i} * out_w + j) * 3;
       for (int k = 0; k < 3; ++k) o[k] = WarpToByte(v[k]);
     }

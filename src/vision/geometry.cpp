@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/warp_sample.h"
+
 namespace fk::vision {
 
 Affine2x3 Affine2x3::Similarity(double scale, double radians, Point2f center) {
@@ -74,30 +76,6 @@ Result<Affine2x3> EstimateSimilarity(std::span<const Point2f> src, std::span<con
 
 namespace {
 
-// Bilinear taps along one axis for a sample at continuous coordinate c.
-struct Taps2 {
-  int i0, i1;  // -1 = border
-  float w0, w1;
-};
-
-inline Taps2 AxisTaps(double c, int len) {
-  const double p = c - 0.5;
-  const double fl = std::floor(p);
-  const float fr = static_cast<float>(p - fl);
-  const bool inside = c >= 0.0 && c <= len;
-  Taps2 t;
-  t.w0 = 1.f - fr;
-  t.w1 = fr;
-  auto pick = [&](double k) -> int {
-    if (k >= 0 && k < len) return static_cast<int>(k);
-    if (inside) return k < 0 ? 0 : len - 1;
-    return -1;
-  };
-  t.i0 = pick(fl);
-  t.i1 = pick(fl + 1);
-  return t;
-}
-
 Status CheckWarp(const Image& src, int out_w, int out_h) {
   if (src.empty()) return InvalidArgument("warp: the source image is empty");
   if (out_w < 1 || out_h < 1)
@@ -112,53 +90,13 @@ Status WarpRaw(const Image& src, const Affine2x3& src_to_dst, int out_w, int out
                const std::array<float, 3>& border, Emit&& emit) {
   FK_RETURN_IF_ERROR(CheckWarp(src, out_w, out_h));
   FK_ASSIGN_OR_RETURN(const Affine2x3 inv, src_to_dst.Inverse());
-  const int w = src.width(), h = src.height();
+  // The sampler shared with Model::RunWarps (engine/warp_sample.h: host and GPU kernel).
+  const engine::WarpSource ws{src.row(0), src.width(), src.height(), static_cast<int64_t>(src.stride())};
+  const double m[6] = {inv.a, inv.b, inv.c, inv.d, inv.e, inv.f};
   std::vector<float> row(static_cast<size_t>(out_w) * 3);
   for (int i = 0; i < out_h; ++i) {
-    const double oy = i + 0.5;
-    for (int j = 0; j < out_w; ++j) {
-      const double ox = j + 0.5;
-      const double sx = inv.a * ox + inv.b * oy + inv.c;
-      const double sy = inv.d * ox + inv.e * oy + inv.f;
-      float* o = row.data() + 3 * static_cast<size_t>(j);
-      // Interior fast path: all four taps inside the image (p = c - 0.5 in [0, len - 1)),
-      // the same bilinear weights as AxisTaps without its edge cases.
-      const double px = sx - 0.5, py = sy - 0.5;
-      if (px >= 0.0 && py >= 0.0 && px < w - 1 && py < h - 1) {
-        const int x0 = static_cast<int>(px), y0 = static_cast<int>(py);
-        const float fx = static_cast<float>(px - x0), fy = static_cast<float>(py - y0);
-        const uint8_t* r0 = src.row(y0) + 3 * static_cast<size_t>(x0);
-        const uint8_t* r1 = src.row(y0 + 1) + 3 * static_cast<size_t>(x0);
-        const float w00 = (1.f - fy) * (1.f - fx), w01 = (1.f - fy) * fx, w10 = fy * (1.f - fx), w11 = fy * fx;
-        for (int k = 0; k < 3; ++k) o[k] = w00 * r0[k] + w01 * r0[3 + k] + w10 * r1[k] + w11 * r1[3 + k];
-        continue;
-      }
-      if (!std::isfinite(sx) || !std::isfinite(sy)) {
-        o[0] = border[0], o[1] = border[1], o[2] = border[2];
-        continue;
-      }
-      const Taps2 tx = AxisTaps(sx, w), ty = AxisTaps(sy, h);
-      float acc[3] = {0.f, 0.f, 0.f};
-      const int ys[2] = {ty.i0, ty.i1};
-      const float wy[2] = {ty.w0, ty.w1};
-      const int xs[2] = {tx.i0, tx.i1};
-      const float wx[2] = {tx.w0, tx.w1};
-      for (int a = 0; a < 2; ++a) {
-        if (wy[a] == 0.f) continue;
-        const uint8_t* r = ys[a] >= 0 ? src.row(ys[a]) : nullptr;
-        for (int b = 0; b < 2; ++b) {
-          const float wt = wy[a] * wx[b];
-          if (wt == 0.f) continue;
-          if (r && xs[b] >= 0) {
-            const uint8_t* px = r + 3 * static_cast<size_t>(xs[b]);
-            acc[0] += wt * px[0], acc[1] += wt * px[1], acc[2] += wt * px[2];
-          } else {
-            acc[0] += wt * border[0], acc[1] += wt * border[1], acc[2] += wt * border[2];
-          }
-        }
-      }
-      o[0] = acc[0], o[1] = acc[1], o[2] = acc[2];
-    }
+    for (int j = 0; j < out_w; ++j)
+      engine::WarpPixel(ws, m, border.data(), j, i, row.data() + 3 * static_cast<size_t>(j));
     emit(i, static_cast<const float*>(row.data()));
   }
   return OkStatus();

@@ -32,7 +32,8 @@ __global__ void WarpKernel(const WarpJob* __restrict__ jobs, int out_w, int out_
        p += int64_t{gridDim.x} * blockDim.x) {
     const int i = static_cast<int>(p / out_w), jx = static_cast<int>(p % out_w);
     float v[3];
-    WarpPixel(src, j.desc.inv, j.desc.border, j.desc.mirror ? out_w - 1 - jx : jx, i, v);
+    const float border[3] = {j.desc.border, j.desc.border, j.desc.border};
+    WarpPixel(src, j.desc.inv, border, j.desc.mirror ? out_w - 1 - jx : jx, i, v);
     out[p * 3] = WarpToByte(v[0]);
     out[p * 3 + 1] = WarpToByte(v[1]);
     out[p * 3 + 2] = WarpToByte(v[2]);
