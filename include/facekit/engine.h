@@ -132,8 +132,11 @@ class Model {
   // photos' bytes cross the bus, no crop is made on the CPU); elsewhere the host cuts them.
   // InvalidArgument for a model that is not so, an empty or bad image, a crop naming no image, a
   // box region outside its photo, a non-finite transform, or a normalisation RunPixels refuses.
+  // With `crops_out`, it also receives the 8-bit crops themselves (uint8 [N, H, W, 3]; on a GPU
+  // one download of N*H*W*3 bytes), e.g. for a quality estimate on the CPU.
   Result<std::vector<Tensor>> RunWarps(std::span<const PixelImage> images, std::span<const CropWarp> crops,
-                                       int height, int width, const PixelNormalization& norm) const;
+                                       int height, int width, const PixelNormalization& norm,
+                                       Tensor* crops_out = nullptr) const;
 
   // The backend the model runs on ("ref", "cpu", "cuda"); individual nodes may run on "ref".
   // With allow_cpu_fallback and no usable GPU this is the CPU backend, not "cuda".

@@ -6,11 +6,18 @@
 # ~1 min); SERVER_AB=1 adds the server A/B of FK_CUDA_GRAPHS=4 and FK_PAD_BATCH=0, SYNC_AB=1 the
 # FK_CUDA_SYNC=auto|block|yield A/B (server rows, template latency); CROPS_AB=1 the FK_MODEL_CROPS=0|1
 # A/B (crops cut on the GPU: eval speed's step table, server rows with their step table and the
-# batch workers' busy share, the RunWarps GPU test); SELFTEST=0 skips the selftests.
+# batch workers' busy share, the RunWarps GPU test); SELFTEST=0 skips the selftests; GPU_TESTS=1 runs
+# fk_engine_tests' Cuda*/OpParity* tests first; UPLOAD_AB=1 the crops' uploads (FK_CROP_UPLOAD); WORKERS_AB=1 the server with 2/4/8 batch workers x 2/4
+# detector workers.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PYTHONUNBUFFERED=1
 ONLY_ENV=1 . "$ROOT/scripts/gpu/run_gpu.sh" > /dev/null 2>&1
+# GPU_TESTS=1: every GPU op/parity test first (after kernel changes).
+if [ "${GPU_TESTS:-0}" = 1 ]; then
+  step gpu_tests 90 "$BIN/bin/fk_engine_tests" --gtest_filter='Cuda*:OpParity*'
+  grep -h -E '^\[  (SKIPPED|FAILED)  *\]|tests ran|PASSED' "$OUT/gpu_tests.log" | sort | uniq -c | head -20
+fi
 [ "${SELFTEST:-1}" = 1 ] && for p in fp32 tf32 auto fp16; do
   step "selftest_$p" 60 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples" > /dev/null
   grep -E '^(detector|pipeline)|models pass' "$OUT/selftest_$p.log"
@@ -68,6 +75,34 @@ if [ "${CROPS_AB:-0}" = 1 ]; then
   done
   FK_MODEL_CROPS=1 step crops_selftest 60 "$FK" selftest --device cuda --precision auto --runs 5 --photos "$DEV/samples" > /dev/null
   grep -E '^(detector|pipeline)|models pass' "$OUT/crops_selftest.log"
+fi
+# What the crops upload (FK_CROP_UPLOAD=photo: whole photos; default: each crop's footprint when
+# the crops of a photo cover less than half of it), interleaved; then the fast tier and the tiers'
+# latency with the defaults.
+if [ "${UPLOAD_AB:-0}" = 1 ]; then
+  for u in footprint photo footprint photo; do
+    k=$((${k:-0} + 1))
+    step "upload_${k}_$u" 60 env FK_CROP_UPLOAD=$u "$FK" bench server --device cuda --tier balanced \
+      --images "$DEV/samples" --batching 32 --concurrency 16,64 --duration 6 --warmup 3 --no-peer \
+      --out "$OUT/upload_${k}_$u" > /dev/null
+    grep -E '^\| (facekit|32) ' "$OUT/upload_${k}_$u.log"
+  done
+  step upload_fast 60 "$FK" bench server --device cuda --tier fast --images "$DEV/samples" --batching 32 \
+    --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/upload_fast" > /dev/null
+  grep -E '^\| (facekit|32) ' "$OUT/upload_fast.log"
+  step upload_speed 60 "$FK" eval speed --images "$DEV/samples" --tier all --device cuda --peer none --repeat 3 \
+    --template-latency 50 --out "$OUT/upload_speed" > /dev/null
+  grep -E 'photos/s|latency' "$OUT/upload_speed.log"
+fi
+# How many threads feed the GPU: pipeline batch workers x detector batch workers (defaults 2 x 2).
+if [ "${WORKERS_AB:-0}" = 1 ]; then
+  k=0
+  for wd in 2x2 4x2 4x4 8x4 2x2; do  # the default again last: drift
+    w=${wd%x*}; d=${wd#*x}; k=$((k + 1)); wd="${k}_${wd}"
+    step "workers_${wd}" 60 "$FK" bench server --device cuda --tier balanced --images "$DEV/samples" --batching 32 \
+      --workers "$w" --detect-workers "$d" --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/workers_${wd}" > /dev/null
+    grep -E '^\| (facekit|32) ' "$OUT/workers_${wd}.log"
+  done
 fi
 [ "${DIAG:-1}" = 1 ] && timeout 90 bash "$ROOT/scripts/gpu/diag.sh" fr_feature:128,112,112,3 > "$OUT/diag.log" 2>&1
 cat "$STEPS"

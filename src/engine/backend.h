@@ -86,10 +86,11 @@ class GraphRunner {
   // Like RunPixels for the single input, its pixels being crops of `images` cut on the device
   // (Model::RunWarps; engine/warp_sample.h has the arithmetic, the host's reference). Inputs are
   // validated by the executor. Unsupported when the runner cannot; the executor then cuts the
-  // crops on the host and calls RunPixels.
+  // crops on the host and calls RunPixels. `crops_out` (may be null): host bytes (N*H*W*3) that
+  // receive the 8-bit crops.
   virtual Status RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops,
-                          const PixelTransform& transform, std::span<Tensor> outputs) const {
-    (void)images, (void)crops, (void)transform, (void)outputs;
+                          const PixelTransform& transform, std::span<Tensor> outputs, uint8_t* crops_out) const {
+    (void)images, (void)crops, (void)transform, (void)outputs, (void)crops_out;
     return Unsupported("this graph runner cuts no crops");
   }
   // One line for `facekit inspect` / logs (mode, steps on the device, host round trips).

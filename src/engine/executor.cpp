@@ -784,7 +784,8 @@ Result<std::vector<Tensor>> Executor::RunPixels(const std::vector<Tensor>& pixel
 
 Result<std::vector<Tensor>> Executor::RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops,
                                                int height, int width, const std::vector<float>& scale,
-                                               const std::vector<float>& offset, bool reverse_channels) const {
+                                               const std::vector<float>& offset, bool reverse_channels,
+                                               uint8_t* crops_out) const {
   const auto& ins = graph_.inputs();
   if (ins.size() != 1)
     return InvalidArgument("RunWarps: the model takes " + std::to_string(ins.size()) +
@@ -834,7 +835,7 @@ Result<std::vector<Tensor>> Executor::RunWarps(std::span<const WarpSource> image
       std::vector<Tensor> outs;
       for (ValueId v : graph_.outputs())
         outs.emplace_back(plan->info[static_cast<size_t>(v)].dtype, plan->info[static_cast<size_t>(v)].shape);
-      const Status st = plan->runner->RunWarps(images, crops, transform, outs);
+      const Status st = plan->runner->RunWarps(images, crops, transform, outs, crops_out);
       if (st.ok()) return outs;
       if (st.code() != StatusCode::kUnsupported) return st;
     }
@@ -850,6 +851,7 @@ Result<std::vector<Tensor>> Executor::RunWarps(std::span<const WarpSource> image
       scratch.resize(static_cast<size_t>(BoxOutSize(c.x1 - c.x0, c.box)) * BoxOutSize(c.y1 - c.y0, c.box) * 3);
     WarpToBytesHost(im, c, width, height, px.data<uint8_t>() + static_cast<int64_t>(k) * per, scratch.data());
   }
+  if (crops_out) std::memcpy(crops_out, px.raw(), px.nbytes());
   return RunPixels({px}, scale, offset, reverse_channels);
 }
 

@@ -105,10 +105,12 @@ class Executor {
 
   // Model::RunWarps: the single [N, H, W, 3] float input made of N crops of `images`, 8-bit
   // (engine/warp_sample.h), then normalised as RunPixels. A device runner cuts them on the device
-  // (GraphRunner::RunWarps); otherwise the host cuts them and RunPixels runs.
+  // (GraphRunner::RunWarps); otherwise the host cuts them and RunPixels runs. `crops_out` (may be
+  // null): N*H*W*3 bytes that receive the 8-bit crops.
   Result<std::vector<Tensor>> RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops,
                                        int height, int width, const std::vector<float>& scale,
-                                       const std::vector<float>& offset, bool reverse_channels) const;
+                                       const std::vector<float>& offset, bool reverse_channels,
+                                       uint8_t* crops_out = nullptr) const;
 
   // Like Run, but returns every value of the graph indexed by ValueId (constants included;
   // values that were not computed are empty). For `facekit bisect`.

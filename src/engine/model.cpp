@@ -299,7 +299,8 @@ Result<std::vector<Tensor>> Model::RunPixels(const std::vector<Tensor>& pixels, 
 }
 
 Result<std::vector<Tensor>> Model::RunWarps(std::span<const PixelImage> images, std::span<const CropWarp> crops,
-                                            int height, int width, const PixelNormalization& norm) const {
+                                            int height, int width, const PixelNormalization& norm,
+                                            Tensor* crops_out) const {
   const int64_t n = static_cast<int64_t>(crops.size());
   const int64_t padded = impl_->pad_batch && n > 0 ? RoundBatch(n) : n;
   std::vector<engine::WarpDesc> descs(static_cast<size_t>(padded));
@@ -321,8 +322,21 @@ Result<std::vector<Tensor>> Model::RunWarps(std::span<const PixelImage> images, 
   std::vector<engine::WarpSource> sources(images.size());
   for (size_t i = 0; i < images.size(); ++i)
     sources[i] = {images[i].data, images[i].width, images[i].height, images[i].stride};
-  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, impl_->executor->RunWarps(sources, descs, height, width, norm.scale,
-                                                                          norm.offset, norm.reverse_channels));
+  // The 8-bit crops of the padded batch (the blank ones are cut off below).
+  Tensor bytes;
+  if (crops_out && height > 0 && width > 0)
+    bytes = Tensor::Uninitialized(DType::kUInt8, Shape({padded, height, width, 3}));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs,
+                      impl_->executor->RunWarps(sources, descs, height, width, norm.scale, norm.offset,
+                                                norm.reverse_channels, bytes.empty() ? nullptr : bytes.data<uint8_t>()));
+  if (crops_out) {
+    if (padded != n && !bytes.empty()) {
+      std::vector<Tensor> one = {std::move(bytes)};
+      CutBatch(&one, padded, n);
+      bytes = std::move(one[0]);
+    }
+    *crops_out = std::move(bytes);
+  }
   if (padded == n) return outs;
   CutBatch(&outs, padded, n);
   return outs;

@@ -191,6 +191,37 @@ FK_WARP_HD void BoxPixel(const WarpSource& src, int x0, int y0, int x1, int y1, 
     o[k] = static_cast<uint8_t>(Add(Mul(static_cast<float>(sum[k]), inv), 0.5f));
 }
 
+// The photo pixels [x0, x1) x [y0, y1) a crop reads (a device runner uploads only these when the
+// crops of a photo cover little of it): the box region when d.box > 1, else every bilinear tap of
+// the output pixel centres (an affine map: the extremes are at the corner pixels) with a margin
+// of 2 px, clipped to the photo; at least one pixel. WarpSampleTest.FootprintHoldsEveryTap.
+struct WarpRect {
+  int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  int64_t area() const { return int64_t{x1 - x0} * (y1 - y0); }
+};
+inline WarpRect WarpFootprint(const WarpDesc& d, int out_w, int out_h, int width, int height) {
+  if (d.box > 1) return {d.x0, d.y0, d.x1, d.y1};
+  double lo[2] = {1e300, 1e300}, hi[2] = {-1e300, -1e300};
+  for (int cj = 0; cj < 2; ++cj)
+    for (int ci = 0; ci < 2; ++ci) {
+      const double ox = (cj ? out_w - 1 : 0) + 0.5, oy = (ci ? out_h - 1 : 0) + 0.5;
+      const double s[2] = {d.inv[0] * ox + d.inv[1] * oy + d.inv[2], d.inv[3] * ox + d.inv[4] * oy + d.inv[5]};
+      for (int a = 0; a < 2; ++a) lo[a] = s[a] < lo[a] ? s[a] : lo[a], hi[a] = s[a] > hi[a] ? s[a] : hi[a];
+    }
+  const int len[2] = {width, height};
+  int r[4];
+  for (int a = 0; a < 2; ++a) {
+    if (!std::isfinite(lo[a]) || !std::isfinite(hi[a])) return {0, 0, width, height};
+    // Taps floor(c - 0.5) and +1, clamped into the photo as the sampler clamps them.
+    const double l = std::floor(lo[a] - 0.5) - 2, h = std::floor(hi[a] - 0.5) + 3;  // [l, h)
+    int a0 = l < 0 ? 0 : (l > len[a] - 1 ? len[a] - 1 : static_cast<int>(l));
+    int a1 = h > len[a] ? len[a] : (h < 1 ? 1 : static_cast<int>(h));
+    if (a1 <= a0) a1 = a0 + 1;
+    r[a] = a0, r[a + 2] = a1;
+  }
+  return {r[0], r[1], r[2], r[3]};
+}
+
 // The whole warp on the host, 8-bit (the reference and the executor's host path). `scratch` holds
 // the box-averaged source when d.box > 1.
 inline void WarpToBytesHost(const WarpSource& photo, const WarpDesc& d, int out_w, int out_h,

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <filesystem>
 
 #include "pipeline/pipeline_internal.h"
@@ -223,9 +224,14 @@ Status FaceDetector::PrepareInput(const Image& image, DetectorInput* out) const 
     for (float y0 : starts(H, TH, kMinOverlap * SH))
       for (float x0 : starts(W, TW, kMinOverlap * SW)) regions.push_back({x0, y0, x0 + TW, y0 + TH});
   }
-  std::vector<ImageRegion> crops(regions.size());
-  for (size_t i = 0; i < regions.size(); ++i) crops[i] = {&image, regions[i]};
-  FK_ASSIGN_OR_RETURN(out->input, CropRegions(crops));
+  out->warps = ModelCrops(*model_);
+  if (out->warps) {
+    out->input = Tensor();  // the model cuts the regions when it runs (DetectPrepared)
+  } else {
+    std::vector<ImageRegion> crops(regions.size());
+    for (size_t i = 0; i < regions.size(); ++i) crops[i] = {&image, regions[i]};
+    FK_ASSIGN_OR_RETURN(out->input, CropRegions(crops));
+  }
   out->image = &image;
   out->regions = std::move(regions);
   out->tile_side = std::min(TW, TH);
@@ -243,6 +249,27 @@ Status FaceDetector::RunInput(const Tensor& input, bool pixels, std::span<const 
   return DecodeOutputs(*outs, regions, out);
 }
 
+Status FaceDetector::RunWarped(std::span<const ImageRegion> regions, std::vector<std::vector<Detection>>* out) const {
+  out->assign(regions.size(), {});
+  if (regions.empty()) return OkStatus();
+  std::vector<BoxF> boxes(regions.size());
+  // detect_input: only the crops' plans here (the cutting is in the run, on the device).
+  std::optional<StepScope> step(std::in_place, Step::kDetectInput, static_cast<int64_t>(regions.size()));
+  CropBatch batch;
+  for (size_t i = 0; i < regions.size(); ++i) {
+    // The region [x0, x1) x [y0, y1) onto the whole input, as CropResizeInto maps it (outside
+    // the image: black, the letterbox).
+    const BoxF& b = regions[i].box;
+    boxes[i] = b;
+    const double sx = width_ / static_cast<double>(b.width()), sy = height_ / static_cast<double>(b.height());
+    const vision::Affine2x3 to_input{sx, 0, -b.x0 * sx, 0, sy, -b.y0 * sy};
+    FK_RETURN_IF_ERROR(batch.Add(*regions[i].image, to_input, width_, height_));
+  }
+  step.emplace(Step::kDetectRun, static_cast<int64_t>(regions.size()));
+  FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, batch.Run(*model_, height_, width_, InputNorm()));
+  return DecodeOutputs(outs, boxes, out);
+}
+
 Result<Tensor> FaceDetector::CropRegions(std::span<const ImageRegion> regions) const {
   // Every element is written: no zero fill (10 fr_detect regions are 9 MB of floats).
   const int n = static_cast<int>(regions.size());
@@ -257,6 +284,7 @@ Result<Tensor> FaceDetector::CropRegions(std::span<const ImageRegion> regions) c
 }
 
 Status FaceDetector::RunRegions(std::span<const ImageRegion> regions, std::vector<std::vector<Detection>>* out) const {
+  if (ModelCrops(*model_)) return RunWarped(regions, out);
   out->assign(regions.size(), {});
   if (regions.empty()) return OkStatus();
   std::vector<BoxF> boxes(regions.size());
@@ -279,8 +307,9 @@ std::vector<Result<std::vector<Detection>>> FaceDetector::DetectPrepared(std::sp
   for (size_t i = 0; i < n; ++i) {
     const DetectorInput* p = photos[i];
     const Shape want({static_cast<int64_t>(p ? p->regions.size() : 0), height_, width_, 3});
-    if (!p || !p->image || p->regions.empty() || p->input.empty() || !(p->input.shape() == want) ||
-        (p->input.dtype() != DType::kUInt8 && p->input.dtype() != DType::kFloat32))
+    if (!p || !p->image || p->regions.empty() ||
+        (!p->warps && (p->input.empty() || !(p->input.shape() == want) ||
+                       (p->input.dtype() != DType::kUInt8 && p->input.dtype() != DType::kFloat32))))
       status[i] = InvalidArgument("detect: batch photo " + std::to_string(i) +
                                   " has no input made by this detector's PrepareInput");
     else per_region[i].resize(p->regions.size());
@@ -304,8 +333,8 @@ std::vector<Result<std::vector<Detection>>> FaceDetector::DetectPrepared(std::sp
     // The next chunk: whole regions of consecutive photos of one input kind.
     std::vector<Slice> slices;
     size_t count = 0;
-    const bool pixels = photos[i]->pixels();
-    while (i < n && count < cap && photos[i]->pixels() == pixels) {
+    const int kind = photos[i]->kind();
+    while (i < n && count < cap && photos[i]->kind() == kind) {
       const size_t take = std::min(cap - count, photos[i]->regions.size() - r);
       slices.push_back({i, r, take});
       count += take;
@@ -315,31 +344,41 @@ std::vector<Result<std::vector<Detection>>> FaceDetector::DetectPrepared(std::sp
         skip_failed();
       }
     }
-    // One photo's consecutive regions are a view of its input; several photos' are copied
-    // into one tensor (8-bit on a GPU: 230 KB per fr_detect region).
-    const DType dtype = pixels ? DType::kUInt8 : DType::kFloat32;
-    const size_t esize = DTypeSize(dtype);
-    const Shape shape({static_cast<int64_t>(count), height_, width_, 3});
-    Tensor input;
-    if (slices.size() == 1) {
-      const Slice& s = slices[0];
-      auto* base = static_cast<uint8_t*>(const_cast<void*>(photos[s.photo]->input.raw()));
-      input = Tensor::View(dtype, shape, base + s.first * per * esize);
-    } else {
-      input = Tensor::Uninitialized(dtype, shape);
-      auto* dst = static_cast<uint8_t*>(input.raw());
-      for (const Slice& s : slices) {
-        const auto* src = static_cast<const uint8_t*>(photos[s.photo]->input.raw()) + s.first * per * esize;
-        std::memcpy(dst, src, s.count * per * esize);
-        dst += s.count * per * esize;
-      }
-    }
-    std::vector<BoxF> boxes;
-    boxes.reserve(count);
-    for (const Slice& s : slices)
-      for (size_t k = 0; k < s.count; ++k) boxes.push_back(photos[s.photo]->regions[s.first + k]);
     std::vector<std::vector<Detection>> found;
-    const Status run = RunInput(input, pixels, boxes, &found);
+    Status run;
+    if (kind == 2) {  // the model cuts every photo's regions (each photo uploaded once)
+      std::vector<ImageRegion> regions;
+      regions.reserve(count);
+      for (const Slice& s : slices)
+        for (size_t k = 0; k < s.count; ++k) regions.push_back({photos[s.photo]->image, photos[s.photo]->regions[s.first + k]});
+      run = RunWarped(regions, &found);
+    } else {
+      const bool pixels = kind == 1;
+      // One photo's consecutive regions are a view of its input; several photos' are copied
+      // into one tensor (8-bit on a GPU: 230 KB per fr_detect region).
+      const DType dtype = pixels ? DType::kUInt8 : DType::kFloat32;
+      const size_t esize = DTypeSize(dtype);
+      const Shape shape({static_cast<int64_t>(count), height_, width_, 3});
+      Tensor input;
+      if (slices.size() == 1) {
+        const Slice& s = slices[0];
+        auto* base = static_cast<uint8_t*>(const_cast<void*>(photos[s.photo]->input.raw()));
+        input = Tensor::View(dtype, shape, base + s.first * per * esize);
+      } else {
+        input = Tensor::Uninitialized(dtype, shape);
+        auto* dst = static_cast<uint8_t*>(input.raw());
+        for (const Slice& s : slices) {
+          const auto* src = static_cast<const uint8_t*>(photos[s.photo]->input.raw()) + s.first * per * esize;
+          std::memcpy(dst, src, s.count * per * esize);
+          dst += s.count * per * esize;
+        }
+      }
+      std::vector<BoxF> boxes;
+      boxes.reserve(count);
+      for (const Slice& s : slices)
+        for (size_t k = 0; k < s.count; ++k) boxes.push_back(photos[s.photo]->regions[s.first + k]);
+      run = RunInput(input, pixels, boxes, &found);
+    }
     size_t k = 0;
     for (const Slice& s : slices) {
       if (!run.ok()) {

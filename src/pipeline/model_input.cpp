@@ -38,8 +38,11 @@ Result<std::vector<Tensor>> RunPixelBytes(const Model& model, const Tensor& byte
 }
 
 bool ModelCrops(const Model& model) {
+  // Wherever the model takes 8-bit pixels (by default on a GPU); FK_MODEL_CROPS=0 cuts the crops
+  // on the CPU (vision::WarpAffineInto) instead.
   const char* e = std::getenv("FK_MODEL_CROPS");
-  return e && *e == '1' && PixelInputs(model);
+  if (e && *e == '0') return false;
+  return PixelInputs(model);
 }
 
 Status CropBatch::Add(const Image& image, const vision::Affine2x3& src_to_dst, int out_w, int out_h, bool mirror) {
@@ -61,8 +64,9 @@ Status CropBatch::Add(const Image& image, const vision::Affine2x3& src_to_dst, i
   return OkStatus();
 }
 
-Result<std::vector<Tensor>> CropBatch::Run(const Model& model, int out_h, int out_w, const vision::Normalize& norm) const {
-  return model.RunWarps(images_, crops_, out_h, out_w, PixelNormOf(norm));
+Result<std::vector<Tensor>> CropBatch::Run(const Model& model, int out_h, int out_w, const vision::Normalize& norm,
+                                           Tensor* crops_out) const {
+  return model.RunWarps(images_, crops_, out_h, out_w, PixelNormOf(norm), crops_out);
 }
 
 Result<std::vector<Tensor>> RunNormalized(const Model& model, const Tensor& input, const vision::Normalize& norm,

@@ -44,17 +44,19 @@ Result<std::vector<Tensor>> RunPixelBytes(const Model& model, const Tensor& byte
 PixelNormalization PixelNormOf(const vision::Normalize& norm);
 
 // Crops cut by the model (Model::RunWarps: on a GPU, from the photo uploaded once) rather than by
-// vision::WarpAffineInto on the CPU, for facemesh and the recognizers: $FK_MODEL_CROPS=1 and a
-// model that takes 8-bit pixels (PixelInputs). Off by default until measured on a GPU
-// (docs/cuda.md); the crops are the same bytes either way (tests: WarpAffine.SharedSampler...,
-// PipelineSamples.ModelCropsGiveTheSameFaces).
+// vision::WarpAffineInto on the CPU, for facemesh and the recognizers: a model that takes 8-bit
+// pixels (PixelInputs: on a GPU by default), unless $FK_MODEL_CROPS=0. The crops are the same
+// bytes either way (tests: WarpAffine.SharedSampler..., PipelineSamples.ModelCropsGiveTheSameFaces);
+// on an H100 server +40-58% faces/s (docs/benchmarks/crops-gpu.md).
 bool ModelCrops(const Model& model);
 // The photos and crops of one RunWarps call: Add() plans the crop of `image` by `src_to_dst`
 // (vision::PlanWarp, antialias as the CPU crop) into an out x out chip.
 class CropBatch {
  public:
   Status Add(const Image& image, const vision::Affine2x3& src_to_dst, int out_w, int out_h, bool mirror = false);
-  Result<std::vector<Tensor>> Run(const Model& model, int out_h, int out_w, const vision::Normalize& norm) const;
+  // `crops_out` (may be null): the 8-bit crops, uint8 [N, out_h, out_w, 3] (Model::RunWarps).
+  Result<std::vector<Tensor>> Run(const Model& model, int out_h, int out_w, const vision::Normalize& norm,
+                                  Tensor* crops_out = nullptr) const;
   size_t size() const { return crops_.size(); }
 
  private:
@@ -100,9 +102,12 @@ struct DetectorInput {
   const Image* image = nullptr;
   std::vector<BoxF> regions;  // [0] the photo letterboxed to the input's aspect ratio, then the tiles
   // [regions, input_height, input_width, 3]: uint8 pixels when the model takes 8-bit inputs
-  // (PixelInputs: a GPU model), else the model's normalised floats.
+  // (PixelInputs: a GPU model), else the model's normalised floats. Empty when `warps`: the
+  // model cuts the regions from `image` itself (ModelCrops: on a GPU, from the photo uploaded).
   Tensor input;
-  bool pixels() const { return input.dtype() == DType::kUInt8; }
+  bool warps = false;
+  // How the regions reach the model: 0 floats, 1 8-bit pixels, 2 cut by the model.
+  int kind() const { return warps ? 2 : input.dtype() == DType::kUInt8 ? 1 : 0; }
   float tile_side = 0.f;  // shorter side of a tile (image pixels), for the tile merge
   float to_photo = 1.f;   // photo pixels per image pixel (the image may be a downscaled decode)
 };
@@ -160,6 +165,8 @@ class FaceDetector {
  private:
   Status RunInput(const Tensor& input, bool pixels, std::span<const BoxF> regions,
                   std::vector<std::vector<Detection>>* out) const;
+  // The model cuts `regions` of their images (Model::RunWarps) and runs; out[i] for regions[i].
+  Status RunWarped(std::span<const ImageRegion> regions, std::vector<std::vector<Detection>>* out) const;
   // `regions` resized into one [n, input_height, input_width, 3] input: 8-bit when the model
   // takes pixels (PixelInputs), else normalised floats.
   Result<Tensor> CropRegions(std::span<const ImageRegion> regions) const;

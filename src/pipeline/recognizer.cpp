@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <future>
 
@@ -316,7 +317,7 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
   const auto canon = CanonicalPoints(spec_);
   if (!nchw_ && ModelCrops(*model_)) {
     // The model cuts the chips (on a GPU: from the photos uploaded once); the mirrored view is a
-    // mirrored crop. No 8-bit chips come back: the quality estimate warps its own.
+    // mirrored crop. The 8-bit ArcFace chips, when asked for, come back from the same cut.
     std::optional<StepScope> step(std::in_place, Step::kEmbedCrop, faces);
     CropBatch batch;
     for (int f = 0; f < faces; ++f) {
@@ -325,7 +326,20 @@ Result<std::vector<FaceTemplate>> Recognizer::Embed(std::span<const ImagePoints>
       if (flip) FK_RETURN_IF_ERROR(batch.Add(*from[f], m, S, S, /*mirror=*/true));
     }
     step.emplace(Step::kEmbedRun, faces);
-    FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, batch.Run(*model_, S, S, spec_.norm));
+    const bool chips = arcface_chips && arcface_112();
+    Tensor bytes;
+    FK_ASSIGN_OR_RETURN(std::vector<Tensor> outs, batch.Run(*model_, S, S, spec_.norm, chips ? &bytes : nullptr));
+    if (chips) {
+      if (bytes.dtype() != DType::kUInt8 || bytes.num_elements() != int64_t{n} * per)
+        return Internal("recognizer " + spec_.id + ": the model returned no 8-bit chips");
+      arcface_chips->assign(pts.size(), Image());
+      for (int f = 0; f < faces; ++f) {
+        Image chip = Image::Uninitialized(S, S);
+        const uint8_t* src = bytes.data<uint8_t>() + int64_t{f} * views * per;  // the unmirrored view
+        for (int y = 0; y < S; ++y) std::memcpy(chip.row(y), src + int64_t{y} * S * 3, static_cast<size_t>(S) * 3);
+        (*arcface_chips)[static_cast<size_t>(f)] = std::move(chip);
+      }
+    }
     return Templates(outs, faces, views);
   }
   std::vector<float> hwc(static_cast<size_t>(n * per));

@@ -64,6 +64,7 @@ Result<FaceConfig> ConfigFromArgs(const Args& args, bool tier_flag = true) {
     c.use_cuda = d.use_cuda;
     c.gpu_index = d.gpu_index;
   }
+  if (HasFlag(args, "--cpu-fallback")) c.allow_cpu_fallback = true;  // no usable GPU: the CPU, with a warning
   if (auto v = FlagValue(args, "--detector"); !v.empty()) c.detector.model = v;
   if (auto v = FlagValue(args, "--calibration"); !v.empty()) c.calibration = v;
   try {
@@ -154,7 +155,7 @@ int CmdDetect(const Args& args) {
                  "usage: facekit detect IMAGES|DIRS... [--json] [--draw OUT.png|OUTDIR] [--config FILE]\n"
                  "       [--detector fr_detect|blazeface-back|blazeface-front] [--min-confidence C] [--no-landmarks]\n"
                  "       [--no-small-faces] [--attributes age_gender,emotion,liveness|all] [--threads N]\n"
-                 "       [--backend cpu|ref] [--models DIR] [--quiet]\n");
+                 "       [--backend cpu|ref] [--device cpu|cuda[:N]] [--cpu-fallback] [--models DIR] [--quiet]\n");
     return args.empty() ? 2 : 0;
   }
   auto cfg = ConfigFromArgs(args);
@@ -233,7 +234,8 @@ int CmdEmbed(const Args& args) {
   if (HasFlag(args, "--help") || pos.size() != 1) {
     std::fprintf(stderr,
                  "usage: facekit embed IMAGE [--out T.bin] [--json] [--face K] [--tier fast|balanced|accurate]\n"
-                 "       [--flip] [--config FILE] [--models DIR]\n  (the largest face unless --face K)\n");
+                 "       [--flip] [--config FILE] [--models DIR] [--device cpu|cuda[:N]] [--cpu-fallback]\n"
+                 "  (the largest face unless --face K)\n");
     return HasFlag(args, "--help") ? 0 : 2;
   }
   auto cfg = ConfigFromArgs(args);
@@ -265,7 +267,7 @@ int CmdVerify(const Args& args) {
   const auto pos = Positional(args, kValueFlags);
   if (HasFlag(args, "--help") || pos.size() != 2) {
     std::fprintf(stderr,
-                 "usage: facekit verify A B [--json] [--tier T] [--flip] [--config FILE]\n"
+                 "usage: facekit verify A B [--json] [--tier T] [--flip] [--config FILE] [--device cpu|cuda[:N]] [--cpu-fallback]\n"
                  "  A, B: images (largest face) or templates saved by `facekit embed --out`\n");
     return HasFlag(args, "--help") ? 0 : 2;
   }

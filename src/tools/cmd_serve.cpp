@@ -34,10 +34,11 @@ void PrintServeUsage() {
                "                     [--models DIR] [--threads N] [--max-batch N] [--max-delay-us U] [--workers N]\n"
                "                     [--max-concurrent N] [--max-per-user N] [--max-queue N] [--gallery-db PATH]\n"
                "                     [--precision auto|fp16|tf32|fp32] [--gpu-memory-limit BYTES|PCT%%] [--cpu-fallback]\n"
-               "                     [--attributes age_gender,emotion,liveness|all] [--detect-batch N]\n"
+               "                     [--attributes age_gender,emotion,liveness|all] [--detect-batch N] [--detect-workers N]\n"
                "       facekit serve --new-key USER     print a new API key and its keys-file entry\n"
                "--detect-batch N: photos of concurrent requests per detector run (0 = auto: 32 on a GPU, off on\n"
-               "the CPU; 1 = off). Endpoints, config file and limits: docs/server.md.\n");
+               "the CPU; 1 = off); --detect-workers N: threads that run those batches (default 2); --workers N:\n"
+               "pipeline batch workers (0 = auto: 2 on a GPU). Endpoints, config file and limits: docs/server.md.\n");
 }
 
 int IntOr(const Args& args, const std::string& flag, int def, bool* bad) {
@@ -98,6 +99,7 @@ Result<server::ServerConfig> ServerConfigFromArgs(const Args& args) {
   if (HasFlag(args, "--cpu-fallback")) c.face.allow_cpu_fallback = true;
   c.face.num_threads = IntOr(args, "--threads", c.face.num_threads, &bad);
   c.face.detect_batching.max_batch = IntOr(args, "--detect-batch", c.face.detect_batching.max_batch, &bad);
+  c.face.detect_batching.workers = IntOr(args, "--detect-workers", c.face.detect_batching.workers, &bad);
   c.face.models_dir = FlagValue(args, "--models", c.face.models_dir.empty() ? ModelsDir() : c.face.models_dir);
   if (HasFlag(args, "--no-small-faces")) c.face.detector.small_faces = false;
   if (auto v = FlagValue(args, "--attributes"); !v.empty()) {

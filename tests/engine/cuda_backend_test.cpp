@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -1082,8 +1083,15 @@ TEST(CudaModelLoad, RunWarpsOnTheGpuCutsTheHostsCrops) {
     auto want = (*m)->RunPixels({px}, norm);
     ASSERT_TRUE(want.ok()) << want.status().ToString();
     for (int run = 0; run < 3; ++run) {
-      auto have = (*m)->RunWarps(images, crops, size, size, norm);
+      Tensor bytes;  // runs 1, 2: the 8-bit crops downloaded too, byte for byte the host's
+      auto have = (*m)->RunWarps(images, crops, size, size, norm, run > 0 ? &bytes : nullptr);
       ASSERT_TRUE(have.ok()) << have.status().ToString();
+      if (run > 0) {
+        ASSERT_EQ(bytes.shape(), px.shape());
+        int64_t differ = 0;
+        for (int64_t i = 0; i < px.num_elements(); ++i) differ += bytes.data<uint8_t>()[i] != px.data<uint8_t>()[i];
+        EXPECT_EQ(differ, 0) << "bytes of the downloaded crops differ from the host's, run " << run;
+      }
       ASSERT_EQ(have->size(), want->size());
       for (size_t k = 0; k < want->size(); ++k) {
         const Tensor& x = (*want)[k];
@@ -1097,6 +1105,18 @@ TEST(CudaModelLoad, RunWarpsOnTheGpuCutsTheHostsCrops) {
         EXPECT_LE(worst, 1e-5 * scale) << "output " << k << " run " << run;
       }
     }
+    // A few crops cover little of their photos: the runner uploads only each crop's footprint
+    // (WarpFootprint) and the bytes are still the host's.
+    const std::vector<CropWarp> few = {crops[0], crops[1], crops[3], crops[4]};  // crops[3] mirrored
+    Tensor few_bytes;
+    auto have = (*m)->RunWarps(images, few, size, size, norm, &few_bytes);
+    ASSERT_TRUE(have.ok()) << have.status().ToString();
+    ASSERT_EQ(few_bytes.shape(), Shape({4, size, size, 3}));
+    const int64_t per = int64_t{size} * size * 3;
+    const int rows[4] = {0, 1, 3, 4};
+    for (int q = 0; q < 4; ++q)
+      EXPECT_EQ(std::memcmp(few_bytes.data<uint8_t>() + q * per, px.data<uint8_t>() + rows[q] * per, per), 0)
+          << "crop " << rows[q] << " cut from its uploaded footprint differs from the host's";
   }
 }
 

@@ -269,8 +269,9 @@ TEST(Optimizer, LeftoverPadAndReshapeRunOnCpuLikeRef) {
   ASSERT_EQ(assigned.size(), opt.nodes().size());
   for (size_t i = 0; i < assigned.size(); ++i) {
     const OpType op = opt.nodes()[i].op;
-    if (op == OpType::kPad || op == OpType::kReshape || op == OpType::kExpandDims || op == OpType::kSqueeze)
+    if (op == OpType::kPad || op == OpType::kReshape || op == OpType::kExpandDims || op == OpType::kSqueeze) {
       EXPECT_EQ(assigned[i], "cpu") << opt.nodes()[i].name;
+    }
   }
   auto cpu = (*exec)->Run(in);
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();

@@ -61,16 +61,19 @@ void ExpectSameDetections(const std::vector<pipeline::Detection>& a, const std::
 // region per run: views into each photo's input / all regions of all photos copied into runs of
 // up to 64). Detect() is DetectPrepared of one photo, so the reference is Detect() of a detector
 // with the other thread count, whose runs take the regions the other way.
-class DetectPreparedTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+// With 8-bit inputs (pixels) the model cuts the regions itself (Model::RunWarps, as on a GPU):
+// one run then cuts the regions of several photos.
+class DetectPreparedTest : public ::testing::TestWithParam<std::tuple<std::string, int, int>> {};
 
 TEST_P(DetectPreparedTest, EqualsDetectPhotoByPhoto) {
-  const auto& [model, threads] = GetParam();
+  const auto& [model, threads, pixels] = GetParam();
   if (!Have(model == "fr_detect" ? "faceplugin/fr_detect.onnx" : "human/" + model + ".json"))
     GTEST_SKIP() << model << " missing in " << ModelsDir();
   const std::vector<Image> images = LoadSamples();
   if (images.empty()) GTEST_SKIP() << "sample photos missing (data/samples)";
   ModelOptions mo;
   mo.num_threads = threads;
+  mo.pixel_inputs = pixels;
   DetectorConfig dc;
   dc.model = model;
   auto det = pipeline::FaceDetector::Load(ModelsDir(), mo, dc);
@@ -85,6 +88,8 @@ TEST_P(DetectPreparedTest, EqualsDetectPhotoByPhoto) {
   size_t regions = 0;
   for (size_t i = 0; i < images.size(); ++i) {
     ASSERT_TRUE(d.PrepareInput(images[i], &in[i]).ok());
+    EXPECT_EQ(in[i].warps, pixels == 1);  // no CPU crops were made for the model-cut regions
+    EXPECT_EQ(in[i].input.empty(), pixels == 1);
     regions += in[i].regions.size();
     ptrs.push_back(&in[i]);
   }
@@ -104,9 +109,11 @@ TEST_P(DetectPreparedTest, EqualsDetectPhotoByPhoto) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Detectors, DetectPreparedTest,
-                         ::testing::Combine(::testing::Values("fr_detect", "blazeface-back"), ::testing::Values(1, 2)),
+                         ::testing::Combine(::testing::Values("fr_detect", "blazeface-back"), ::testing::Values(1, 2),
+                                            ::testing::Values(0, 1)),
                          [](const auto& info) {
-                           std::string n = std::get<0>(info.param) + "_threads" + std::to_string(std::get<1>(info.param));
+                           std::string n = std::get<0>(info.param) + "_threads" + std::to_string(std::get<1>(info.param)) +
+                                           (std::get<2>(info.param) ? "_modelcrops" : "");
                            for (char& c : n)
                              if (c == '-') c = '_';
                            return n;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -319,10 +320,58 @@ TEST(PipelineSamples, EightBitInputsGiveTheFloatPathsFacesAndTemplates) {
 
 // FaceConfig::pixel_inputs chooses the same 8-bit path as $FK_PIXEL_INPUTS (bit for bit), so
 // selftest's CPU reference can take the GPU's inputs; 0 and auto are the float path on the CPU.
-// FK_MODEL_CROPS=1: facemesh's and the recognizer's crops cut by the model (Model::RunWarps; on
-// the CPU its host path, on a GPU the kernels) instead of vision::WarpAffineInto: the same bytes,
-// so the same faces, landmarks and templates, bit for bit (flip TTA's mirrored view included).
-// The step counters show the crops were made (items) by that path as well.
+// With 8-bit inputs the recognizer's chips are cut by the model (Model::RunWarps; on the CPU its
+// host path, on a GPU the kernels) unless FK_MODEL_CROPS=0 (vision::WarpAffineInto): the same
+// bytes, so the same templates bit for bit (flip TTA's mirrored view as a mirrored crop), and the
+// 8-bit ArcFace chips RunWarps hands back (for the quality estimate) equal WarpAffine's.
+TEST(PipelineSamples, ModelCutChipsEqualTheCpuWarps) {
+  REQUIRE_SAMPLES_AND_MODELS("mobileface");
+  auto img = DecodeImageFile(Sample("sample3.jpg"));
+  ASSERT_TRUE(img.ok());
+  const pipeline::RecognizerSpec* spec = pipeline::FindRecognizer("mobileface");
+  ASSERT_NE(spec, nullptr);
+  ModelOptions mo;
+  mo.num_threads = 2;
+  mo.pixel_inputs = 1;
+  auto rec = pipeline::Recognizer::Load(*spec, ModelsDir(), mo);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  ASSERT_TRUE((*rec)->arcface_112());
+  // Three faces' landmark sets: one straight, one turned, one past the photo's edge.
+  const std::vector<std::array<Point2f, 5>> pts = {
+      {{{400, 300}, {460, 300}, {430, 340}, {405, 370}, {455, 370}}},
+      {{{800, 500}, {850, 520}, {820, 550}, {795, 575}, {840, 590}}},
+      {{{5, 100}, {45, 100}, {25, 130}, {8, 150}, {42, 150}}}};
+  for (bool flip : {false, true}) {
+    SCOPED_TRACE(flip ? "flip" : "no flip");
+    std::vector<Image> cpu_chips, model_chips;
+    ::setenv("FK_MODEL_CROPS", "0", 1);
+    auto cpu = (*rec)->Embed(*img, pts, flip, &cpu_chips);
+    ::unsetenv("FK_MODEL_CROPS");
+    auto model = (*rec)->Embed(*img, pts, flip, &model_chips);
+    ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    ASSERT_EQ(cpu->size(), pts.size());
+    ASSERT_EQ(model->size(), pts.size());
+    ASSERT_EQ(cpu_chips.size(), pts.size());
+    ASSERT_EQ(model_chips.size(), pts.size());
+    for (size_t f = 0; f < pts.size(); ++f) {
+      EXPECT_EQ((*cpu)[f].data, (*model)[f].data) << "face " << f;
+      const Image& a = cpu_chips[f];
+      const Image& b = model_chips[f];
+      ASSERT_EQ(a.width(), 112);
+      ASSERT_EQ(b.width(), 112);
+      ASSERT_EQ(b.height(), 112);
+      int differ = 0;
+      for (int y = 0; y < 112; ++y) differ += std::memcmp(a.row(y), b.row(y), 112 * 3) != 0;
+      EXPECT_EQ(differ, 0) << "rows of face " << f << "'s 8-bit chip differ";
+    }
+  }
+}
+
+// The whole pipeline with 8-bit inputs: the detector's regions, facemesh's crops and the chips cut
+// by the model (default) or on the CPU (FK_MODEL_CROPS=0). The detector's input is resampled
+// differently (box prefilter + bilinear vs CropResizeInto's area filter), so the faces agree
+// closely rather than bit for bit.
 TEST(PipelineSamples, ModelCropsGiveTheSameFaces) {
   REQUIRE_SAMPLES_AND_MODELS("blazeface-back", "facemesh", "mobileface");
   auto img = DecodeImageFile(Sample("sample3.jpg"));
@@ -335,24 +384,29 @@ TEST(PipelineSamples, ModelCropsGiveTheSameFaces) {
   c.flip_tta = true;
   auto e = FaceEngine::Create(c);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ::setenv("FK_MODEL_CROPS", "0", 1);
   auto cpu_crops = (*e)->Process(*img);
-  ::setenv("FK_MODEL_CROPS", "1", 1);
-  auto model_crops = (*e)->Process(*img);
   ::unsetenv("FK_MODEL_CROPS");
+  auto model_crops = (*e)->Process(*img);
   ASSERT_TRUE(cpu_crops.ok()) << cpu_crops.status().ToString();
   ASSERT_TRUE(model_crops.ok()) << model_crops.status().ToString();
-  ASSERT_FALSE(cpu_crops->empty());
+  ASSERT_GE(cpu_crops->size(), 3u);
   ASSERT_EQ(cpu_crops->size(), model_crops->size());
   for (size_t i = 0; i < cpu_crops->size(); ++i) {
     const Face& a = (*cpu_crops)[i];
     const Face& b = (*model_crops)[i];
+    EXPECT_NEAR(a.box.x0, b.box.x0, 1.0) << "face " << i;
+    EXPECT_NEAR(a.box.y1, b.box.y1, 1.0) << "face " << i;
     ASSERT_EQ(a.mesh.size(), b.mesh.size()) << "face " << i;
-    for (size_t k = 0; k < a.mesh.size(); ++k) {
-      EXPECT_EQ(a.mesh[k].x, b.mesh[k].x) << "face " << i << " point " << k;
-      EXPECT_EQ(a.mesh[k].y, b.mesh[k].y) << "face " << i << " point " << k;
-    }
-    EXPECT_EQ(a.templ.data, b.templ.data) << "face " << i;
-    EXPECT_EQ(a.quality.score, b.quality.score) << "face " << i;
+    double worst = 0;
+    for (size_t k = 0; k < a.mesh.size(); ++k)
+      worst = std::max(worst, std::hypot(double(a.mesh[k].x) - b.mesh[k].x, double(a.mesh[k].y) - b.mesh[k].y));
+    EXPECT_LT(worst, 1.0) << "face " << i << ": landmarks moved by up to " << worst << " px";
+    ASSERT_EQ(a.templ.data.size(), b.templ.data.size());
+    double dot = 0;
+    for (size_t k = 0; k < a.templ.data.size(); ++k) dot += double(a.templ.data[k]) * b.templ.data[k];
+    EXPECT_GT(dot, 0.99) << "face " << i;
+    EXPECT_NEAR(a.quality.score, b.quality.score, 0.05) << "face " << i;
   }
 }
 

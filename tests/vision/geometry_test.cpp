@@ -276,12 +276,12 @@ TEST(Template, FlipLandmarksMatchesFlippedImage) {
 // engine/warp_sample.h (the arithmetic of Model::RunWarps, on the host and in the GPU kernels)
 // cuts what WarpAffine cuts, bit for bit, from the fields PlanWarp gives: shrinks with and
 // without the antialias box prefilter (box 2..9), enlargements, rotations, crops that leave the
-// image, the mirrored chip, a border colour.
+// image, the mirrored chip, a border colour; and engine::WarpFootprint holds every pixel read.
 TEST(WarpAffine, SharedSamplerOfRunWarpsEqualsItBitForBit) {
   const Image src = NoiseImage(331, 257, 7);
   std::mt19937 rng(11);
   std::uniform_real_distribution<double> scale(0.1, 2.5), angle(-0.8, 0.8), pos(-60, 390);
-  int prefiltered = 0, outside = 0;
+  int prefiltered = 0, outside = 0, partial = 0;
   for (int t = 0; t < 60; ++t) {
     const int ow = 16 + t % 5 * 23, oh = 16 + t % 3 * 31;
     const Affine2x3 m = Compose(Affine2x3::Translation(ow / 2.0, oh / 2.0),
@@ -319,10 +319,28 @@ TEST(WarpAffine, SharedSamplerOfRunWarpsEqualsItBitForBit) {
       // Some chips reach past the image (border / edge taps).
       const Point2f c = inv->Apply({0.f, 0.f});
       outside += c.x < 0 || c.y < 0;
+      // WarpFootprint holds every pixel the crop reads: with every other pixel of the photo
+      // changed, both chips stay the same (what a GPU runner that uploads only it relies on).
+      const engine::WarpRect r = engine::WarpFootprint(d, ow, oh, src.width(), src.height());
+      ASSERT_TRUE(r.x0 >= 0 && r.y0 >= 0 && r.x0 < r.x1 && r.y0 < r.y1 && r.x1 <= src.width() && r.y1 <= src.height());
+      partial += r.area() < int64_t{src.width()} * src.height();
+      Image poisoned = src;
+      for (int y = 0; y < src.height(); ++y)
+        for (int x = 0; x < src.width(); ++x)
+          if (x < r.x0 || x >= r.x1 || y < r.y0 || y >= r.y1)
+            for (int k = 0; k < 3; ++k) poisoned.row(y)[3 * x + k] = static_cast<uint8_t>(255 - src.row(y)[3 * x + k]);
+      const engine::WarpSource wp{poisoned.row(0), src.width(), src.height(), static_cast<int64_t>(poisoned.stride())};
+      Image got2(ow, oh);
+      engine::WarpToBytesHost(wp, d, ow, oh, got2.row(0), scratch.data());
+      EXPECT_EQ(MaxAbsDiff(got2, mirrored), 0) << "footprint (" << r.x0 << "," << r.y0 << ")-(" << r.x1 << "," << r.y1 << ")";
+      d.mirror = false;
+      engine::WarpToBytesHost(wp, d, ow, oh, got2.row(0), scratch.data());
+      EXPECT_EQ(MaxAbsDiff(got2, got), 0);
     }
   }
   EXPECT_GE(prefiltered, 5);  // the box path was exercised (9 of the 60 antialiased cases)
   EXPECT_GT(outside, 5);
+  EXPECT_GT(partial, 30);  // most footprints are a part of the photo
   // PlanWarp refuses what WarpAffine refuses.
   EXPECT_FALSE(PlanWarp(Image(), Affine2x3::Identity(), 8, 8, true).ok());
   EXPECT_FALSE(PlanWarp(src, Affine2x3::Scaling(0, 1), 8, 8, true).ok());

@@ -46,6 +46,7 @@ struct Inputs {
   std::span<const WarpSource> images;
   std::span<const WarpDesc> crops;
   const PixelTransform* crop_transform = nullptr;
+  uint8_t* crops_out = nullptr;  // host bytes that receive the 8-bit crops (may be null)
 };
 
 class CudaGraphRunnerImpl final : public GraphRunner {
@@ -231,12 +232,13 @@ class CudaGraphRunnerImpl final : public GraphRunner {
   }
 
   Status RunWarps(std::span<const WarpSource> images, std::span<const WarpDesc> crops, const PixelTransform& transform,
-                  std::span<Tensor> outputs) const override {
+                  std::span<Tensor> outputs, uint8_t* crops_out) const override {
     if (crops.empty() || g_->inputs().size() != 1) return Internal("graph runner: RunWarps needs one input and crops");
     Inputs in;
     in.images = images;
     in.crops = crops;
     in.crop_transform = &transform;
+    in.crops_out = crops_out;
     return RunImpl(in, outputs);
   }
 
@@ -387,13 +389,59 @@ class CudaGraphRunnerImpl final : public GraphRunner {
         static_cast<size_t>(shape.num_elements()) * sizeof(float) != Bytes(v))
       return Internal("graph runner: " + std::to_string(n) + " crops for an input planned as " + shape.ToString());
     const int out_h = static_cast<int>(shape[1]), out_w = static_cast<int>(shape[2]);
-    // Device layout: photos (packed), box images, the job table, the 8-bit crops.
+    // What to upload of each photo: all of it when its crops read much of it (the detector's
+    // letterbox and tiles), else each crop's footprint (engine/warp_sample.h WarpFootprint; the
+    // identical ones of a mirrored pair once): a face's crops read a small part of a photo, and
+    // these copies from pageable memory are what limits the GPU server.
+    struct Upload {
+      int image;
+      WarpRect rect;
+      size_t off = 0;
+    };
+    // FK_CROP_UPLOAD=photo: always the whole photos (the A/B of scripts/gpu/run_check.sh).
+    static const bool whole_photos = [] {
+      const char* e = std::getenv("FK_CROP_UPLOAD");
+      return e && std::string(e) == "photo";
+    }();
+    std::vector<Upload> uploads;
+    std::vector<size_t> upload_of(in.crops.size());
+    {
+      std::vector<int64_t> area(in.images.size(), 0);
+      std::vector<WarpRect> crop_rect(in.crops.size());
+      for (size_t k = 0; k < in.crops.size(); ++k) {
+        const WarpDesc& d = in.crops[k];
+        const WarpSource& im = in.images[static_cast<size_t>(d.image)];
+        crop_rect[k] = WarpFootprint(d, out_w, out_h, im.width, im.height);
+        area[static_cast<size_t>(d.image)] += crop_rect[k].area();
+      }
+      std::vector<size_t> whole(in.images.size(), SIZE_MAX);
+      for (size_t k = 0; k < in.crops.size(); ++k) {
+        const size_t i = static_cast<size_t>(in.crops[k].image);
+        const WarpSource& im = in.images[i];
+        if (whole_photos || area[i] * 2 >= int64_t{im.width} * im.height) {  // upload the photo once
+          if (whole[i] == SIZE_MAX) {
+            whole[i] = uploads.size();
+            uploads.push_back({static_cast<int>(i), WarpRect{0, 0, im.width, im.height}});
+          }
+          upload_of[k] = whole[i];
+          continue;
+        }
+        const WarpRect& r = crop_rect[k];
+        size_t u = uploads.size();
+        for (size_t q = 0; q < uploads.size(); ++q)
+          if (uploads[q].image == static_cast<int>(i) && uploads[q].rect.x0 == r.x0 && uploads[q].rect.y0 == r.y0 &&
+              uploads[q].rect.x1 == r.x1 && uploads[q].rect.y1 == r.y1)
+            u = q;
+        if (u == uploads.size()) uploads.push_back({static_cast<int>(i), r});
+        upload_of[k] = u;
+      }
+    }
+    // Device layout: the uploads (packed rows), box images, the job table, the 8-bit crops.
     auto align = [](size_t b) { return (b + 255) / 256 * 256; };
-    std::vector<size_t> photo_off(in.images.size());
     size_t bytes = 0;
-    for (size_t i = 0; i < in.images.size(); ++i) {
-      photo_off[i] = bytes;
-      bytes += align(static_cast<size_t>(in.images[i].width) * 3 * static_cast<size_t>(in.images[i].height));
+    for (Upload& u : uploads) {
+      u.off = bytes;
+      bytes += align(static_cast<size_t>(u.rect.x1 - u.rect.x0) * 3 * static_cast<size_t>(u.rect.y1 - u.rect.y0));
     }
     std::vector<WarpJob> jobs(in.crops.size());
     std::vector<size_t> box_off(in.crops.size(), SIZE_MAX);
@@ -416,17 +464,23 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     bytes += align(crop_bytes);
     FK_ASSIGN_OR_RETURN(void* scratch, ctx.Scratch(bytes));
     char* dev = static_cast<char*>(scratch);
-    for (size_t i = 0; i < in.images.size(); ++i) {
-      const WarpSource& im = in.images[i];
-      const size_t row = static_cast<size_t>(im.width) * 3;
-      FK_CUDA_STATUS(cudaMemcpy2DAsync(dev + photo_off[i], row, im.data, static_cast<size_t>(im.stride), row,
-                                       static_cast<size_t>(im.height), cudaMemcpyHostToDevice, ctx.stream),
+    for (const Upload& u : uploads) {
+      const WarpSource& im = in.images[static_cast<size_t>(u.image)];
+      const size_t row = static_cast<size_t>(u.rect.x1 - u.rect.x0) * 3;
+      const uint8_t* from = im.data + im.stride * u.rect.y0 + int64_t{u.rect.x0} * 3;
+      FK_CUDA_STATUS(cudaMemcpy2DAsync(dev + u.off, row, from, static_cast<size_t>(im.stride), row,
+                                       static_cast<size_t>(u.rect.y1 - u.rect.y0), cudaMemcpyHostToDevice, ctx.stream),
                      "cudaMemcpy2DAsync(H2D, a photo for the crops)");
     }
     for (size_t k = 0; k < jobs.size(); ++k) {
-      const WarpSource& im = in.images[static_cast<size_t>(jobs[k].desc.image)];
-      jobs[k].photo = WarpSource{reinterpret_cast<const uint8_t*>(dev + photo_off[static_cast<size_t>(jobs[k].desc.image)]),
-                                 im.width, im.height, int64_t{im.width} * 3};
+      const Upload& u = uploads[upload_of[k]];
+      const WarpSource& im = in.images[static_cast<size_t>(u.image)];
+      // The sampler indexes the photo in its own coordinates: a base pointer that puts pixel
+      // (rect.x0, rect.y0) at the start of the uploaded block (only pixels in it are read).
+      const int64_t stride = int64_t{u.rect.x1 - u.rect.x0} * 3;
+      const uintptr_t base = reinterpret_cast<uintptr_t>(dev + u.off) -
+                             static_cast<uintptr_t>(stride * u.rect.y0 + int64_t{u.rect.x0} * 3);
+      jobs[k].photo = WarpSource{reinterpret_cast<const uint8_t*>(base), im.width, im.height, stride};
       if (box_off[k] != SIZE_MAX) jobs[k].box_out = reinterpret_cast<uint8_t*>(dev + box_off[k]);
     }
     // Pageable source: the copy is staged before cudaMemcpyAsync returns, so `jobs` may go.
@@ -437,6 +491,11 @@ class CudaGraphRunnerImpl final : public GraphRunner {
     auto* crops = reinterpret_cast<uint8_t*>(dev + crops_off);
     FK_RETURN_IF_ERROR(LaunchBoxAverages(djobs, static_cast<int>(jobs.size()), max_box, ctx.stream));
     FK_RETURN_IF_ERROR(LaunchWarps(djobs, static_cast<int>(jobs.size()), out_w, out_h, crops, ctx.stream));
+    // The 8-bit crops back to the caller: a pageable copy returns once it is done (it waits for
+    // the warps only; the network is not enqueued yet), and the scratch may be reused later.
+    if (in.crops_out)
+      FK_CUDA_STATUS(cudaMemcpyAsync(in.crops_out, crops, crop_bytes, cudaMemcpyDeviceToHost, ctx.stream),
+                     "cudaMemcpyAsync(D2H, the 8-bit crops)");
     return LaunchPixelsToFloat(crops, base + off, Elem::kF32, static_cast<int64_t>(crop_bytes), *in.crop_transform,
                                ctx.stream);
   }
