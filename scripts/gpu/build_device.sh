@@ -27,10 +27,14 @@ fi
 grep -q '^FK_CUDA:.*=ON' "$BUILD_DIR/CMakeCache.txt" || {
   echo "build_device: $BUILD_DIR is not configured with -DFK_CUDA=ON" >&2; exit 1; }
 # fk_gallery_tests carries the GPU search tests (run_gpu.sh step 2b) when the gallery is built.
-BINS="facekit fk_engine_tests"
-# (grep -c reads all of its input: no SIGPIPE for cmake under pipefail)
-if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -c 'fk_gallery_tests' > /dev/null; then
-  BINS="$BINS fk_gallery_tests"
+# BINS="facekit fk_pipeline_tests" picks other binaries (e.g. for the GPU JPEG tests, which live in
+# fk_pipeline_tests); MODELS=0 leaves the models out (a call that needs none, to stay under 64 MiB).
+if [ -z "${BINS:-}" ]; then
+  BINS="facekit fk_engine_tests"
+  # (grep -c reads all of its input: no SIGPIPE for cmake under pipefail)
+  if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -c 'fk_gallery_tests' > /dev/null; then
+    BINS="$BINS fk_gallery_tests"
+  fi
 fi
 cmake --build "$BUILD_DIR" -j"$JOBS" --target $BINS
 
@@ -57,6 +61,7 @@ fi
 # Models: every TF.js face model (selftest runs them all) and the ONNX recognizer for the peers.
 [ -f models/manifest.json ] || { echo "build_device: models/ missing: run scripts/fetch_models.sh" >&2; exit 1; }
 cp models/manifest.json "$OUT/models/"
+if [ "${MODELS:-1}" = 1 ]; then
 # A weights file byte-identical to one already copied (blazeface = blazeface-back) travels once:
 # models/dups.txt lists "copy original" pairs that run_gpu.sh restores on the GPU machine.
 : > "$OUT/models/dups.txt"
@@ -81,6 +86,7 @@ cp models/faceplugin/fr_detect.onnx "$OUT/models/faceplugin/"
 if [ -f models/face-api/face_recognition_model.bin ]; then
   mkdir -p "$OUT/models/face-api"
   cp models/face-api/face_recognition_model* "$OUT/models/face-api/"
+fi
 fi
 # Sample photos for the selftest's detector-box check (--photos; 1.5 MiB).
 if ls data/samples/*.jpg >/dev/null 2>&1; then

@@ -18,6 +18,12 @@ if [ "${GPU_TESTS:-0}" = 1 ]; then
   step gpu_tests 90 "$BIN/bin/fk_engine_tests" --gtest_filter='Cuda*:OpParity*'
   grep -h -E '^\[  (SKIPPED|FAILED)  *\]|tests ran|PASSED' "$OUT/gpu_tests.log" | sort | uniq -c | head -20
 fi
+# GPU_JPEG=1: nvJPEG against the CPU decoder (fk_pipeline_tests' GpuJpeg.*; build .device with
+# BINS="fk_pipeline_tests" MODELS=0 scripts/gpu/build_device.sh when only this runs).
+if [ "${GPU_JPEG:-0}" = 1 ]; then
+  FK_SAMPLES_DIR=$DEV/samples step gpu_jpeg 60 "$BIN/bin/fk_pipeline_tests" --gtest_filter='GpuJpeg*'
+  grep -E '^\[gpu jpeg\]|^\[ +(OK|FAILED|SKIPPED|PASSED) ' "$OUT/gpu_jpeg.log"
+fi
 [ "${SELFTEST:-1}" = 1 ] && for p in fp32 tf32 auto fp16; do
   step "selftest_$p" 60 "$FK" selftest --device cuda --precision "$p" --runs 5 --photos "$DEV/samples" > /dev/null
   grep -E '^(detector|pipeline)|models pass' "$OUT/selftest_$p.log"

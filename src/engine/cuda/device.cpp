@@ -57,8 +57,6 @@ Status CublasError(cublasStatus_t s, const char* call, const char* file, int lin
 
 // ---- dynamic loading -----------------------------------------------------------------------
 
-namespace {
-
 // Tries `env` (a full path), then each name on the loader path, then each name in the
 // well-known CUDA folders. Returns the handle and sets *path; on failure *errors lists
 // every attempt.
@@ -85,6 +83,8 @@ std::string LdLibraryPath() {
   const char* e = std::getenv("LD_LIBRARY_PATH");
   return e && *e ? e : "(unset)";
 }
+
+namespace {
 
 struct Loaded {
   std::once_flag once;

@@ -11,6 +11,9 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
+#include <string>
+#include <vector>
+
 #include "facekit/status.h"
 
 namespace fk::engine::cuda {
@@ -50,6 +53,13 @@ struct CublasApi {
   GemmExFn cublasGemmEx = nullptr;
   std::string path;
 };
+
+// dlopen of a CUDA library: `env` (a full path) if set, then each of `names` on the loader path,
+// then in /usr/local/cuda/lib64 and /usr/local/cuda/targets/x86_64-linux/lib. The handle and
+// *path, or null with every attempt listed in *errors. LdLibraryPath(): $LD_LIBRARY_PATH or
+// "(unset)", for the messages.
+void* OpenLibrary(const char* env, const std::vector<std::string>& names, std::string* path, std::string* errors);
+std::string LdLibraryPath();
 
 // Loads on first call (thread-safe, cached). Unavailable with the fix on failure.
 Result<const CudnnApi*> LoadCudnn();

@@ -1,0 +1,169 @@
+// engine/cuda/jpeg_decoder.h: nvJPEG on the GPU against facekit's CPU decoder (libjpeg-turbo;
+// here as the pipeline tests link both).
+// Runs on a GPU machine with nvJPEG (scripts/gpu/run_check.sh GPU_TESTS=1); elsewhere every test
+// skips with the reason (no CUDA build, no GPU, or no libnvjpeg).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../test_assets.h"
+#include "facekit/image.h"
+#ifdef FK_HAVE_CUDA
+#include "engine/cuda/device.h"
+#include "engine/cuda/jpeg_decoder.h"
+#endif
+
+namespace fk {
+namespace {
+
+#ifdef FK_HAVE_CUDA
+std::vector<uint8_t> ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// data/samples, or $FK_SAMPLES_DIR (the GPU machine gets the photos in .device/samples).
+std::string SamplePath(const std::string& name) {
+  if (const char* e = std::getenv("FK_SAMPLES_DIR"); e && *e) return std::string(e) + "/" + name;
+  return testing::Sample(name);
+}
+
+std::vector<std::string> SampleJpegs() {
+  std::vector<std::string> out;
+  const std::filesystem::path dir = std::filesystem::path(SamplePath("x")).parent_path();
+  if (!std::filesystem::exists(dir)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".jpg") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+using engine::cuda::GpuJpegDecoder;
+
+Result<Image> GpuDecode(const GpuJpegDecoder& d, const std::vector<uint8_t>& bytes) {
+  FK_ASSIGN_OR_RETURN(const GpuJpegDecoder::Size size, d.ImageSize(bytes));
+  Image img = Image::Uninitialized(size.width, size.height);
+  FK_RETURN_IF_ERROR(d.DecodeInto(bytes, img.row(0), static_cast<int64_t>(img.stride())));
+  return img;
+}
+
+// The decoder, or a skip with the reason (no GPU, no libnvjpeg, the backend missing on this GPU).
+#define FK_GPU_JPEG_OR_SKIP(var, backend)                                         \
+  std::unique_ptr<GpuJpegDecoder> var;                                           \
+  do {                                                                           \
+    auto probe_ = engine::cuda::ProbeDevice(0);                                  \
+    if (!probe_.ok()) GTEST_SKIP() << "no CUDA device: " << probe_.status().message(); \
+    auto d_ = GpuJpegDecoder::Create(0, backend);                                \
+    if (!d_.ok()) GTEST_SKIP() << d_.status().message();                         \
+    var = std::move(*d_);                                                        \
+  } while (0)
+
+// Every sample photo: the same size as the CPU's full-size decode (EXIF orientation off) and the
+// same pixels up to the decoders' IDCT and chroma upsampling differences (nvJPEG upsamples by
+// replication, libjpeg-turbo by interpolation): mean |difference| <= 1 level, under 0.1% of the
+// bytes off by more than 16 (H100, session 11: 0.10-0.79 and <= 0.011%, both backends;
+// docs/benchmarks/gpu-runs/gpu-jpeg-test.log).
+TEST(GpuJpeg, DecodesTheSamplesAsTheCpuDecoderDoes) {
+  for (auto backend : {GpuJpegDecoder::Backend::kHardware, GpuJpegDecoder::Backend::kDefault}) {
+    SCOPED_TRACE(backend == GpuJpegDecoder::Backend::kHardware ? "hardware" : "default");
+    FK_GPU_JPEG_OR_SKIP(dec, backend);
+    std::printf("[gpu jpeg] %s\n", dec->Describe().c_str());
+    const auto files = SampleJpegs();
+    ASSERT_FALSE(files.empty()) << "no sample photos (data/samples)";
+    for (const auto& f : files) {
+      SCOPED_TRACE(f);
+      const std::vector<uint8_t> bytes = ReadFile(f);
+      DecodeOptions o;
+      o.max_side = 0;
+      o.apply_exif_orientation = false;
+      auto cpu = DecodeImage(bytes, o, f);
+      ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+      auto gpu = GpuDecode(*dec, bytes);
+      ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+      ASSERT_EQ(gpu->width(), cpu->width());
+      ASSERT_EQ(gpu->height(), cpu->height());
+      double sum = 0;
+      int64_t far = 0, n = 0;
+      for (int y = 0; y < cpu->height(); ++y) {
+        const uint8_t* a = cpu->row(y);
+        const uint8_t* b = gpu->row(y);
+        for (int x = 0; x < cpu->width() * 3; ++x, ++n) {
+          const int d = std::abs(int(a[x]) - int(b[x]));
+          sum += d;
+          far += d > 16;
+        }
+      }
+      std::printf("[gpu jpeg] %s: %dx%d, mean |diff| %.3f, %.4f%% of bytes off by > 16\n",
+                  std::filesystem::path(f).filename().c_str(), gpu->width(), gpu->height(), sum / n, 100.0 * far / n);
+      EXPECT_LE(sum / n, 1.0);
+      EXPECT_LT(static_cast<double>(far) / n, 0.001);
+    }
+  }
+}
+
+// Bad input is an error value, and concurrent callers get what one caller gets.
+TEST(GpuJpeg, RefusesNonJpegsAndDecodesFromSeveralThreads) {
+  FK_GPU_JPEG_OR_SKIP(dec, GpuJpegDecoder::Backend::kDefault);
+  const std::vector<uint8_t> junk = {0x89, 'P', 'N', 'G', 0, 1, 2, 3};
+  auto bad = GpuDecode(*dec, junk);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << bad.status().ToString();
+  std::vector<uint8_t> cut = ReadFile(SamplePath("sample1.jpg"));
+  ASSERT_GT(cut.size(), 1000u);
+  cut.resize(200);  // a header only
+  EXPECT_FALSE(GpuDecode(*dec, cut).ok());
+  // A destination with rows too short is refused before anything is decoded.
+  const std::vector<uint8_t> whole = ReadFile(SamplePath("sample1.jpg"));
+  std::vector<uint8_t> tiny(16);
+  auto st = dec->DecodeInto(whole, tiny.data(), 3);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  const auto files = SampleJpegs();
+  ASSERT_FALSE(files.empty());
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<Image> want;
+  for (const auto& f : files) {
+    bytes.push_back(ReadFile(f));
+    auto r = GpuDecode(*dec, bytes.back());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    want.push_back(*r);
+  }
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int r = 0; r < 3; ++r)
+        for (size_t i = 0; i < bytes.size(); ++i) {
+          auto img = GpuDecode(*dec, bytes[(i + t) % bytes.size()]);
+          const Image& w = want[(i + t) % bytes.size()];
+          if (!img.ok() || img->width() != w.width() || img->height() != w.height()) {
+            ++mismatches[t];
+            continue;
+          }
+          for (int y = 0; y < w.height(); ++y)
+            if (std::memcmp(img->row(y), w.row(y), static_cast<size_t>(w.width()) * 3) != 0) {
+              ++mismatches[t];
+              break;
+            }
+        }
+    });
+  for (auto& t : ts) t.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+#else
+TEST(GpuJpeg, DecodesTheSamplesAsTheCpuDecoderDoes) {
+  GTEST_SKIP() << "no CUDA device: this facekit was built without CUDA (rebuild with -DFK_CUDA=ON)";
+}
+#endif
+
+}  // namespace
+}  // namespace fk
