@@ -136,6 +136,13 @@ struct FaceConfig {
   // for models on a GPU), 0 off, 1 on. selftest sets 1 on its CPU reference so that it compares
   // the GPU with the CPU on the same inputs.
   int pixel_inputs = -1;
+  // JPEG decoding on the GPU (nvJPEG: the GPU's JPEG engines where it has them, e.g. A100/H100,
+  // else nvJPEG's default backend) for ProcessFile / DetectEncoded / the server: 1 on (Create
+  // fails when it cannot), 0 and -1 (auto) off for now: one photo at a time it makes the pipeline
+  // 2-2.7x faster on an H100, but many concurrent requests decoding one photo each serialise on it
+  // (the server's faces/s drop by a third; docs/benchmarks/crops-gpu.md). Photos nvJPEG refuses
+  // (progressive, CMYK, PNG, WebP) use libjpeg-turbo. $FK_GPU_DECODE=1 / 0 overrides. docs/cuda.md.
+  int gpu_decode = -1;
   std::string backend = "cpu";  // "cpu" (oneDNN, falls back per node to "ref") or "ref"
   int num_threads = 0;          // threads per model run; 0 = all cores
   std::string models_dir;       // empty: $FK_MODELS_DIR, else ./models
@@ -155,7 +162,8 @@ struct FaceConfig {
   //   detector: {model, min_confidence, iou_threshold, max_faces, min_face_size, small_faces},
   //   detect_batching: {max_batch, max_delay_us, workers},
   //   device: {use_cuda, gpu_index, precision, backend, num_threads, gpu_memory_limit_bytes,
-  //            gpu_memory_limit_fraction, allow_cpu_fallback, pixel_inputs}  (also accepted at top level).
+  //            gpu_memory_limit_fraction, allow_cpu_fallback, pixel_inputs, gpu_decode}  (also accepted
+  //            at top level).
   static Result<FaceConfig> FromJson(const std::string& json_text);
   static Result<FaceConfig> FromFile(const std::string& path);
   std::string ToJson() const;

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <memory>
 #include <string>
@@ -126,6 +127,11 @@ struct DecodeOptions {
   int64_t max_pixels = 100'000'000;
   bool apply_exif_orientation = true;  // JPEG EXIF tag 0x0112 (values 1..8)
   AlphaMode alpha = AlphaMode::kBlendOnBlack;
+  // Optional: decodes a JPEG's pixels at full size into `dst` (rows of `stride` bytes, RGB, no
+  // EXIF orientation) instead of libjpeg-turbo, e.g. on a GPU (FaceConfig::gpu_decode). Called
+  // after the header is read (size, max_pixels and orientation as usual), so the result is at
+  // full resolution whatever target_max_side says. Unsupported (or any error) -> libjpeg-turbo.
+  std::function<Status(std::span<const uint8_t> jpeg, uint8_t* dst, int64_t stride)> jpeg_pixels = nullptr;
 };
 
 // Errors (the message always names the file, or "<memory>" for DecodeImage):

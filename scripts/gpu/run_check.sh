@@ -7,7 +7,8 @@
 # FK_CUDA_SYNC=auto|block|yield A/B (server rows, template latency); CROPS_AB=1 the FK_MODEL_CROPS=0|1
 # A/B (crops cut on the GPU: eval speed's step table, server rows with their step table and the
 # batch workers' busy share, the RunWarps GPU test); SELFTEST=0 skips the selftests; GPU_TESTS=1 runs
-# fk_engine_tests' Cuda*/OpParity* tests first; UPLOAD_AB=1 the crops' uploads (FK_CROP_UPLOAD); WORKERS_AB=1 the server with 2/4/8 batch workers x 2/4
+# fk_engine_tests' Cuda*/OpParity* tests first; UPLOAD_AB=1 the crops' uploads (FK_CROP_UPLOAD); DECODE_AB=1
+# nvJPEG decoding vs the CPU (FK_GPU_DECODE); WORKERS_AB=1 the server with 2/4/8 batch workers x 2/4
 # detector workers.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -82,24 +83,30 @@ if [ "${CROPS_AB:-0}" = 1 ]; then
   FK_MODEL_CROPS=1 step crops_selftest 60 "$FK" selftest --device cuda --precision auto --runs 5 --photos "$DEV/samples" > /dev/null
   grep -E '^(detector|pipeline)|models pass' "$OUT/crops_selftest.log"
 fi
-# What the crops upload (FK_CROP_UPLOAD=photo: whole photos; default: each crop's footprint when
-# the crops of a photo cover less than half of it), interleaved; then the fast tier and the tiers'
-# latency with the defaults.
-if [ "${UPLOAD_AB:-0}" = 1 ]; then
-  for u in footprint photo footprint photo; do
-    k=$((${k:-0} + 1))
-    step "upload_${k}_$u" 60 env FK_CROP_UPLOAD=$u "$FK" bench server --device cuda --tier balanced \
+# ab_server NAME VAR V1 V2...: the balanced server once per value of $VAR, in order (interleave the
+# values for an A/B), then the fast tier and the tiers' latency with the defaults.
+ab_server() {
+  local name=$1 var=$2 k=0 v
+  shift 2
+  for v in "$@"; do
+    k=$((k + 1))
+    step "${name}_${k}_$v" 60 env "$var=$v" "$FK" bench server --device cuda --tier balanced \
       --images "$DEV/samples" --batching 32 --concurrency 16,64 --duration 6 --warmup 3 --no-peer \
-      --out "$OUT/upload_${k}_$u" > /dev/null
-    grep -E '^\| (facekit|32) ' "$OUT/upload_${k}_$u.log"
+      --out "$OUT/${name}_${k}_$v" > /dev/null
+    grep -E '^\| (facekit|32) ' "$OUT/${name}_${k}_$v.log"
   done
-  step upload_fast 60 "$FK" bench server --device cuda --tier fast --images "$DEV/samples" --batching 32 \
-    --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/upload_fast" > /dev/null
-  grep -E '^\| (facekit|32) ' "$OUT/upload_fast.log"
-  step upload_speed 60 "$FK" eval speed --images "$DEV/samples" --tier all --device cuda --peer none --repeat 3 \
-    --template-latency 50 --out "$OUT/upload_speed" > /dev/null
-  grep -E 'photos/s|latency' "$OUT/upload_speed.log"
-fi
+  step "${name}_fast" 60 "$FK" bench server --device cuda --tier fast --images "$DEV/samples" --batching 32 \
+    --concurrency 16,64 --duration 6 --warmup 3 --no-peer --out "$OUT/${name}_fast" > /dev/null
+  grep -E '^\| (facekit|32) ' "$OUT/${name}_fast.log"
+  step "${name}_speed" 60 "$FK" eval speed --images "$DEV/samples" --tier all --device cuda --peer none --repeat 3 \
+    --template-latency 50 --out "$OUT/${name}_speed" > /dev/null
+  grep -E 'photos/s|latency' "$OUT/${name}_speed.log"
+}
+# What the crops upload (FK_CROP_UPLOAD=photo: whole photos; default: each crop's footprint when
+# the crops of a photo cover less than half of it).
+[ "${UPLOAD_AB:-0}" = 1 ] && ab_server upload FK_CROP_UPLOAD footprint photo footprint photo
+# JPEG decoding on the GPU (FaceConfig::gpu_decode, nvJPEG; FK_GPU_DECODE=1) against the CPU (0).
+[ "${DECODE_AB:-0}" = 1 ] && ab_server decode FK_GPU_DECODE 1 0 1 0
 # How many threads feed the GPU: pipeline batch workers x detector batch workers (defaults 2 x 2).
 if [ "${WORKERS_AB:-0}" = 1 ]; then
   k=0

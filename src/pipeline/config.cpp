@@ -64,6 +64,7 @@ Status ParseDevice(const json& j, const std::string& where, FaceConfig* c) {
   FK_RETURN_IF_ERROR(Get(j, "gpu_memory_limit_fraction", where, &c->gpu_memory_limit_fraction));
   FK_RETURN_IF_ERROR(Get(j, "allow_cpu_fallback", where, &c->allow_cpu_fallback));
   FK_RETURN_IF_ERROR(Get(j, "pixel_inputs", where, &c->pixel_inputs));
+  FK_RETURN_IF_ERROR(Get(j, "gpu_decode", where, &c->gpu_decode));
   return OkStatus();
 }
 
@@ -123,6 +124,8 @@ Status FaceConfig::Validate() const {
     return InvalidArgument("config: precision '" + precision + "' is not one of fp32, tf32, fp16, auto");
   if (pixel_inputs < -1 || pixel_inputs > 1)
     return InvalidArgument("config: pixel_inputs must be -1 (auto), 0 or 1, got " + std::to_string(pixel_inputs));
+  if (gpu_decode < -1 || gpu_decode > 1)
+    return InvalidArgument("config: gpu_decode must be -1 (auto), 0 or 1, got " + std::to_string(gpu_decode));
   if (max_image_side < 64) return InvalidArgument("config: max_image_side must be >= 64");
   if (gpu_memory_limit_bytes < 0) return InvalidArgument("config: gpu_memory_limit_bytes must be >= 0 (0 = no limit)");
   if (!(gpu_memory_limit_fraction >= 0.0 && gpu_memory_limit_fraction <= 1.0))
@@ -148,7 +151,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
                                {"tier", "recognizer", "detector", "landmarks", "flip_tta", "embed", "device", "use_cuda", "gpu_index",
                                 "precision", "backend", "num_threads", "gpu_memory_limit_bytes", "gpu_memory_limit_fraction",
                                 "allow_cpu_fallback", "models_dir", "max_image_side", "target_far", "calibration",
-                                "attributes", "detect_batching", "pixel_inputs"},
+                                "attributes", "detect_batching", "pixel_inputs", "gpu_decode"},
                                ""));
   FaceConfig c;
   std::string tier;
@@ -202,7 +205,7 @@ Result<FaceConfig> FaceConfig::FromJson(const std::string& text) {
     FK_RETURN_IF_ERROR(CheckKeys(d,
                                  {"use_cuda", "gpu_index", "precision", "backend", "num_threads",
                                   "gpu_memory_limit_bytes", "gpu_memory_limit_fraction", "allow_cpu_fallback",
-                                  "pixel_inputs"},
+                                  "pixel_inputs", "gpu_decode"},
                                  "device."));
     FK_RETURN_IF_ERROR(ParseDevice(d, "device.", &c));
   }
@@ -251,7 +254,8 @@ std::string FaceConfig::ToJson() const {
                  {"gpu_memory_limit_bytes", gpu_memory_limit_bytes},
                  {"gpu_memory_limit_fraction", gpu_memory_limit_fraction},
                  {"allow_cpu_fallback", allow_cpu_fallback},
-                 {"pixel_inputs", pixel_inputs}};
+                 {"pixel_inputs", pixel_inputs},
+                 {"gpu_decode", gpu_decode}};
   j["models_dir"] = models_dir;
   j["max_image_side"] = max_image_side;
   j["target_far"] = target_far;

@@ -1,14 +1,19 @@
 // FaceEngine: ties detector, landmarks, quality, recognizer and calibration together.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 
 #include "common/batcher.h"
 #include "common/cpu_time.h"
 #include "pipeline/pipeline_internal.h"
+#ifdef FK_HAVE_CUDA
+#include "engine/cuda/jpeg_decoder.h"  // plain C++ interface (no CUDA types)
+#endif
 
 namespace fk {
 
@@ -33,6 +38,16 @@ struct FaceEngine::Impl {
   // FaceEngine::StepTimes(): bound to the calling thread by every public entry point (and the
   // detect batcher's workers), recorded into by the stages (pipeline/step_times.h).
   mutable pipeline::StepCounters steps;
+  // FaceConfig::gpu_decode: the JPEG pixels decoded on the GPU (DecodeOptions::jpeg_pixels);
+  // empty when off. gpu_decode_note: what decodes JPEGs, for Describe().
+  std::function<Status(std::span<const uint8_t>, uint8_t*, int64_t)> jpeg_pixels;
+  std::string gpu_decode_note;
+#ifdef FK_HAVE_CUDA
+  std::unique_ptr<engine::cuda::GpuJpegDecoder> jpeg_decoder;
+#endif
+
+  // FaceConfig::gpu_decode: jpeg_pixels (and the decoder) when on; an error only for gpu_decode 1.
+  Status SetUpGpuDecode();
 
   // The detector on `image`: through the batcher when there is one (the input is prepared on
   // this thread, the model run shared with other callers' photos), else directly.
@@ -111,6 +126,44 @@ std::string FindCalibration(const FaceConfig& cfg, const std::string& models_dir
 
 }  // namespace
 
+Status FaceEngine::Impl::SetUpGpuDecode() {
+  // Auto is off for now: one nvJPEG call per photo from many request threads serialises (H100
+  // server, balanced: 1,310-1,390 faces/s against 1,960-2,090 with libjpeg-turbo), while one
+  // photo at a time it is 2-2.7x faster end to end (docs/benchmarks/crops-gpu.md). Batching the
+  // decodes across requests is the next step. $FK_GPU_DECODE=1 / 0 overrides the config.
+  const char* env = std::getenv("FK_GPU_DECODE");
+  const bool want = env && *env ? *env == '1' : cfg.gpu_decode == 1;
+  if (!want) {
+    gpu_decode_note = "JPEG decoding on the CPU";
+    return OkStatus();
+  }
+#ifdef FK_HAVE_CUDA
+  using engine::cuda::GpuJpegDecoder;
+  // The GPU's JPEG engines where it has them, else nvJPEG's default backend.
+  auto d = GpuJpegDecoder::Create(cfg.gpu_index, GpuJpegDecoder::Backend::kHardware);
+  if (!d.ok()) d = GpuJpegDecoder::Create(cfg.gpu_index, GpuJpegDecoder::Backend::kDefault);
+  if (!d.ok()) {
+    if (cfg.gpu_decode == 1) return d.status().WithContext("gpu_decode 1");
+    gpu_decode_note = "JPEG decoding on the CPU (" + d.status().message() + ")";
+    static std::once_flag once;  // FK_GPU_DECODE=1 without a usable nvJPEG: say so once
+    std::call_once(once, [&] { std::fprintf(stderr, "facekit: %s\n", gpu_decode_note.c_str()); });
+    return OkStatus();
+  }
+  jpeg_decoder = std::move(d).value();
+  gpu_decode_note = "JPEG decoding on the GPU: " + jpeg_decoder->Describe();
+  const GpuJpegDecoder* dec = jpeg_decoder.get();
+  jpeg_pixels = [dec](std::span<const uint8_t> jpeg, uint8_t* dst, int64_t stride) {
+    return dec->DecodeInto(jpeg, dst, stride);
+  };
+  return OkStatus();
+#else
+  if (cfg.gpu_decode == 1)
+    return Unavailable("gpu_decode 1: this facekit was built without CUDA (rebuild with -DFK_CUDA=ON, docs/cuda.md)");
+  gpu_decode_note = "JPEG decoding on the CPU";
+  return OkStatus();
+#endif
+}
+
 Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config) {
   FK_RETURN_IF_ERROR(config.Validate());
   auto impl = std::make_unique<Impl>();
@@ -136,6 +189,7 @@ Result<std::unique_ptr<FaceEngine>> FaceEngine::Create(const FaceConfig& config)
   if (!det.ok()) return det.status();
   impl->detector = std::move(det).value();
   impl->detector_id = impl->detector->id();
+  FK_RETURN_IF_ERROR(impl->SetUpGpuDecode());
   {
     // Auto: on for a detector on the GPU (a run of 32 photos costs about one), off on the CPU.
     const DetectBatching& b = config.detect_batching;
@@ -508,6 +562,9 @@ Status FaceEngine::Impl::PrepareDecoded(const Decoder& decode, DecodeOptions opt
   ProcessStats& st = out->stats;
   st = {};
   if (opts.max_side == 0) opts.max_side = cfg.max_image_side;
+  // On a GPU engine the JPEG's pixels come from nvJPEG at full size: the detector then works on
+  // a box-downscaled copy (the PNG path below) and no second decode is needed.
+  if (!opts.jpeg_pixels && jpeg_pixels) opts.jpeg_pixels = jpeg_pixels;
   opts.target_max_side = kDetectSide;
   double t0 = ThreadCpuMs();
   std::optional<pipeline::StepScope> step(std::in_place, pipeline::Step::kDecode, 1);
@@ -671,6 +728,7 @@ std::string FaceEngine::description() const {
   }
   s += ", backend " + (m.cfg.use_cuda ? std::string("cuda") : m.cfg.backend);
   if (m.detect_batcher) s += ", detector batching " + std::to_string(m.detect_max_batch);
+  if (m.jpeg_pixels) s += ", JPEG decoding on the GPU";
   s += m.roc ? ", calibrated (" + m.calibration_path + ")" : ", uncalibrated";
   if (!m.recognizer_note.empty()) s += " [" + m.recognizer_note + "]";
   return s;

@@ -209,6 +209,18 @@ void DecodeJpegRaw(const uint8_t* data, size_t size, const DecodeOptions& opt, I
       }
     }
   }
+  // The caller's decoder (e.g. nvJPEG on a GPU) for the pixels at full size; libjpeg-turbo when
+  // it refuses or fails. CMYK stays on libjpeg-turbo (its ink conversion is below).
+  if (opt.jpeg_pixels && !cmyk) {
+    Image full = Image::Uninitialized(res->full_w, res->full_h);
+    if (opt.jpeg_pixels(std::span<const uint8_t>(data, size), full.row(0), static_cast<int64_t>(full.stride())).ok()) {
+      res->width = res->full_w;
+      res->height = res->full_h;
+      *img = std::move(full);
+      jpeg_destroy_decompress(&cinfo);
+      return;
+    }
+  }
   cinfo.dct_method = JDCT_ISLOW;
   jpeg_start_decompress(&cinfo);
   const int w = static_cast<int>(cinfo.output_width), h = static_cast<int>(cinfo.output_height);

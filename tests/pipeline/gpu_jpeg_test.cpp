@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../test_assets.h"
+#include "facekit/face.h"
 #include "facekit/image.h"
 #ifdef FK_HAVE_CUDA
 #include "engine/cuda/device.h"
@@ -26,7 +27,6 @@
 namespace fk {
 namespace {
 
-#ifdef FK_HAVE_CUDA
 std::vector<uint8_t> ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
@@ -38,6 +38,7 @@ std::string SamplePath(const std::string& name) {
   return testing::Sample(name);
 }
 
+#ifdef FK_HAVE_CUDA
 std::vector<std::string> SampleJpegs() {
   std::vector<std::string> out;
   const std::filesystem::path dir = std::filesystem::path(SamplePath("x")).parent_path();
@@ -159,7 +160,85 @@ TEST(GpuJpeg, RefusesNonJpegsAndDecodesFromSeveralThreads) {
   for (auto& t : ts) t.join();
   for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
-#else
+#endif  // FK_HAVE_CUDA
+
+// FaceConfig::gpu_decode: validated and carried by the JSON; asked for (1) where no GPU decoder
+// can be made, Create() fails and says why; auto (-1) on the CPU decodes on the CPU silently.
+TEST(GpuDecodeConfig, ValidatedAndRequiredWhenAskedFor) {
+  auto c = FaceConfig::FromJson(R"({"device": {"gpu_decode": 0}})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->gpu_decode, 0);
+  auto back = FaceConfig::FromJson(c->ToJson());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->gpu_decode, 0);
+  EXPECT_FALSE(FaceConfig::FromJson(R"({"gpu_decode": 2})").ok());
+  EXPECT_FALSE(FaceConfig::FromJson(R"({"gpu_decode": "yes"})").ok());
+  if (!std::filesystem::exists(testing::ModelsDir() + "/faceplugin/fr_detect.onnx") &&
+      !std::filesystem::exists(testing::ModelsDir() + "/human/blazeface-back.json"))
+    GTEST_SKIP() << "detector models missing in " << testing::ModelsDir();
+  FaceConfig cpu;
+  cpu.models_dir = testing::ModelsDir();
+  cpu.num_threads = 1;
+  cpu.calibration = "none";
+  auto plain = FaceEngine::Create(cpu);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ((*plain)->description().find("JPEG decoding on the GPU"), std::string::npos);
+#ifdef FK_HAVE_CUDA
+  if (engine::cuda::ProbeDevice(0).ok()) GTEST_SKIP() << "a GPU is here: the GpuJpeg tests cover it";
+#endif
+  cpu.gpu_decode = 1;
+  auto required = FaceEngine::Create(cpu);
+  ASSERT_FALSE(required.ok());
+  EXPECT_NE(required.status().message().find("gpu_decode"), std::string::npos) << required.status().ToString();
+}
+
+// What a GPU engine does with a JPEG (DecodeOptions::jpeg_pixels: the full-size pixels, then the
+// detector on a box-downscaled copy, no second decode), here with libjpeg-turbo standing in for
+// nvJPEG: the same faces as the default path (DCT-scaled decodes), boxes within 3% of their size.
+TEST(GpuDecodeConfig, FullSizePixelsGiveTheSameFaces) {
+  const std::string path = SamplePath("sample1.jpg");
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "sample photos missing";
+  FaceConfig c;
+  c.models_dir = testing::ModelsDir();
+  c.num_threads = 2;
+  c.calibration = "none";
+  auto engine = FaceEngine::Create(c);
+  if (!engine.ok()) GTEST_SKIP() << engine.status().ToString();
+  const std::vector<uint8_t> bytes = ReadFile(path);
+  DecodeOptions plain;
+  DecodeOptions full = plain;
+  int calls = 0;
+  full.jpeg_pixels = [&](std::span<const uint8_t> jpeg, uint8_t* dst, int64_t stride) -> Status {
+    ++calls;
+    DecodeOptions o;
+    o.max_side = 0;
+    o.apply_exif_orientation = false;
+    FK_ASSIGN_OR_RETURN(Image img, DecodeImage(jpeg, o));
+    for (int y = 0; y < img.height(); ++y) std::memcpy(dst + y * stride, img.row(y), static_cast<size_t>(img.width()) * 3);
+    return OkStatus();
+  };
+  auto a = (*engine)->DetectEncoded(bytes, plain, "plain");
+  auto b = (*engine)->DetectEncoded(bytes, full, "full");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(calls, 1);  // one full-size decode, no second one
+  std::vector<DetectedPhoto*> ptrs = {&*a, &*b};
+  auto got = (*engine)->FinishBatch(ptrs);
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_TRUE(got[0].ok() && got[1].ok());
+  ASSERT_GE(got[0]->size(), 2u);
+  ASSERT_EQ(got[0]->size(), got[1]->size());
+  for (size_t i = 0; i < got[0]->size(); ++i) {
+    const Face& x = (*got[0])[i];
+    const Face& y = (*got[1])[i];
+    const double tol = 0.03 * x.box.width();  // 2.1 px of 162 measured on sample1's face 1
+    EXPECT_NEAR(x.box.x0, y.box.x0, tol) << "face " << i;
+    EXPECT_NEAR(x.box.y0, y.box.y0, tol) << "face " << i;
+    EXPECT_NEAR(x.box.x1, y.box.x1, tol) << "face " << i;
+    EXPECT_NEAR(x.box.y1, y.box.y1, tol) << "face " << i;
+  }
+}
+
+#ifndef FK_HAVE_CUDA
 TEST(GpuJpeg, DecodesTheSamplesAsTheCpuDecoderDoes) {
   GTEST_SKIP() << "no CUDA device: this facekit was built without CUDA (rebuild with -DFK_CUDA=ON)";
 }

@@ -219,6 +219,65 @@ TEST(DecodeJpeg, DctScalingPicksSmallestScaleAboveTarget) {
   }
 }
 
+// DecodeOptions::jpeg_pixels (a GPU decoder, FaceConfig::gpu_decode): its pixels at full size
+// replace libjpeg-turbo's whatever target_max_side says; EXIF orientation, max_side and the
+// source size are applied as usual; when it fails, libjpeg-turbo decodes; CMYK never reaches it.
+TEST(DecodeJpeg, CallersPixelDecoderReplacesLibjpegAndFallsBack) {
+  const Image src = BlockPattern(200, 120);
+  JpegSpec spec;
+  spec.exif_orientation = 6;  // stored 200x120, upright 120x200
+  const auto bytes = EncodeJpegRgb(src, spec);
+  int calls = 0;
+  DecodeOptions o = NoLimits();
+  o.target_max_side = 60;  // libjpeg-turbo would decode at 1/2
+  o.jpeg_pixels = [&](std::span<const uint8_t> jpeg, uint8_t* dst, int64_t stride) {
+    ++calls;
+    EXPECT_EQ(jpeg.size(), bytes.size());
+    for (int y = 0; y < 120; ++y)  // the stored (unrotated) image, pixel (x, y) = (x, y, 7)
+      for (int x = 0; x < 200; ++x) {
+        uint8_t* p = dst + y * stride + 3 * x;
+        p[0] = static_cast<uint8_t>(x), p[1] = static_cast<uint8_t>(y), p[2] = 7;
+      }
+    return OkStatus();
+  };
+  auto img = DecodeImage(bytes, o);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(img->width(), 120);  // full size, rotated upright
+  ASSERT_EQ(img->height(), 200);
+  EXPECT_EQ(img->source_width(), 120);
+  EXPECT_EQ(img->source_height(), 200);
+  const Image want = vision::ApplyExifOrientation(
+      [] {
+        Image st(200, 120);
+        for (int y = 0; y < 120; ++y)
+          for (int x = 0; x < 200; ++x) st.at(x, y)[0] = uint8_t(x), st.at(x, y)[1] = uint8_t(y), st.at(x, y)[2] = 7;
+        return st;
+      }(),
+      6);
+  EXPECT_EQ(MaxAbsDiff(*img, want), 0);
+  // max_side still applies (area resize of the caller's pixels).
+  o.max_side = 100;
+  auto small = DecodeImage(bytes, o);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(std::max(small->width(), small->height()), 100);
+  EXPECT_EQ(small->source_height(), 200);
+  // A failing decoder: libjpeg-turbo's result, as without one.
+  o.max_side = 0;
+  o.jpeg_pixels = [&](std::span<const uint8_t>, uint8_t*, int64_t) {
+    ++calls;
+    return Unsupported("not on this backend");
+  };
+  auto fallback = DecodeImage(bytes, o);
+  DecodeOptions plain = NoLimits();
+  plain.target_max_side = 60;
+  auto ref = DecodeImage(bytes, plain);
+  ASSERT_TRUE(fallback.ok() && ref.ok());
+  EXPECT_EQ(calls, 3);  // the max_side decode above, then this one
+  EXPECT_EQ(fallback->width(), ref->width());
+  EXPECT_EQ(MaxAbsDiff(*fallback, *ref), 0);
+}
+
 TEST(DecodeJpeg, DctScalingWithRotationKeepsSourceSize) {
   const Image src = BlockPattern(800, 400);
   JpegSpec spec;
