@@ -138,10 +138,11 @@ struct FaceConfig {
   int pixel_inputs = -1;
   // JPEG decoding on the GPU (nvJPEG: the GPU's JPEG engines where it has them, e.g. A100/H100,
   // else nvJPEG's default backend) for ProcessFile / DetectEncoded / the server: 1 on (Create
-  // fails when it cannot), 0 and -1 (auto) off for now: one photo at a time it makes the pipeline
-  // 2-2.7x faster on an H100, but many concurrent requests decoding one photo each serialise on it
-  // (the server's faces/s drop by a third; docs/benchmarks/crops-gpu.md). Photos nvJPEG refuses
-  // (progressive, CMYK, PNG, WebP) use libjpeg-turbo. $FK_GPU_DECODE=1 / 0 overrides. docs/cuda.md.
+  // fails when it cannot), 0 and -1 (auto) off for now. Concurrent callers' JPEGs are decoded in
+  // batches on the GPU's JPEG engines ($FK_GPU_DECODE_BATCH, default 32). On an H100: one photo at
+  // a time the pipeline runs 2-2.7x faster; the server serves about as many faces at 64 clients
+  // with a third of the CPU, 10-17% fewer at 16 (docs/benchmarks/crops-gpu.md). Photos nvJPEG
+  // refuses (progressive, CMYK, PNG, WebP) use libjpeg-turbo. $FK_GPU_DECODE=1 / 0 overrides.
   int gpu_decode = -1;
   std::string backend = "cpu";  // "cpu" (oneDNN, falls back per node to "ref") or "ref"
   int num_threads = 0;          // threads per model run; 0 = all cores

@@ -44,6 +44,10 @@ struct FaceEngine::Impl {
   std::string gpu_decode_note;
 #ifdef FK_HAVE_CUDA
   std::unique_ptr<engine::cuda::GpuJpegDecoder> jpeg_decoder;
+  // Concurrent callers' JPEGs decoded together (one nvjpegDecodeBatched on the GPU's JPEG
+  // engines); declared after jpeg_decoder so that it stops first.
+  using DecodeBatcher = DynamicBatcher<engine::cuda::GpuJpegDecoder::Job, int>;
+  std::unique_ptr<DecodeBatcher> decode_batcher;
 #endif
 
   // FaceConfig::gpu_decode: jpeg_pixels (and the decoder) when on; an error only for gpu_decode 1.
@@ -127,10 +131,9 @@ std::string FindCalibration(const FaceConfig& cfg, const std::string& models_dir
 }  // namespace
 
 Status FaceEngine::Impl::SetUpGpuDecode() {
-  // Auto is off for now: one nvJPEG call per photo from many request threads serialises (H100
-  // server, balanced: 1,310-1,390 faces/s against 1,960-2,090 with libjpeg-turbo), while one
-  // photo at a time it is 2-2.7x faster end to end (docs/benchmarks/crops-gpu.md). Batching the
-  // decodes across requests is the next step. $FK_GPU_DECODE=1 / 0 overrides the config.
+  // Auto is off for now: batched across requests it serves about as many faces as libjpeg-turbo
+  // at 64 clients with a third of the CPU, but 10-17% fewer at 16 (the batch waits; H100 server,
+  // docs/benchmarks/crops-gpu.md). $FK_GPU_DECODE=1 / 0 overrides the config.
   const char* env = std::getenv("FK_GPU_DECODE");
   const bool want = env && *env ? *env == '1' : cfg.gpu_decode == 1;
   if (!want) {
@@ -152,6 +155,34 @@ Status FaceEngine::Impl::SetUpGpuDecode() {
   jpeg_decoder = std::move(d).value();
   gpu_decode_note = "JPEG decoding on the GPU: " + jpeg_decoder->Describe();
   const GpuJpegDecoder* dec = jpeg_decoder.get();
+  // The hardware engines want batches: the JPEGs of concurrent callers are queued and decoded
+  // together (continuous batching, up to $FK_GPU_DECODE_BATCH, default 32; 1 = one call each).
+  const char* b = std::getenv("FK_GPU_DECODE_BATCH");
+  BatcherOptions o;
+  o.max_batch = b && *b ? std::max(1, std::atoi(b)) : 32;
+  o.max_delay = std::chrono::microseconds(0);
+  o.workers = 2;
+  if (dec->backend() == GpuJpegDecoder::Backend::kHardware && o.max_batch > 1) {
+    FK_ASSIGN_OR_RETURN(decode_batcher, DecodeBatcher::Create(
+                                            [dec](std::span<GpuJpegDecoder::Job* const> jobs) {
+                                              std::vector<GpuJpegDecoder::Job> js;
+                                              js.reserve(jobs.size());
+                                              for (auto* j : jobs) js.push_back(*j);
+                                              std::vector<Result<int>> out;
+                                              for (Status& st : dec->DecodeBatchInto(js))
+                                                out.push_back(st.ok() ? Result<int>(0) : Result<int>(st));
+                                              return out;
+                                            },
+                                            o));
+    DecodeBatcher* batcher = decode_batcher.get();
+    jpeg_pixels = [batcher](std::span<const uint8_t> jpeg, uint8_t* dst, int64_t stride) -> Status {
+      GpuJpegDecoder::Job job{jpeg, dst, stride};
+      auto r = batcher->Process(job);
+      return r.ok() ? OkStatus() : r.status();
+    };
+    gpu_decode_note += ", batches of up to " + std::to_string(o.max_batch);
+    return OkStatus();
+  }
   jpeg_pixels = [dec](std::span<const uint8_t> jpeg, uint8_t* dst, int64_t stride) {
     return dec->DecodeInto(jpeg, dst, stride);
   };

@@ -140,7 +140,7 @@ struct GpuJpegDecoder::Impl {
     cudaStream_t stream = nullptr;
     unsigned char* dev = nullptr;
     size_t bytes = 0;
-    bool batched_ready = false;
+    int batch_size = 0;  // what nvjpegDecodeBatchedInitialize was last called with (0: not yet)
   };
   mutable std::mutex mu;
   mutable std::vector<Slot*> idle;
@@ -179,6 +179,17 @@ struct GpuJpegDecoder::Impl {
     idle.push_back(s);
   }
 
+  // The slot's device buffer holds at least `bytes` (grown, never shrunk).
+  static Status Reserve(Slot* s, size_t bytes) {
+    if (bytes <= s->bytes) return OkStatus();
+    if (s->dev) cudaFree(s->dev);
+    s->dev = nullptr;
+    s->bytes = 0;
+    FK_CUDA_CHECK(cudaMalloc(&s->dev, bytes));
+    s->bytes = bytes;
+    return OkStatus();
+  }
+
   Result<Size> ImageSize(std::span<const uint8_t> jpeg) const {
     if (jpeg.size() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8)
       return InvalidArgument("nvJPEG: the data is not a JPEG (no SOI marker)");
@@ -194,22 +205,16 @@ struct GpuJpegDecoder::Impl {
     if (!dst || stride < int64_t{w} * 3)
       return InvalidArgument("nvJPEG: the destination holds rows of " + std::to_string(stride) +
                              " bytes, the JPEG's are " + std::to_string(int64_t{w} * 3));
-    const size_t need = static_cast<size_t>(w) * h * 3;
-    if (need > s->bytes) {
-      if (s->dev) cudaFree(s->dev);
-      s->dev = nullptr;
-      s->bytes = 0;
-      FK_CUDA_CHECK(cudaMalloc(&s->dev, need));
-      s->bytes = need;
-    }
+    FK_RETURN_IF_ERROR(Reserve(s, static_cast<size_t>(w) * h * 3));
     nvj::Image out{};
     out.channel[0] = s->dev;
     out.pitch[0] = static_cast<size_t>(w) * 3;
     if (backend == Backend::kHardware) {
       // The hardware engines are reached through the batched API (a batch of one here).
-      if (!s->batched_ready) {
+      if (s->batch_size != 1) {
+        s->batch_size = 0;
         FK_NVJPEG_CHECK(api->nvjpegDecodeBatchedInitialize(handle, s->state, 1, 1, nvj::kOutputRgbi));
-        s->batched_ready = true;
+        s->batch_size = 1;
       }
       const unsigned char* data = jpeg.data();
       const size_t length = jpeg.size();
@@ -258,9 +263,71 @@ Status GpuJpegDecoder::DecodeInto(std::span<const uint8_t> jpeg, uint8_t* dst, i
   FK_ASSIGN_OR_RETURN(Impl::Slot * s, impl_->Take());
   const Status st = impl_->DecodeIn(s, jpeg, dst, stride);
   // A failed batched decode may leave the state mid-batch: initialise it again next time.
-  if (!st.ok()) s->batched_ready = false;
+  if (!st.ok()) s->batch_size = 0;
   impl_->Give(s);
   return st;
+}
+
+std::vector<Status> GpuJpegDecoder::DecodeBatchInto(std::span<const Job> jobs) const {
+  const size_t n = jobs.size();
+  std::vector<Status> out(n);
+  auto one_by_one = [&] {
+    for (size_t i = 0; i < n; ++i) out[i] = DecodeInto(jobs[i].jpeg, jobs[i].dst, jobs[i].stride);
+    return out;
+  };
+  if (impl_->backend != Backend::kHardware || n <= 1) return one_by_one();
+  std::vector<Size> sizes(n);
+  std::vector<size_t> offset(n);
+  size_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto sz = impl_->ImageSize(jobs[i].jpeg);
+    if (!sz.ok() || !jobs[i].dst || jobs[i].stride < int64_t{sz->width} * 3) return one_by_one();  // errors per photo
+    sizes[i] = *sz;
+    offset[i] = total;
+    total += (static_cast<size_t>(sz->width) * sz->height * 3 + 255) / 256 * 256;
+  }
+  if (const cudaError_t e = cudaSetDevice(impl_->gpu); e != cudaSuccess) {
+    const Status st = CudaError(e, "cudaSetDevice", __FILE__, __LINE__);
+    for (auto& o : out) o = st;
+    return out;
+  }
+  auto slot = impl_->Take();
+  if (!slot.ok()) {
+    for (auto& o : out) o = slot.status();
+    return out;
+  }
+  Impl::Slot* s = *slot;
+  const Status st = [&]() -> Status {
+    FK_RETURN_IF_ERROR(Impl::Reserve(s, total));
+    std::vector<const unsigned char*> data(n);
+    std::vector<size_t> lengths(n);
+    std::vector<nvj::Image> imgs(n);
+    for (size_t i = 0; i < n; ++i) {
+      data[i] = jobs[i].jpeg.data();
+      lengths[i] = jobs[i].jpeg.size();
+      imgs[i] = nvj::Image{};
+      imgs[i].channel[0] = s->dev + offset[i];
+      imgs[i].pitch[0] = static_cast<size_t>(sizes[i].width) * 3;
+    }
+    if (s->batch_size != static_cast<int>(n)) {
+      s->batch_size = 0;
+      FK_NVJPEG_CHECK(impl_->api->nvjpegDecodeBatchedInitialize(impl_->handle, s->state, static_cast<int>(n), 1,
+                                                                nvj::kOutputRgbi));
+      s->batch_size = static_cast<int>(n);
+    }
+    FK_NVJPEG_CHECK(impl_->api->nvjpegDecodeBatched(impl_->handle, s->state, data.data(), lengths.data(), imgs.data(),
+                                                    s->stream));
+    for (size_t i = 0; i < n; ++i)
+      FK_CUDA_CHECK(cudaMemcpy2DAsync(jobs[i].dst, static_cast<size_t>(jobs[i].stride), imgs[i].channel[0],
+                                      imgs[i].pitch[0], imgs[i].pitch[0], static_cast<size_t>(sizes[i].height),
+                                      cudaMemcpyDeviceToHost, s->stream));
+    FK_CUDA_CHECK(cudaStreamSynchronize(s->stream));
+    return OkStatus();
+  }();
+  if (!st.ok()) s->batch_size = 0;
+  impl_->Give(s);
+  if (!st.ok()) return one_by_one();  // which photo failed: each on its own
+  return out;
 }
 
 GpuJpegDecoder::Backend GpuJpegDecoder::backend() const { return impl_->backend; }
