@@ -261,8 +261,10 @@ Status FaceDetector::RunWarped(std::span<const ImageRegion> regions, std::vector
     // the image: black, the letterbox).
     const BoxF& b = regions[i].box;
     boxes[i] = b;
-    const double sx = width_ / static_cast<double>(b.width()), sy = height_ / static_cast<double>(b.height());
-    const vision::Affine2x3 to_input{sx, 0, -b.x0 * sx, 0, sy, -b.y0 * sy};
+    const vision::Affine2x3 to_input =
+        vision::Compose(vision::Affine2x3::Scaling(width_ / static_cast<double>(b.width()),
+                                                   height_ / static_cast<double>(b.height())),
+                        vision::Affine2x3::Translation(-b.x0, -b.y0));
     FK_RETURN_IF_ERROR(batch.Add(*regions[i].image, to_input, width_, height_));
   }
   step.emplace(Step::kDetectRun, static_cast<int64_t>(regions.size()));

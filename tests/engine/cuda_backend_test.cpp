@@ -539,6 +539,14 @@ Tensor SeededImage(const TensorSpec& spec, int seed) {
   return t;
 }
 
+// Output k of a GPU run against the reference run on the same input bits: max |difference| <=
+// 1e-5 x max(1, max |reference|) (run-to-run noise of the GPU kernels).
+void ExpectSameUpToNoise(const Tensor& want, const Tensor& have, size_t k, int run) {
+  ASSERT_EQ(want.shape(), have.shape()) << "output " << k << " run " << run;
+  EXPECT_LE(testing::MaxAbsDiff(want, have), 1e-5 * std::max(1.0, testing::MaxAbs(want)))
+      << "output " << k << " run " << run;
+}
+
 double Cosine(const Tensor& a, const Tensor& b) {
   double ab = 0, aa = 0, bb = 0;
   for (int64_t i = 0; i < a.num_elements(); ++i) {
@@ -1003,18 +1011,8 @@ TEST(CudaModelLoad, RunPixelsOnTheGpuEqualsRunOnHostNormalisedFloats) {
         auto have = (*m)->RunPixels({px}, norm);
         ASSERT_TRUE(have.ok()) << have.status().ToString();
         ASSERT_EQ(have->size(), want->size());
-        for (size_t k = 0; k < want->size(); ++k) {
-          const Tensor& a = (*want)[k];
-          const Tensor& b = (*have)[k];
-          ASSERT_EQ(a.shape(), b.shape());
-          double worst = 0, scale = 1;
-          for (int64_t i = 0; i < a.num_elements(); ++i) {
-            worst = std::max(worst, std::fabs(double(a.data<float>()[i]) - b.data<float>()[i]));
-            scale = std::max(scale, std::fabs(double(a.data<float>()[i])));
-          }
-          // Same input bits, same kernels: equal up to run-to-run noise of the GPU kernels.
-          EXPECT_LE(worst, 1e-5 * scale) << "output " << k << " run " << run;
-        }
+        // Same input bits, same kernels: equal up to run-to-run noise of the GPU kernels.
+        for (size_t k = 0; k < want->size(); ++k) ExpectSameUpToNoise((*want)[k], (*have)[k], k, run);
       }
     }
   }
@@ -1093,17 +1091,7 @@ TEST(CudaModelLoad, RunWarpsOnTheGpuCutsTheHostsCrops) {
         EXPECT_EQ(differ, 0) << "bytes of the downloaded crops differ from the host's, run " << run;
       }
       ASSERT_EQ(have->size(), want->size());
-      for (size_t k = 0; k < want->size(); ++k) {
-        const Tensor& x = (*want)[k];
-        const Tensor& y = (*have)[k];
-        ASSERT_EQ(x.shape(), y.shape());
-        double worst = 0, scale = 1;
-        for (int64_t i = 0; i < x.num_elements(); ++i) {
-          worst = std::max(worst, std::fabs(double(x.data<float>()[i]) - y.data<float>()[i]));
-          scale = std::max(scale, std::fabs(double(x.data<float>()[i])));
-        }
-        EXPECT_LE(worst, 1e-5 * scale) << "output " << k << " run " << run;
-      }
+      for (size_t k = 0; k < want->size(); ++k) ExpectSameUpToNoise((*want)[k], (*have)[k], k, run);
     }
     // A few crops cover little of their photos: the runner uploads only each crop's footprint
     // (WarpFootprint) and the bytes are still the host's.
